@@ -1,0 +1,529 @@
+"""CloudFront signed cookies and signed URLs: keys, policies, CloudFront's base64 and signatures.
+
+This module is the one place that produces signatures. It imports nothing but ``cryptography`` and
+the standard library so the verifier, the middleware and the command line all share the same bytes,
+and so the bytes can be checked against AWS's published vectors and SDKs.
+"""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import json
+import os
+import re
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Literal, TypeAlias
+
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
+
+__all__ = [
+    "MAX_EPOCH",
+    "ConfigurationError",
+    "HashAlgorithm",
+    "Policy",
+    "Signer",
+    "When",
+    "b64decode",
+    "b64encode",
+    "canned_policy",
+    "custom_policy",
+    "load_private_key",
+    "load_public_key",
+    "to_epoch",
+    "validate_ip_network",
+    "validate_resource",
+]
+
+MAX_EPOCH = 2**31 - 1
+"""CloudFront reads epoch times as signed 32-bit seconds: 2038-01-19T03:14:07Z is the last."""
+
+HashAlgorithm = Literal["SHA1", "SHA256"]
+When: TypeAlias = datetime | timedelta | int
+"""An aware datetime, a duration from now, or integer Unix epoch seconds."""
+SigningKey: TypeAlias = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+VerifyingKey: TypeAlias = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
+PrivateKeySource: TypeAlias = "str | bytes | os.PathLike[str] | SigningKey"
+PublicKeySource: TypeAlias = "str | bytes | os.PathLike[str] | VerifyingKey"
+
+HASHES: dict[str, hashes.HashAlgorithm] = {"SHA1": hashes.SHA1(), "SHA256": hashes.SHA256()}  # noqa: S303
+_PKCS1 = padding.PKCS1v15()
+_TO_CLOUDFRONT = bytes.maketrans(b"+=/", b"-_~")
+_FROM_CLOUDFRONT = bytes.maketrans(b"-_~", b"+=/")
+_KEY_ID = re.compile(r"[A-Z0-9]+")
+_ACCESS_KEY_ID = re.compile(r"(AKIA|ASIA)[A-Z0-9]{12,}")
+# Characters the AWS CLI refuses in a policy resource; rejecting beats escaping (the published
+# vectors say so) because CloudFront compares the raw request URL with the policy text.
+_BAD_RESOURCE_CHAR = re.compile(r'["\\#\s\x00-\x1f\x7f-\U0010ffff]')
+_SCHEME = re.compile(r"(https?|http\*)://", re.IGNORECASE)
+_SIGNED_URL_PARAMS = ("Expires", "Policy", "Signature", "Key-Pair-Id", "Hash-Algorithm")
+_MIN_RSA_BITS, _MAX_RSA_BITS = 1024, 4096
+# The largest plausible epoch in seconds; anything past 10**11 (year 5138) is milliseconds.
+_MILLISECOND_EPOCH = 10**11
+
+
+class ConfigurationError(ValueError):
+    """An input CloudFront cannot use; the message names the input and the fix."""
+
+
+def b64encode(data: bytes) -> str:
+    """CloudFront's URL- and cookie-safe base64: ``+`` -> ``-``, ``=`` -> ``_``, ``/`` -> ``~``."""
+    return base64.b64encode(data).translate(_TO_CLOUDFRONT).decode("ascii")
+
+
+def b64decode(text: str) -> bytes:
+    """Inverse of :func:`b64encode`; raises ``ValueError`` on anything that is not its output."""
+    raw = text.encode("ascii").translate(_FROM_CLOUDFRONT)
+    return base64.b64decode(raw, validate=True)
+
+
+def to_epoch(value: When, *, name: str, now: float | None = None) -> int:
+    """Turn a ``When`` into integer epoch seconds, refusing the classic time-zone and unit slips."""
+    if isinstance(value, bool) or not isinstance(value, (datetime, timedelta, int)):
+        raise ConfigurationError(
+            f"{name}: expected an aware datetime, a timedelta or int epoch seconds, "
+            f"got {type(value).__name__}; for a float epoch pass int(value)"
+        )
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ConfigurationError(
+                f"{name}: naive datetime {value.isoformat()} has no time zone and would be read in "
+                "the host's local time; use datetime.now(timezone.utc) + timedelta(...) or pass "
+                "a timedelta"
+            )
+        epoch = int(value.timestamp())
+    elif isinstance(value, timedelta):
+        epoch = int((time.time() if now is None else now) + value.total_seconds())
+    else:
+        epoch = value
+    if epoch >= _MILLISECOND_EPOCH:
+        raise ConfigurationError(
+            f"{name}: {epoch} looks like milliseconds; CloudFront wants epoch seconds "
+            "(divide by 1000)"
+        )
+    if epoch > MAX_EPOCH:
+        raise ConfigurationError(
+            f"{name}: {epoch} is after 2038-01-19T03:14:07Z, the last time CloudFront accepts "
+            f"(epoch {MAX_EPOCH}); choose an earlier time"
+        )
+    if epoch < 0:
+        raise ConfigurationError(f"{name}: {epoch} is before 1970; pass a time after the epoch")
+    return epoch
+
+
+def validate_resource(resource: str, *, name: str = "resource") -> str:
+    """Check a policy resource or URL the way the AWS CLI does and return it unchanged."""
+    if not isinstance(resource, str):
+        raise ConfigurationError(f"{name}: expected a URL string, got {type(resource).__name__}")
+    if not _SCHEME.match(resource):
+        raise ConfigurationError(
+            f"{name}: {resource[:200]!r} must start with https:// or http:// "
+            "(the URL viewers request from CloudFront, such as https://media.example.com/videos/*)"
+        )
+    bad = _BAD_RESOURCE_CHAR.search(resource)
+    if bad:
+        raise ConfigurationError(
+            f"{name}: {bad.group()!r} at position {bad.start()} is not allowed in a CloudFront "
+            "policy resource (no quotes, backslashes, spaces, control or non-ASCII characters, "
+            "no '#'); percent-encode the URL as the browser will request it"
+        )
+    return resource
+
+
+def validate_ip_network(value: object, *, name: str = "ip_address") -> str:
+    """Return an IPv4 address or CIDR as CloudFront's ``a.b.c.d/n`` text."""
+    try:
+        network = ipaddress.ip_network(str(value), strict=True)
+    except ValueError:
+        raise ConfigurationError(
+            f"{name}: {str(value)[:60]!r} is not an IPv4 address or CIDR block such as "
+            "203.0.113.9 or 203.0.113.0/24 (a CIDR block must have its host bits zero)"
+        ) from None
+    if network.version != 4:
+        raise ConfigurationError(
+            f"{name}: {value} is IPv6; CloudFront policies accept IPv4 only "
+            "(leave the IP condition out for IPv6 viewers)"
+        )
+    return str(network.with_prefixlen)
+
+
+def canned_policy(resource: str, expires: int) -> str:
+    """The exact policy bytes CloudFront rebuilds for a canned-policy request."""
+    return (
+        '{"Statement":[{"Resource":"' + resource + '","Condition":{"DateLessThan":'
+        '{"AWS:EpochTime":' + str(expires) + "}}}]}"
+    )
+
+
+def custom_policy(
+    resource: str, expires: int, not_before: int | None = None, ip_network: str | None = None
+) -> str:
+    """A compact custom policy, conditions ordered as botocore and the published vectors."""
+    condition: dict[str, dict[str, int | str]] = {"DateLessThan": {"AWS:EpochTime": expires}}
+    if ip_network is not None:
+        condition["IpAddress"] = {"AWS:SourceIp": ip_network}
+    if not_before is not None:
+        condition["DateGreaterThan"] = {"AWS:EpochTime": not_before}
+    statement = {"Statement": [{"Resource": resource, "Condition": condition}]}
+    return json.dumps(statement, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The terms of one grant; hashable, so equal terms can share one signature."""
+
+    resource: str
+    expires: int
+    not_before: int | None = None
+    ip_network: str | None = None
+
+    @classmethod
+    def build(
+        cls,
+        resource: str,
+        *,
+        expires: When,
+        not_before: When | None = None,
+        ip_address: object = None,
+        name: str = "resource",
+    ) -> Policy:
+        """Check every input the way the AWS CLI does and normalize times and the IP range."""
+        validate_resource(resource, name=name)
+        now = time.time()
+        expires_at = to_epoch(expires, name="expires", now=now)
+        starts_at = None if not_before is None else to_epoch(not_before, name="not_before", now=now)
+        if starts_at is not None and starts_at >= expires_at:
+            raise ConfigurationError(
+                f"not_before: {starts_at} is not before expires {expires_at}; "
+                "the policy would never be valid"
+            )
+        network = None if ip_address is None else validate_ip_network(ip_address)
+        return cls(resource, expires_at, starts_at, network)
+
+    @property
+    def canned(self) -> bool:
+        """Canned as the AWS CLI decides: one exact URL, no start time, no IP range."""
+        return "*" not in self.resource and self.not_before is None and self.ip_network is None
+
+    def text(self) -> str:
+        """The policy JSON that gets signed."""
+        if self.canned:
+            return canned_policy(self.resource, self.expires)
+        return custom_policy(self.resource, self.expires, self.not_before, self.ip_network)
+
+
+def _read_key_source(source: str | bytes | os.PathLike[str], *, name: str) -> bytes:
+    """Key bytes from PEM text, DER or PEM bytes, or a file path (never echoing key material)."""
+    if isinstance(source, bytes):
+        return source
+    if isinstance(source, str) and "-----BEGIN" in source:
+        # Environment variables often carry the PEM with literal "\n" escapes.
+        return source.replace("\\n", "\n").encode("ascii", "replace")
+    path = Path(source)
+    shown = str(source) if len(str(source)) < 256 and "\n" not in str(source) else "(value)"
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigurationError(
+            f"{name}: {shown!r} is neither PEM text (no -----BEGIN line) nor an existing file; "
+            "pass the path of the .pem file or its contents"
+        ) from None
+    except OSError as exc:
+        raise ConfigurationError(
+            f"{name}: cannot read {shown!r} ({exc.strerror}); check the path and its permissions"
+        ) from None
+
+
+def _check_key_type(key: object, *, name: str, private: bool) -> None:
+    kind = "private" if private else "public"
+    if isinstance(key, (rsa.RSAPrivateKey, rsa.RSAPublicKey)):
+        if not _MIN_RSA_BITS <= key.key_size <= _MAX_RSA_BITS:
+            raise ConfigurationError(
+                f"{name}: RSA-{key.key_size} is not accepted by CloudFront; use an RSA key of "
+                "1024 to 4096 bits (key groups take RSA-2048)"
+            )
+        return
+    if isinstance(key, (ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey)):
+        if not isinstance(key.curve, ec.SECP256R1):
+            raise ConfigurationError(
+                f"{name}: ECDSA curve {key.curve.name} is not accepted by CloudFront; "
+                "use an ECDSA P-256 (prime256v1) key"
+            )
+        return
+    raise ConfigurationError(
+        f"{name}: a {type(key).__name__.lstrip('_')} key cannot sign for CloudFront; "
+        f"use an RSA (2048-bit) or ECDSA P-256 {kind} key"
+    )
+
+
+def load_private_key(
+    source: PrivateKeySource, *, passphrase: str | bytes | None = None, name: str = "private_key"
+) -> SigningKey:
+    """Load an RSA or ECDSA P-256 private key from a path, PEM/DER text or a key object."""
+    if isinstance(source, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)):
+        _check_key_type(source, name=name, private=True)
+        return source
+    data = _read_key_source(source, name=name)
+    if b"PUBLIC KEY-----" in data or b"CERTIFICATE-----" in data:
+        raise ConfigurationError(
+            f"{name}: this is a public key; signing needs the private key (the public key is "
+            "the one you upload to the CloudFront key group)"
+        )
+    password = passphrase.encode() if isinstance(passphrase, str) else passphrase
+    loader = (
+        serialization.load_pem_private_key
+        if b"-----BEGIN" in data
+        else serialization.load_der_private_key
+    )
+    try:
+        key: PrivateKeyTypes = loader(data, password=password)
+    except TypeError:
+        if password is None:
+            raise ConfigurationError(
+                f"{name}: the key is encrypted; pass passphrase=... (or --passphrase / "
+                "CLOUDFRONT_PRIVATE_KEY_PASSPHRASE)"
+            ) from None
+        raise ConfigurationError(
+            f"{name}: a passphrase was given but the key is not encrypted; drop the passphrase"
+        ) from None
+    except (ValueError, UnsupportedAlgorithm):
+        hint = "the passphrase is wrong or " if password is not None else ""
+        raise ConfigurationError(
+            f"{name}: could not load a private key: {hint}the data is not a PEM/DER RSA or "
+            "ECDSA key (PKCS#1, PKCS#8 and SEC1 PEM files are accepted)"
+        ) from None
+    _check_key_type(key, name=name, private=True)
+    assert isinstance(key, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey))
+    return key
+
+
+def load_public_key(source: PublicKeySource, *, name: str = "public_key") -> VerifyingKey:
+    """Load an RSA or ECDSA P-256 public key from a path, PEM/DER text or a key object."""
+    if isinstance(source, (rsa.RSAPublicKey, ec.EllipticCurvePublicKey)):
+        _check_key_type(source, name=name, private=False)
+        return source
+    data = _read_key_source(source, name=name)
+    if b"PRIVATE KEY-----" in data:
+        raise ConfigurationError(
+            f"{name}: this is a private key; give the public key (derive it with "
+            "`openssl pkey -pubout`); a verifier never needs the private key"
+        )
+    loader = (
+        serialization.load_pem_public_key
+        if b"-----BEGIN" in data
+        else serialization.load_der_public_key
+    )
+    try:
+        key: PublicKeyTypes = loader(data)
+    except (ValueError, UnsupportedAlgorithm):
+        raise ConfigurationError(
+            f"{name}: could not load a public key; expected a PEM or DER RSA or ECDSA P-256 "
+            "public key (-----BEGIN PUBLIC KEY-----)"
+        ) from None
+    _check_key_type(key, name=name, private=False)
+    assert isinstance(key, (rsa.RSAPublicKey, ec.EllipticCurvePublicKey))
+    return key
+
+
+def validate_key_pair_id(key_pair_id: object) -> str:
+    """Check the ID's shape and catch the usual mix-ups without echoing what may be a secret."""
+    if not isinstance(key_pair_id, str) or not key_pair_id.strip():
+        raise ConfigurationError(
+            "key_pair_id: empty; pass the ID of the public key in CloudFront, such as "
+            "K2JCJMDEHXQW5F (CloudFront console > Key management > Public keys)"
+        )
+    if "-----BEGIN" in key_pair_id or "KEY-----" in key_pair_id:
+        raise ConfigurationError(
+            "key_pair_id: this is a PEM key, not its ID; pass the key there as private_key and "
+            "the public key's ID (such as K2JCJMDEHXQW5F) as key_pair_id"
+        )
+    if _looks_like_uuid(key_pair_id):
+        raise ConfigurationError(
+            "key_pair_id: this looks like a key group ID (a UUID); pass the ID of the public "
+            "key inside the group, such as K2JCJMDEHXQW5F"
+        )
+    if _ACCESS_KEY_ID.fullmatch(key_pair_id):
+        raise ConfigurationError(
+            "key_pair_id: this looks like an IAM access key ID (AKIA.../ASIA...); pass the ID "
+            "of the CloudFront public key, such as K2JCJMDEHXQW5F"
+        )
+    if not _KEY_ID.fullmatch(key_pair_id):
+        raise ConfigurationError(
+            f"key_pair_id: {key_pair_id[:40]!r} is not a CloudFront key ID (upper-case letters "
+            "and digits, such as K2JCJMDEHXQW5F or APKA...); check for spaces and lower case"
+        )
+    return key_pair_id
+
+
+def _looks_like_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except ValueError:
+        return False
+    return "-" in text
+
+
+def _parse_hash(value: str | None, key: SigningKey) -> HashAlgorithm:
+    if value is None:
+        return "SHA256" if isinstance(key, ec.EllipticCurvePrivateKey) else "SHA1"
+    normalized = str(value).upper().replace("-", "")
+    if normalized == "SHA1":
+        return "SHA1"
+    if normalized == "SHA256":
+        return "SHA256"
+    raise ConfigurationError(
+        f"hash_algorithm: {str(value)[:20]!r} is not supported; use 'SHA1' (RSA default) or "
+        "'SHA256'"
+    )
+
+
+def _key_description(key: SigningKey | VerifyingKey) -> str:
+    if isinstance(key, (rsa.RSAPrivateKey, rsa.RSAPublicKey)):
+        return f"RSA-{key.key_size}"
+    return "ECDSA-P256"
+
+
+class Signer:
+    """Signs CloudFront policies with one key pair; cheap to share across threads."""
+
+    __slots__ = ("_hash", "_key", "_key_description", "hash_algorithm", "key_pair_id")
+
+    def __init__(
+        self,
+        key_pair_id: str,
+        private_key: PrivateKeySource,
+        *,
+        hash_algorithm: str | None = None,
+        passphrase: str | bytes | None = None,
+    ) -> None:
+        self.key_pair_id: str = validate_key_pair_id(key_pair_id)
+        self._key: SigningKey = load_private_key(private_key, passphrase=passphrase)
+        self.hash_algorithm: HashAlgorithm = _parse_hash(hash_algorithm, self._key)
+        self._hash = HASHES[self.hash_algorithm]
+        self._key_description = _key_description(self._key)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Signer:
+        """Build from ``CLOUDFRONT_KEY_PAIR_ID`` and ``CLOUDFRONT_PRIVATE_KEY`` (PEM text) or
+        ``CLOUDFRONT_PRIVATE_KEY_FILE``, with optional ``CLOUDFRONT_HASH_ALGORITHM`` and
+        ``CLOUDFRONT_PRIVATE_KEY_PASSPHRASE``."""
+        env = os.environ if environ is None else environ
+        key_pair_id = env.get("CLOUDFRONT_KEY_PAIR_ID", "")
+        if not key_pair_id:
+            raise ConfigurationError(
+                "CLOUDFRONT_KEY_PAIR_ID: not set; export the ID of the CloudFront public key"
+            )
+        pem, path = env.get("CLOUDFRONT_PRIVATE_KEY"), env.get("CLOUDFRONT_PRIVATE_KEY_FILE")
+        if pem and path:
+            raise ConfigurationError(
+                "CLOUDFRONT_PRIVATE_KEY and CLOUDFRONT_PRIVATE_KEY_FILE are both set; keep one"
+            )
+        if pem:
+            if "-----BEGIN" not in pem:
+                raise ConfigurationError(
+                    "CLOUDFRONT_PRIVATE_KEY: not PEM text (no -----BEGIN line); put the PEM "
+                    "itself there, or the file's path in CLOUDFRONT_PRIVATE_KEY_FILE"
+                )
+            source: PrivateKeySource = pem
+        elif path:
+            source = Path(path)
+        else:
+            raise ConfigurationError(
+                "CLOUDFRONT_PRIVATE_KEY: not set; export the PEM text, or the file's path as "
+                "CLOUDFRONT_PRIVATE_KEY_FILE"
+            )
+        return cls(
+            key_pair_id,
+            source,
+            hash_algorithm=env.get("CLOUDFRONT_HASH_ALGORITHM") or None,
+            passphrase=env.get("CLOUDFRONT_PRIVATE_KEY_PASSPHRASE") or None,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"Signer(key_pair_id={self.key_pair_id!r}, key={self._key_description}, "
+            f"hash_algorithm={self.hash_algorithm!r})"
+        )
+
+    @property
+    def public_key(self) -> VerifyingKey:
+        """The public half, for a ``Verifier`` or to upload to a CloudFront key group."""
+        return self._key.public_key()
+
+    def sign(self, message: bytes) -> bytes:
+        """The raw signature over ``message`` (PKCS#1 v1.5 for RSA, DER for ECDSA)."""
+        if isinstance(self._key, rsa.RSAPrivateKey):
+            return self._key.sign(message, _PKCS1, self._hash)
+        return self._key.sign(message, ec.ECDSA(self._hash))
+
+    def sign_cookies(
+        self,
+        resource: str,
+        *,
+        expires: When,
+        not_before: When | None = None,
+        ip_address: str | None = None,
+    ) -> dict[str, str]:
+        """The ``CloudFront-*`` cookie values granting access to ``resource`` until ``expires``.
+
+        A canned policy (``CloudFront-Expires``) covers exactly one URL; a ``*`` in the resource,
+        a start time or an IP range makes a custom policy (``CloudFront-Policy``).
+        """
+        policy = Policy.build(
+            resource, expires=expires, not_before=not_before, ip_address=ip_address
+        )
+        return self.sign_policy(policy, prefix="CloudFront-")
+
+    def sign_url(
+        self,
+        url: str,
+        *,
+        expires: When,
+        not_before: When | None = None,
+        ip_address: str | None = None,
+        resource: str | None = None,
+    ) -> str:
+        """``url`` with the signing parameters appended after its own query string.
+
+        ``resource`` (default: the URL itself) may be a wildcard pattern so the same policy
+        covers other files too.
+        """
+        validate_resource(url, name="url")
+        query = url.partition("?")[2]
+        for param in query.split("&"):
+            if param.partition("=")[0] in _SIGNED_URL_PARAMS:
+                raise ConfigurationError(
+                    f"url: already carries the CloudFront parameter {param.partition('=')[0]!r}; "
+                    "pass the unsigned URL"
+                )
+        policy = Policy.build(
+            url if resource is None else resource,
+            expires=expires,
+            not_before=not_before,
+            ip_address=ip_address,
+        )
+        fields = self.sign_policy(policy, prefix="")
+        return url + ("&" if "?" in url else "?") + "&".join(f"{k}={v}" for k, v in fields.items())
+
+    def sign_policy(self, policy: Policy, *, prefix: str = "CloudFront-") -> dict[str, str]:
+        """Signed fields for an already checked policy: cookie names with the default prefix,
+        query parameter names with ``prefix=""``."""
+        data = policy.text().encode("ascii")
+        fields: dict[str, str] = {}
+        if policy.canned:
+            fields[prefix + "Expires"] = str(policy.expires)
+        else:
+            fields[prefix + "Policy"] = b64encode(data)
+        fields[prefix + "Signature"] = b64encode(self.sign(data))
+        fields[prefix + "Key-Pair-Id"] = self.key_pair_id
+        if self.hash_algorithm != "SHA1":
+            fields[prefix + "Hash-Algorithm"] = self.hash_algorithm
+        return fields
