@@ -1,0 +1,495 @@
+"""The framework-agnostic middleware: request and response facts in, headers to send out.
+
+Adapters translate their framework's request into a path (for ``match``) and, when the response
+starts, its status and headers (for ``respond``). Everything that can be checked is checked here
+once, when the middleware is built; per request the core does a regex match, and for a matching
+successful response either nothing (the request already holds current cookies) or a cached
+signature, so an RSA signature is paid about once per resource and expiry window.
+"""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from publicsuffixlist import PublicSuffixList
+
+from cfcookie_middleware.cookies import parse_cookie_pairs, set_cookie_header
+from cfcookie_middleware.rules import Rule, compile_pattern, is_ambiguous_path
+from cfcookie_middleware.signing import (
+    ConfigurationError,
+    Policy,
+    Signer,
+    b64decode,
+    validate_resource,
+)
+
+__all__ = ["CLOUDFRONT_COOKIES", "CookieCore", "Headers", "RequestView", "Route"]
+
+logger = logging.getLogger("cfcookie_middleware")
+
+Headers = list[tuple[str, str]]
+CLOUDFRONT_COOKIES = (
+    "CloudFront-Policy",
+    "CloudFront-Expires",
+    "CloudFront-Signature",
+    "CloudFront-Key-Pair-Id",
+    "CloudFront-Hash-Algorithm",
+)
+MAX_COOKIE_BYTES = 4096
+"""What browsers keep of one cookie: name, value and attributes."""
+DEFAULT_CACHE_SIZE = 10_000
+"""Signed cookie sets kept for reuse; about 1 KB each, so about 10 MB at most."""
+_MAX_WARNED_HOSTS = 100
+_PSL = PublicSuffixList()
+
+
+@dataclass(frozen=True, slots=True)
+class RequestView:
+    """The framework-neutral view of a request given to ``when`` and callable resources."""
+
+    method: str
+    scheme: str
+    host: str
+    path: str
+    headers: Mapping[str, str]
+    cookies: Mapping[str, str]
+    client_ip: str | None
+    params: Mapping[str, str]
+    native: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """What ``match`` found: a rule and its captured names, or a ``clear_on`` route."""
+
+    rule: Rule | None
+    params: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class _Signed:
+    """One cached signature and the ``Set-Cookie`` values that carry it."""
+
+    signature: str
+    set_cookies: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class _Window:
+    """Per-rule timing, fixed at build: policies end on multiples of ``step`` seconds."""
+
+    ttl: int
+    step: int
+    margin: int
+    not_before: int | None
+
+
+class CookieCore:
+    """One object every adapter shares: validates the options once, then answers per response."""
+
+    def __init__(
+        self,
+        *,
+        signer: Signer,
+        rules: Rule | Iterable[Rule],
+        cookie_domain: str | None = None,
+        cookie_path: str = "/",
+        secure: bool = True,
+        httponly: bool = True,
+        samesite: str = "lax",
+        max_age: timedelta | int | None = None,
+        refresh_margin: timedelta | None = None,
+        when: Callable[[RequestView], object] | None = None,
+        clear_on: str | Sequence[str] = (),
+        cache_size: int = DEFAULT_CACHE_SIZE,
+    ) -> None:
+        if not isinstance(signer, Signer):
+            raise ConfigurationError(
+                f"signer: expected a Signer, got {type(signer).__name__}; build one with "
+                "Signer(key_pair_id, private_key) or Signer.from_env()"
+            )
+        self.rules = _check_rules(rules)
+        self.signer = signer
+        self.cookie_domain = cookie_domain
+        self.cookie_path = cookie_path
+        self.when = when
+        if when is not None and not callable(when):
+            raise ConfigurationError("when: expected a callable taking the request view")
+        self._render = functools.partial(
+            set_cookie_header,
+            domain=cookie_domain,
+            path=cookie_path,
+            secure=secure,
+            httponly=httponly,
+            samesite=samesite,
+        )
+        self._render("CloudFront-Policy", "x")  # checks domain, path and SameSite syntax
+        self.max_age = _seconds(max_age, "max_age")
+        margin = _seconds(refresh_margin, "refresh_margin")
+        self._windows = {rule: _window(rule, margin, self.max_age) for rule in self.rules}
+        if isinstance(clear_on, str):
+            clear_on = (clear_on,)
+        self._clear = [compile_pattern(p, name=f"clear_on[{i}]") for i, p in enumerate(clear_on)]
+        if cookie_domain is not None:
+            _check_domain(cookie_domain)
+        for rule in self.rules:
+            self._check_rule_fits(rule)
+        if not isinstance(cache_size, int) or cache_size < 1:
+            raise ConfigurationError(f"cache_size: {cache_size!r} must be a positive int")
+        self._signed = functools.lru_cache(maxsize=cache_size)(self._sign)
+        self._clearing = [
+            self._render(name, "", max_age=0, expires=0) for name in CLOUDFRONT_COOKIES
+        ]
+        self._warned_hosts: set[str] = set()
+        self._lock = threading.Lock()
+        for each in {rule.signer or signer for rule in self.rules}:
+            _check_signer_works(each)
+
+    # ---- per request -------------------------------------------------------------------
+    def match(self, path: str) -> Route | None:
+        """The route for a decoded path below the mount point, or ``None`` (nothing to do)."""
+        if is_ambiguous_path(path):
+            logger.debug("cfcookie: no cookies for ambiguous path %r", path[:200])
+            return None
+        for pattern in self._clear:
+            if pattern.fullmatch(path):
+                return Route(None, {})
+        for rule in self.rules:
+            params = rule.match(path)
+            if params is not None:
+                return Route(rule, params)
+        return None
+
+    def respond(
+        self, route: Route, status: int, headers: Headers, view: Callable[[], RequestView]
+    ) -> Headers | None:
+        """The response headers to send instead of ``headers``, or ``None`` to leave them be.
+
+        Never raises: a failure (a signer that is down, a ``when`` that breaks) is logged and
+        the response goes out as the app made it, without CloudFront cookies.
+        """
+        try:
+            if route.rule is None:
+                return None if status >= 400 else _private(headers, self._clearing)
+            if not 200 <= status < 300:
+                return None
+            request = view()
+            if self.when is not None and not self.when(request):
+                return None
+            set_cookies = self._set_cookies(route.rule, request)
+            return None if not set_cookies else _private(headers, set_cookies)
+        except Exception:
+            logger.exception("cfcookie: response sent without CloudFront cookies")
+            return None
+
+    def _set_cookies(self, rule: Rule, request: RequestView) -> list[str]:
+        signer = rule.signer or self.signer
+        window = self._windows[rule]
+        now = time.time()
+        policy = self._policy(rule, window, request, int(now // window.step * window.step))
+        if policy is None or self._holds_current(request, signer, window, policy, now):
+            return []
+        self._check_host(request.host, policy.resource)
+        set_cookies = self._signed(signer, policy).set_cookies
+        if self.max_age is None:
+            return set_cookies
+        max_age = min(self.max_age, policy.expires - int(now))
+        return [f"{header}; Max-Age={max_age}" for header in set_cookies]
+
+    def _policy(
+        self, rule: Rule, window: _Window, request: RequestView, issued: int
+    ) -> Policy | None:
+        """The grant for this request in the expiry window that starts at ``issued``."""
+        if callable(rule.resource):
+            resource = rule.resource(request)
+            if resource is None:
+                return None
+            validate_resource(resource, name=f"Rule({rule.pattern!r}).resource()")
+        else:
+            resource = rule.fill(request.params)
+        network = None
+        if rule.bind_client_ip:
+            network = _client_network(request.client_ip)
+            if network is None:
+                logger.warning(
+                    "cfcookie: bind_client_ip needs an IPv4 client address, got %r: no cookies",
+                    request.client_ip,
+                )
+                return None
+        not_before = None if window.not_before is None else issued + window.not_before
+        return Policy(resource, issued + window.ttl, not_before, network)
+
+    def _holds_current(
+        self,
+        request: RequestView,
+        signer: Signer,
+        window: _Window,
+        policy: Policy,
+        now: float,
+    ) -> bool:
+        """Whether the request already carries a set this middleware issued for ``policy``'s
+        terms and key, far enough from expiry (its signature is compared, not trusted)."""
+        cookies = _cloudfront_cookies(request.headers.get("cookie", ""))
+        if (
+            cookies is None
+            or cookies.get("CloudFront-Key-Pair-Id") != signer.key_pair_id
+            or cookies.get("CloudFront-Hash-Algorithm", "SHA1") != signer.hash_algorithm
+        ):
+            return False
+        held = _held_policy(cookies, policy)
+        if held is None:
+            return False
+        issued = held.expires - window.ttl
+        if held.expires - now <= window.margin or held.expires > policy.expires:
+            return False
+        # Only terms this middleware would have issued in an earlier window count, so a
+        # request cannot make it sign arbitrary expiries.
+        expected = replace(
+            policy,
+            expires=held.expires,
+            not_before=None if window.not_before is None else issued + window.not_before,
+        )
+        if issued % window.step or held != expected:
+            return False
+        return self._signed(signer, held).signature == cookies.get("CloudFront-Signature")
+
+    def _sign(self, signer: Signer, policy: Policy) -> _Signed:
+        fields = signer.sign_policy(policy)
+        headers = [self._render(name, value) for name, value in fields.items()]
+        return _Signed(fields["CloudFront-Signature"], headers)
+
+    # ---- checks ------------------------------------------------------------------------
+    def _check_host(self, host: str, resource: str) -> None:
+        """Warn once per host when the browser would drop the cookies or never send them."""
+        request_host = host.rpartition(":")[0] if host.rpartition(":")[2].isdigit() else host
+        request_host = request_host.strip("[]").lower()
+        resource_host = (urlsplit(resource).hostname or "").lower()
+        if self.cookie_domain is None:
+            problem = (
+                None
+                if request_host == resource_host
+                else f"cookies are host-only for {request_host} but the resource host is "
+                f"{resource_host}; set cookie_domain to a domain covering both"
+            )
+        else:
+            problem = (
+                None
+                if _within(request_host, self.cookie_domain)
+                else f"request host {request_host} is not inside cookie_domain "
+                f"{self.cookie_domain}: browsers drop these cookies"
+            )
+        if problem is None or request_host in self._warned_hosts:
+            return
+        with self._lock:
+            if len(self._warned_hosts) >= _MAX_WARNED_HOSTS or request_host in self._warned_hosts:
+                return
+            self._warned_hosts.add(request_host)
+        logger.warning("cfcookie: %s", problem)
+
+    def _check_rule_fits(self, rule: Rule) -> None:
+        where = f"Rule({rule.pattern!r})"
+        host = rule.static_host
+        if (
+            host is not None
+            and self.cookie_domain is not None
+            and not _within(host.lstrip("*."), self.cookie_domain)
+        ):
+            raise ConfigurationError(
+                f"cookie_domain: {self.cookie_domain} does not cover {host}, the host of "
+                f"{where}.resource, so browsers would never send the cookies to CloudFront; use "
+                f"a parent domain of both the app and {host} (such as .{_registrable(host)})"
+            )
+        if callable(rule.resource):
+            return
+        template = rule.fill(dict.fromkeys(rule.template_fields, "x"))
+        path = urlsplit(template).path.split("*")[0]
+        prefix = self.cookie_path
+        if not (path.startswith(prefix) or prefix.startswith(path)):
+            raise ConfigurationError(
+                f"cookie_path: {prefix} is not a prefix of {path}, the path of {where}.resource, "
+                "so browsers would never send the cookies there; use '/' or a directory above it"
+            )
+        # The longest cookie: the policy with every condition, the longest epoch, a /32 address.
+        worst = Policy(template, 2**31 - 1, 2**31 - 2, "255.255.255.255/32")
+        header = self._render("CloudFront-Policy", "x" * _b64_length(worst))
+        if len(header) + (0 if self.max_age is None else 20) > MAX_COOKIE_BYTES:
+            raise ConfigurationError(
+                f"{where}.resource: the CloudFront-Policy cookie would be {len(header)} bytes, "
+                f"over the {MAX_COOKIE_BYTES} bytes browsers keep; shorten the resource (a "
+                "wildcard such as https://media.example.com/videos/* covers many files)"
+            )
+
+
+def _check_rules(rules: Rule | Iterable[Rule]) -> tuple[Rule, ...]:
+    checked = (rules,) if isinstance(rules, Rule) else tuple(rules)
+    if not checked:
+        raise ConfigurationError(
+            "rules: none given; pass at least one Rule such as "
+            'Rule("/videos/*", resource="https://media.example.com/videos/*")'
+        )
+    for rule in checked:
+        if not isinstance(rule, Rule):
+            raise ConfigurationError(f"rules: expected Rule objects, got {type(rule).__name__}")
+    return checked
+
+
+def _seconds(value: timedelta | int | None, name: str) -> int | None:
+    if value is None:
+        return None
+    seconds = value.total_seconds() if isinstance(value, timedelta) else value
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0:
+        raise ConfigurationError(
+            f"{name}: {value!r} must be a positive timedelta (or int seconds), or None"
+        )
+    return int(seconds)
+
+
+def _window(rule: Rule, margin: int | None, max_age: int | None) -> _Window:
+    ttl = int(rule.ttl.total_seconds())
+    where = f"Rule({rule.pattern!r})"
+    if max_age is not None and max_age > ttl:
+        raise ConfigurationError(
+            f"max_age: {max_age} s is longer than {where}.ttl ({ttl} s); a cookie must never "
+            "outlive its policy: lower max_age or leave it None for session cookies"
+        )
+    margin = ttl // 2 if margin is None else margin
+    if margin >= ttl:
+        raise ConfigurationError(
+            f"refresh_margin: {margin} s is not shorter than {where}.ttl ({ttl} s); every "
+            "request would re-issue cookies: use less than the ttl (default: half)"
+        )
+    # Policies end on a grid so requests in the same window share one signature; a step of a
+    # tenth of the ttl (at most 5 minutes) keeps at least 90% of the ttl for each cookie.
+    step = max(1, min(ttl // 10, 300, ttl - margin))
+    offset = None if rule.not_before is None else math.floor(rule.not_before.total_seconds())
+    return _Window(ttl, step, margin, offset)
+
+
+def _check_domain(domain: str) -> None:
+    bare = domain.lstrip(".").lower()
+    if _PSL.is_public(bare) or _PSL.privatesuffix(bare) is None:
+        raise ConfigurationError(
+            f"cookie_domain: {domain} is a public suffix, so browsers refuse cookies for it "
+            "(an app can never set cookies for *.cloudfront.net); give the distribution an "
+            "alternate domain name such as media.example.com and use cookie_domain "
+            "'.example.com'"
+        )
+
+
+def _check_signer_works(signer: Signer) -> None:
+    """Sign once now so a key the crypto backend refuses (SHA-1 under FIPS) fails at build."""
+    try:
+        signer.sign(b"cfcookie-middleware self-check")
+    except Exception as exc:
+        raise ConfigurationError(
+            f"signer: {signer!r} cannot sign here ({type(exc).__name__}); on FIPS builds of "
+            "OpenSSL use hash_algorithm='SHA256'"
+        ) from None
+
+
+def _within(host: str, domain: str) -> bool:
+    bare = domain.lstrip(".").lower()
+    host = host.lower()
+    return host == bare or host.endswith("." + bare)
+
+
+def _registrable(host: str) -> str:
+    return _PSL.privatesuffix(host.lower()) or host
+
+
+def _b64_length(policy: Policy) -> int:
+    return 4 * math.ceil(len(policy.text()) / 3)
+
+
+def _client_network(client_ip: str | None) -> str | None:
+    try:
+        address = ipaddress.ip_address(client_ip or "")
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address):
+        address = address.ipv4_mapped  # type: ignore[assignment]
+    return None if address is None else f"{address}/32"
+
+
+def _held_policy(cookies: Mapping[str, str], policy: Policy) -> Policy | None:
+    """The terms of the set a request holds, read the way ``policy`` would be sent."""
+    if not policy.canned:
+        return _decode_policy(cookies.get("CloudFront-Policy", ""))
+    expires = cookies.get("CloudFront-Expires", "")
+    if not expires.isdigit() or len(expires) > 10:
+        return None
+    return Policy(policy.resource, int(expires))
+
+
+def _cloudfront_cookies(header: str) -> dict[str, str] | None:
+    """The ``CloudFront-*`` cookies of a Cookie header; ``None`` when one name repeats (two sets
+    from different domains or paths: which one CloudFront reads is undocumented)."""
+    found: dict[str, str] = {}
+    for name, value in parse_cookie_pairs(header):
+        if name.startswith("CloudFront-"):
+            if name in found:
+                return None
+            found[name] = value
+    return found
+
+
+@functools.lru_cache(maxsize=DEFAULT_CACHE_SIZE)
+def _decode_policy(value: str) -> Policy | None:
+    """A request's ``CloudFront-Policy`` cookie as terms, or ``None`` for anything unusable."""
+    if not value or len(value) > MAX_COOKIE_BYTES:
+        return None
+    try:
+        return Policy.from_text(b64decode(value))
+    except ValueError:
+        return None
+
+
+def _private(headers: Headers, set_cookies: list[str]) -> Headers:
+    """``headers`` plus ``set_cookies``, made unstorable by shared caches.
+
+    ``Cache-Control`` gains ``private`` (``public`` and ``s-maxage`` go, since they contradict
+    it; ``no-store`` already says more and is left alone); ``Vary`` gains ``Cookie``.
+    """
+    result: Headers = []
+    cache_control = vary = None
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered == "cache-control":
+            cache_control = value if cache_control is None else f"{cache_control}, {value}"
+        elif lowered == "vary":
+            vary = value if vary is None else f"{vary}, {value}"
+        else:
+            result.append((name, value))
+    result.append(("Cache-Control", _private_cache_control(cache_control)))
+    tokens = {token.strip().lower() for token in (vary or "").split(",")}
+    if vary is None:
+        result.append(("Vary", "Cookie"))
+    elif "cookie" in tokens or "*" in tokens:
+        result.append(("Vary", vary))
+    else:
+        result.append(("Vary", f"{vary}, Cookie"))
+    result.extend(("Set-Cookie", value) for value in set_cookies)
+    return result
+
+
+def _private_cache_control(value: str | None) -> str:
+    if value is None:
+        return "private"
+    directives = [d.strip() for d in value.split(",") if d.strip()]
+    names = {d.split("=", 1)[0].strip().lower() for d in directives}
+    if "no-store" in names or "private" in names:
+        return value
+    kept = [
+        d for d in directives if d.split("=", 1)[0].strip().lower() not in {"public", "s-maxage"}
+    ]
+    return ", ".join(["private", *kept])

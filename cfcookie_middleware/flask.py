@@ -1,0 +1,70 @@
+"""Flask extension: ``CloudFrontCookies(app, signer=..., rules=...)`` or ``init_app(app)``.
+
+It wraps ``app.wsgi_app`` with the WSGI adapter, so it sees the final response, including the
+ones Flask's error handlers made, and gives ``when`` and callable resources ``flask.request`` as
+``RequestView.native``. Options come from keyword arguments or from
+``app.config["CLOUDFRONT_COOKIES_<OPTION>"]``; a keyword wins.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import TYPE_CHECKING, Any
+
+try:
+    import flask
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ImportError(
+        'cfcookie_middleware.flask needs Flask: pip install "cfcookie-middleware[flask]"'
+    ) from exc
+
+from cfcookie_middleware.core import CookieCore
+from cfcookie_middleware.signing import ConfigurationError
+from cfcookie_middleware.wsgi import CloudFrontCookieMiddleware
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIEnvironment
+
+__all__ = ["CONFIG_PREFIX", "CloudFrontCookies"]
+
+CONFIG_PREFIX = "CLOUDFRONT_COOKIES_"
+_OPTIONS = frozenset(inspect.signature(CookieCore).parameters)
+
+
+class _FlaskMiddleware(CloudFrontCookieMiddleware):
+    def native(self, environ: WSGIEnvironment) -> Any:
+        """The ``flask.Request`` Flask made for this environ (Werkzeug records it there)."""
+        return environ.get("werkzeug.request", environ)
+
+
+class CloudFrontCookies:
+    """The Flask extension; the core it builds is ``app.extensions["cfcookie"]``."""
+
+    def __init__(self, app: flask.Flask | None = None, **options: Any) -> None:
+        unknown = set(options) - _OPTIONS
+        if unknown:
+            raise ConfigurationError(
+                f"CloudFrontCookies: unknown option {', '.join(sorted(unknown))}; "
+                f"the options are {', '.join(sorted(_OPTIONS))}"
+            )
+        self.options = options
+        if app is not None:
+            self.init_app(app)
+
+    def init_app(self, app: flask.Flask) -> None:
+        """Build the core from config and keywords (errors surface now) and wrap the app."""
+        if "cfcookie" in app.extensions:
+            raise ConfigurationError("CloudFrontCookies: init_app was already called for this app")
+        configured = {
+            key.removeprefix(CONFIG_PREFIX).lower(): value
+            for key, value in app.config.items()
+            if key.startswith(CONFIG_PREFIX)
+        }
+        unknown = set(configured) - _OPTIONS
+        if unknown:
+            names = ", ".join(CONFIG_PREFIX + key.upper() for key in sorted(unknown))
+            known = ", ".join(CONFIG_PREFIX + key.upper() for key in sorted(_OPTIONS))
+            raise ConfigurationError(f"app.config: unknown {names}; the options are {known}")
+        core = CookieCore(**{**configured, **self.options})
+        app.wsgi_app = _FlaskMiddleware(app.wsgi_app, core=core)  # type: ignore[method-assign]
+        app.extensions["cfcookie"] = core

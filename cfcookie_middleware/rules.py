@@ -1,0 +1,167 @@
+"""Route patterns -> what to sign.
+
+A ``Rule`` says: a successful response of a route matching ``pattern`` hands out cookies for
+``resource``. Patterns match the decoded request path below the app's mount point, exactly and
+case-sensitively; a path the framework might read differently (``//``, ``.`` or ``..`` segments)
+matches nothing, so the middleware never hands out more than the app routed.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Union
+from urllib.parse import quote, urlsplit
+
+from cfcookie_middleware.signing import ConfigurationError, Signer, validate_resource
+
+if TYPE_CHECKING:
+    from cfcookie_middleware.core import RequestView
+
+__all__ = ["Rule", "compile_pattern", "is_ambiguous_path"]
+
+ResourceSource = Union[str, "Callable[[RequestView], str | None]"]
+
+_FIELD = re.compile(r"\{([^{}/]*)\}")
+# Segments a framework, a proxy or a browser may resolve or merge: matching around them could
+# hand out cookies for a route the app never served, so such paths match no rule.
+_AMBIGUOUS = re.compile(r"//|/\.\.?(?:/|$)|\\|\x00")
+
+
+def is_ambiguous_path(path: str) -> bool:
+    """True for paths with ``//``, ``.``/``..`` segments, backslashes or NUL."""
+    return _AMBIGUOUS.search(path) is not None
+
+
+def compile_pattern(pattern: str | re.Pattern[str], *, name: str = "pattern") -> re.Pattern[str]:
+    """Compile a route pattern: a literal path, ``{name}`` for one segment, a trailing ``/*``
+    for everything below, or a compiled ``re.Pattern`` used as is (with ``fullmatch``)."""
+    if isinstance(pattern, re.Pattern):
+        return pattern
+    if not isinstance(pattern, str) or not pattern.startswith("/"):
+        raise ConfigurationError(
+            f"{name}: {pattern!r} must be a path starting with '/' (such as '/videos/*' or "
+            "'/users/{user_id}/library') or a compiled re.Pattern"
+        )
+    body, wildcard = (pattern[:-1], True) if pattern.endswith("/*") else (pattern, False)
+    regex, position, names = "", 0, set()
+    for found in _FIELD.finditer(body):
+        field_name = found.group(1)
+        if not field_name.isidentifier() or field_name in names:
+            raise ConfigurationError(
+                f"{name}: {{{field_name}}} in {pattern!r} must be a unique Python identifier "
+                "such as {user_id}"
+            )
+        names.add(field_name)
+        regex += re.escape(body[position : found.start()]) + f"(?P<{field_name}>[^/]+)"
+        position = found.end()
+    rest = body[position:]
+    if any(char in rest or char in regex for char in "{}*"):
+        raise ConfigurationError(
+            f"{name}: {pattern!r} has a stray '{{', '}}' or '*'; only {{name}} segments and a "
+            "trailing '/*' are supported (use a compiled re.Pattern for anything else)"
+        )
+    regex += re.escape(rest) + (".*" if wildcard else "")
+    return re.compile(regex, re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Successful responses of routes matching ``pattern`` get cookies for ``resource``.
+
+    ``resource`` is a URL template filled from the names the pattern captured (values are
+    percent-encoded, so a captured ``*`` can never widen the policy), or a callable that gets
+    the request view and returns the resource (``None`` hands out nothing).
+    ``not_before`` offsets the policy's start from the time of issue; a negative value backdates
+    it to absorb viewers' clock skew. ``signer`` overrides the middleware's signer.
+    """
+
+    pattern: str | re.Pattern[str]
+    resource: ResourceSource
+    ttl: timedelta = timedelta(hours=1)
+    bind_client_ip: bool = False
+    signer: Signer | None = None
+    not_before: timedelta | None = None
+    regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    template_fields: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        where = f"Rule({self.pattern!r})"
+        regex = compile_pattern(self.pattern, name=f"{where}.pattern")
+        object.__setattr__(self, "regex", regex)
+        object.__setattr__(self, "template_fields", frozenset())
+        if not isinstance(self.ttl, timedelta) or self.ttl.total_seconds() < 1:
+            raise ConfigurationError(
+                f"{where}.ttl: {self.ttl!r} must be a positive timedelta of at least one "
+                "second, such as timedelta(hours=1)"
+            )
+        if self.not_before is not None and (
+            not isinstance(self.not_before, timedelta) or self.not_before >= self.ttl
+        ):
+            raise ConfigurationError(
+                f"{where}.not_before: {self.not_before!r} must be a timedelta shorter than the "
+                "ttl; use a negative one such as timedelta(minutes=-5) to absorb clock skew"
+            )
+        if self.signer is not None and not isinstance(self.signer, Signer):
+            raise ConfigurationError(f"{where}.signer: expected a Signer, got {self.signer!r}")
+        if callable(self.resource):
+            return
+        if not isinstance(self.resource, str):
+            raise ConfigurationError(
+                f"{where}.resource: expected a URL template string or a callable, got "
+                f"{type(self.resource).__name__}"
+            )
+        fields = _template_fields(self.resource, where)
+        unknown = fields - set(regex.groupindex)
+        if unknown:
+            raise ConfigurationError(
+                f"{where}.resource: {', '.join(sorted(unknown))} in {self.resource!r} is not "
+                f"captured by the pattern (it captures {sorted(regex.groupindex) or 'nothing'}); "
+                "add {name} to the pattern or remove it from the resource"
+            )
+        object.__setattr__(self, "template_fields", frozenset(fields))
+        validate_resource(self.fill(dict.fromkeys(fields, "x")), name=f"{where}.resource")
+
+    def match(self, path: str) -> dict[str, str] | None:
+        """The captured names when ``path`` matches, else ``None``."""
+        found = self.regex.fullmatch(path)
+        return None if found is None else found.groupdict()
+
+    def fill(self, params: Mapping[str, str | None]) -> str:
+        """The resource template with captured values percent-encoded into it."""
+        assert isinstance(self.resource, str)
+        if not self.template_fields:
+            return self.resource
+        return _FIELD.sub(lambda found: quote(params[found.group(1)] or "", safe=""), self.resource)
+
+    @property
+    def static_host(self) -> str | None:
+        """The resource's host when it is known before any request (for build-time checks)."""
+        if callable(self.resource):
+            return None
+        host = urlsplit(self.fill(dict.fromkeys(self.template_fields, "x"))).hostname
+        return host if host and "{" not in self.resource.split("/")[2] else None
+
+
+def _template_fields(template: str, where: str) -> set[str]:
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise ConfigurationError(
+            f"{where}.resource: {template!r} is not a valid template ({exc}); "
+            "use {name} for captured values"
+        ) from None
+    fields = set()
+    for _, field_name, spec, conversion in parsed:
+        if field_name is None:
+            continue
+        if not field_name.isidentifier() or spec or conversion:
+            raise ConfigurationError(
+                f"{where}.resource: {{{field_name}}} in {template!r} must be a plain captured "
+                "name such as {user_id} (no format specs, indexes or conversions)"
+            )
+        fields.add(field_name)
+    return fields

@@ -1,0 +1,96 @@
+"""Pure ASGI adapter for Starlette, FastAPI and any ASGI app.
+
+No ``BaseHTTPMiddleware``: only the ``http.response.start`` message is touched, so streamed
+bodies, background tasks and websockets pass through exactly as without the middleware.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+try:
+    from starlette.datastructures import Headers
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ImportError(
+        "cfcookie_middleware.starlette needs Starlette: "
+        'pip install "cfcookie-middleware[starlette]"'
+    ) from exc
+
+from cfcookie_middleware.cookies import parse_cookie_header
+from cfcookie_middleware.core import CookieCore, RequestView, Route
+
+__all__ = ["CloudFrontCookieMiddleware", "asgi_path"]
+
+
+def asgi_path(scope: Scope) -> str:
+    """The decoded path below the mount point: servers differ on whether ``path`` includes
+    ``root_path``, so a leading ``root_path`` is removed when present."""
+    path: str = scope["path"]
+    root_path: str = scope.get("root_path", "")
+    if (
+        root_path
+        and path.startswith(root_path)
+        and path[len(root_path) : len(root_path) + 1]
+        in (
+            "",
+            "/",
+        )
+    ):
+        return path[len(root_path) :] or "/"
+    return path
+
+
+class CloudFrontCookieMiddleware:
+    """Adds CloudFront signed cookies to successful responses of matching routes.
+
+    ``app.add_middleware(CloudFrontCookieMiddleware, signer=..., rules=..., **options)``; the
+    options are those of ``cfcookie_middleware.core.CookieCore``, all checked at build time.
+    """
+
+    def __init__(self, app: ASGIApp, **options: Any) -> None:
+        self.app = app
+        self.core = options.pop("core", None) or CookieCore(**options)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        route = self.core.match(asgi_path(scope))
+        if route is None:
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_cookies(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [
+                    (name.decode("latin-1"), value.decode("latin-1"))
+                    for name, value in message.get("headers", ())
+                ]
+                replaced = self.core.respond(
+                    route, message["status"], headers, lambda: _view(scope, route)
+                )
+                if replaced is not None:
+                    encoded = [(n.encode("latin-1"), v.encode("latin-1")) for n, v in replaced]
+                    message = {**message, "headers": encoded}
+            await send(message)
+
+        await self.app(scope, receive, send_with_cookies)
+
+
+def _view(scope: Scope, route: Route) -> RequestView:
+    headers = Headers(scope=scope)
+    client = scope.get("client")
+    server = scope.get("server")
+    default_host = f"{server[0]}:{server[1]}" if server else ""
+    return RequestView(
+        method=scope.get("method", "GET"),
+        scheme=scope.get("scheme", "http"),
+        host=headers.get("host", default_host),
+        path=asgi_path(scope),
+        headers=headers,
+        cookies=parse_cookie_header(headers.get("cookie", "")),
+        client_ip=client[0] if client else None,
+        params=route.params,
+        native=scope,
+    )

@@ -1,0 +1,97 @@
+"""Plain WSGI adapter: Django, Pyramid, Bottle, Flask or any WSGI app.
+
+Only ``start_response`` is wrapped: the app's body iterable is returned untouched, so streaming
+and the server's call to its ``close()`` work as without the middleware.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from cfcookie_middleware.cookies import parse_cookie_header
+from cfcookie_middleware.core import CookieCore, RequestView, Route
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+__all__ = ["CloudFrontCookieMiddleware", "EnvironHeaders", "wsgi_path"]
+
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType] | tuple[None, None, None]
+
+
+def wsgi_path(environ: WSGIEnvironment) -> str | None:
+    """``PATH_INFO`` decoded the WSGI way (latin-1 bytes, then UTF-8); ``None`` when it is not
+    UTF-8, since the framework would then route on replacement characters."""
+    try:
+        path: str = environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return None
+    return path
+
+
+class EnvironHeaders(Mapping[str, str]):
+    """The request headers of a WSGI environ as a case-insensitive read-only mapping."""
+
+    def __init__(self, environ: WSGIEnvironment) -> None:
+        self._environ = environ
+
+    def __getitem__(self, name: str) -> str:
+        key = name.upper().replace("-", "_")
+        if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            key = "HTTP_" + key
+        value: str = self._environ[key]
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        for key in self._environ:
+            if key.startswith("HTTP_") or key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+                yield key.removeprefix("HTTP_").replace("_", "-").title()
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+class CloudFrontCookieMiddleware:
+    """Adds CloudFront signed cookies to successful responses of matching routes.
+
+    ``CloudFrontCookieMiddleware(app, signer=..., rules=..., **options)``; the options are those
+    of ``cfcookie_middleware.core.CookieCore`` and are all checked here, at build time.
+    """
+
+    def __init__(self, app: WSGIApplication, **options: Any) -> None:
+        self.app = app
+        self.core = options.pop("core", None) or CookieCore(**options)
+
+    def native(self, environ: WSGIEnvironment) -> Any:
+        """What ``RequestView.native`` carries: the environ (subclasses give a request object)."""
+        return environ
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        path = wsgi_path(environ)
+        route = None if path is None else self.core.match(path)
+        if route is None:
+            return self.app(environ, start_response)
+
+        def start(
+            status: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None
+        ) -> Callable[[bytes], object]:
+            code = int(status[:3]) if status[:3].isdigit() else 500
+            replaced = self.core.respond(route, code, headers, lambda: self._view(environ, route))
+            return start_response(status, headers if replaced is None else replaced, exc_info)
+
+        return self.app(environ, start)
+
+    def _view(self, environ: WSGIEnvironment, route: Route) -> RequestView:
+        return RequestView(
+            method=environ.get("REQUEST_METHOD", "GET"),
+            scheme=environ.get("wsgi.url_scheme", "http"),
+            host=environ.get("HTTP_HOST") or environ.get("SERVER_NAME", ""),
+            path=wsgi_path(environ) or "",
+            headers=EnvironHeaders(environ),
+            cookies=parse_cookie_header(environ.get("HTTP_COOKIE", "")),
+            client_ip=environ.get("REMOTE_ADDR"),
+            params=route.params,
+            native=self.native(environ),
+        )
