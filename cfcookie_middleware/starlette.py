@@ -17,6 +17,8 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         'pip install "cfcookie-middleware[starlette]"'
     ) from exc
 
+from werkzeug.sansio.utils import get_host
+
 from cfcookie_middleware.cookies import parse_cookie_header
 from cfcookie_middleware.core import CookieCore, RequestView, Route
 
@@ -81,12 +83,11 @@ class CloudFrontCookieMiddleware:
 def _view(scope: Scope, route: Route) -> RequestView:
     headers = Headers(scope=scope)
     client = scope.get("client")
-    server = scope.get("server")
-    default_host = f"{server[0]}:{server[1]}" if server else ""
+    scheme = scope.get("scheme", "http")
     return RequestView(
         method=scope.get("method", "GET"),
-        scheme=scope.get("scheme", "http"),
-        host=headers.get("host", default_host),
+        scheme=scheme,
+        host=get_host(scheme, headers.get("host"), scope.get("server")),
         path=asgi_path(scope),
         headers=headers,
         cookies=parse_cookie_header(headers.get("cookie", "")),

@@ -10,6 +10,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from werkzeug.wsgi import get_host
+
 from cfcookie_middleware.cookies import parse_cookie_header
 from cfcookie_middleware.core import CookieCore, RequestView, Route
 
@@ -87,7 +89,7 @@ class CloudFrontCookieMiddleware:
         return RequestView(
             method=environ.get("REQUEST_METHOD", "GET"),
             scheme=environ.get("wsgi.url_scheme", "http"),
-            host=environ.get("HTTP_HOST") or environ.get("SERVER_NAME", ""),
+            host=get_host(environ),
             path=wsgi_path(environ) or "",
             headers=EnvironHeaders(environ),
             cookies=parse_cookie_header(environ.get("HTTP_COOKIE", "")),
