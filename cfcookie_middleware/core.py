@@ -112,6 +112,7 @@ class CookieCore:
         when: Callable[[RequestView], object] | None = None,
         clear_on: str | Sequence[str] = (),
         cache_size: int = DEFAULT_CACHE_SIZE,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if not isinstance(signer, Signer):
             raise ConfigurationError(
@@ -123,6 +124,7 @@ class CookieCore:
         self.cookie_domain = cookie_domain
         self.cookie_path = cookie_path
         self.when = when
+        self.clock = clock
         if when is not None and not callable(when):
             raise ConfigurationError("when: expected a callable taking the request view")
         self._render = functools.partial(
@@ -195,7 +197,7 @@ class CookieCore:
     def _set_cookies(self, rule: Rule, request: RequestView) -> list[str]:
         signer = rule.signer or self.signer
         window = self._windows[rule]
-        now = time.time()
+        now = self.clock()
         policy = self._policy(rule, window, request, int(now // window.step * window.step))
         if policy is None or self._holds_current(request, signer, window, policy, now):
             return []

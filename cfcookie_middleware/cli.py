@@ -1,0 +1,540 @@
+"""The ``cfcookie`` command line: sign cookies and URLs, check them as CloudFront would, make keys.
+
+Every subcommand is one entry in ``COMMANDS``: a function that adds its options to a parser and a
+function that runs it, so a new subcommand is one more entry. ``main`` owns the error policy: one
+line on stderr, exit 2 for usage and input errors, exit 1 only when ``verify`` refuses, and no
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shlex
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import NoReturn
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+from cfcookie_middleware import __version__
+from cfcookie_middleware.cookies import set_cookie_header
+from cfcookie_middleware.signing import ConfigurationError, Signer, When, to_epoch
+from cfcookie_middleware.verify import Verifier
+
+__all__ = ["COMMANDS", "Command", "build_parser", "main", "parse_when"]
+
+WHEN_HELP = (
+    "WHEN is epoch seconds (1767290400), ISO-8601 with a UTC offset (2026-01-01T12:00:00Z,\n"
+    "2026-01-01T13:00:00+01:00) or a duration from now (90s, 30m, 2h, 7d, 1w; a leading '-'\n"
+    "goes back in time: --not-before=-5m)."
+)
+ENV_HELP = (
+    "Without --key-pair-id and --private-key the key comes from CLOUDFRONT_KEY_PAIR_ID and\n"
+    "CLOUDFRONT_PRIVATE_KEY (PEM text) or CLOUDFRONT_PRIVATE_KEY_FILE; an encrypted key's\n"
+    "passphrase from CLOUDFRONT_PRIVATE_KEY_PASSPHRASE."
+)
+_EPOCH = re.compile(r"[0-9]+")
+_DURATION = re.compile(r"([+-]?)([0-9]+)([A-Za-z]+)")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_EXIT_USAGE, _EXIT_REFUSED, _EXIT_INTERRUPTED, _EXIT_BUG = 2, 1, 130, 70
+
+
+class UsageError(Exception):
+    """A command line that cannot be run as given (missing or contradictory options)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` that reports a usage error as an exception instead of exiting."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+@dataclass(frozen=True)
+class Command:
+    """One subcommand: its one-line summary, a usage example, and its two functions."""
+
+    summary: str
+    example: str
+    configure: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+def parse_when(text: str, *, name: str = "WHEN") -> When:
+    """Read a WHEN argument as ``Signer`` takes it; ``signing.to_epoch`` then checks the range.
+
+    Epoch digits stay an ``int`` (so a millisecond epoch is refused by ``to_epoch``), a duration
+    becomes a ``timedelta`` and an ISO-8601 time must carry its UTC offset.
+    """
+    text = text.strip()
+    if _EPOCH.fullmatch(text):
+        return int(text)
+    duration = _DURATION.fullmatch(text)
+    if duration:
+        sign, number, unit = duration.groups()
+        if unit not in _UNIT_SECONDS:
+            raise ConfigurationError(
+                f"{name}: unknown unit {unit!r} in {text!r}; use s, m, h, d or w, "
+                "such as 90s, 30m, 2h or 7d"
+            )
+        try:
+            delta = timedelta(seconds=int(number) * _UNIT_SECONDS[unit])
+        except OverflowError:
+            raise ConfigurationError(f"{name}: {text!r} is far too long a duration") from None
+        return -delta if sign == "-" else delta
+    try:
+        moment = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] in ("Z", "z") else text)
+    except ValueError:
+        raise ConfigurationError(
+            f"{name}: {text[:60]!r} is not a time; use epoch seconds (1767290400), ISO-8601 "
+            "with a UTC offset (2026-01-01T12:00:00Z) or a duration from now (90s, 30m, 2h, 7d)"
+        ) from None
+    if moment.tzinfo is None:
+        raise ConfigurationError(
+            f"{name}: {text!r} has no UTC offset and would be read in this machine's local "
+            "time; add Z or +00:00 (such as 2026-01-01T12:00:00Z)"
+        )
+    return moment
+
+
+def _epoch(text: str, option: str, now: float) -> int:
+    return to_epoch(parse_when(text, name=option), name=option, now=now)
+
+
+def _read_file(path: str, option: str) -> bytes:
+    """The bytes of ``path`` (``-`` is stdin), with an error that names the option."""
+    if path == "-":
+        return sys.stdin.buffer.read()
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigurationError(
+            f"{option}: cannot read {path!r} ({exc.strerror or exc}); check the path and its "
+            "permissions"
+        ) from None
+
+
+# --- signing: shared options ------------------------------------------------------------------
+
+
+def _add_key_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("signing key (omit both to use the environment)")
+    group.add_argument(
+        "--key-pair-id", metavar="ID", help="ID of the public key in CloudFront (K2JCJMDEHXQW5F)"
+    )
+    group.add_argument(
+        "--private-key", metavar="FILE", help="private key PEM or DER file; '-' reads stdin"
+    )
+    group.add_argument(
+        "--passphrase",
+        metavar="TEXT",
+        help="passphrase of an encrypted key (visible to other local users in the process "
+        "list: prefer CLOUDFRONT_PRIVATE_KEY_PASSPHRASE)",
+    )
+    group.add_argument(
+        "--hash-algorithm",
+        type=str.upper,
+        choices=["SHA1", "SHA256"],
+        help="SHA1 (RSA default) or SHA256 (ECDSA default)",
+    )
+
+
+def _add_policy_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("policy")
+    group.add_argument("--expires", metavar="WHEN", required=True, help="end of access")
+    group.add_argument(
+        "--not-before", metavar="WHEN", help="start of access (makes a custom policy)"
+    )
+    group.add_argument(
+        "--ip-address",
+        metavar="CIDR",
+        help="IPv4 address or range allowed (makes a custom policy)",
+    )
+
+
+def _signer(args: argparse.Namespace) -> Signer:
+    """A ``Signer`` from the options, or from the environment when both key options are omitted."""
+    key_pair_id: str | None = args.key_pair_id
+    private_key: str | None = args.private_key
+    passphrase: str | None = args.passphrase
+    if key_pair_id is None and private_key is None:
+        env = dict(os.environ)
+        if not any(
+            env.get(var)
+            for var in (
+                "CLOUDFRONT_KEY_PAIR_ID",
+                "CLOUDFRONT_PRIVATE_KEY",
+                "CLOUDFRONT_PRIVATE_KEY_FILE",
+            )
+        ):
+            raise UsageError(
+                "no signing key: pass --key-pair-id and --private-key, or set "
+                "CLOUDFRONT_KEY_PAIR_ID and CLOUDFRONT_PRIVATE_KEY (or CLOUDFRONT_PRIVATE_KEY_FILE)"
+            )
+        if args.hash_algorithm is not None:
+            env["CLOUDFRONT_HASH_ALGORITHM"] = args.hash_algorithm
+        if passphrase is not None:
+            env["CLOUDFRONT_PRIVATE_KEY_PASSPHRASE"] = passphrase
+        return Signer.from_env(env)
+    if key_pair_id is None or private_key is None:
+        given, missing = (
+            ("--private-key", "--key-pair-id")
+            if key_pair_id is None
+            else ("--key-pair-id", "--private-key")
+        )
+        raise UsageError(
+            f"{given} needs {missing} too (or omit both to use CLOUDFRONT_KEY_PAIR_ID and "
+            "CLOUDFRONT_PRIVATE_KEY from the environment)"
+        )
+    if passphrase is None:
+        passphrase = os.environ.get("CLOUDFRONT_PRIVATE_KEY_PASSPHRASE") or None
+    return Signer(
+        key_pair_id,
+        _read_file(private_key, "--private-key"),
+        hash_algorithm=args.hash_algorithm,
+        passphrase=passphrase,
+    )
+
+
+def _policy_times(args: argparse.Namespace) -> tuple[int, int | None]:
+    """``--expires`` and ``--not-before`` as epochs, durations measured from the same instant."""
+    now = time.time()
+    expires = _epoch(args.expires, "--expires", now)
+    not_before = None if args.not_before is None else _epoch(args.not_before, "--not-before", now)
+    return expires, not_before
+
+
+# --- sign-cookies -----------------------------------------------------------------------------
+
+
+def _configure_sign_cookies(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--resource", metavar="URL", required=True, help="URL or wildcard pattern to grant"
+    )
+    _add_policy_options(parser)
+    _add_key_options(parser)
+    output = parser.add_argument_group("output")
+    output.add_argument(
+        "--format",
+        choices=["json", "header"],
+        default="json",
+        help="a JSON object {name: value} (default) or one Set-Cookie line per cookie",
+    )
+    output.add_argument(
+        "--cookie-domain", metavar="DOMAIN", help="Domain attribute (--format header only)"
+    )
+    output.add_argument(
+        "--cookie-path", metavar="PATH", help="Path attribute, default / (--format header only)"
+    )
+
+
+def _run_sign_cookies(args: argparse.Namespace) -> int:
+    header = args.format == "header"
+    if not header and (args.cookie_domain is not None or args.cookie_path is not None):
+        raise UsageError("--cookie-domain and --cookie-path need --format header")
+    expires, not_before = _policy_times(args)
+    cookies = _signer(args).sign_cookies(
+        args.resource, expires=expires, not_before=not_before, ip_address=args.ip_address
+    )
+    if header:
+        lines = [
+            "Set-Cookie: "
+            + set_cookie_header(
+                name, value, domain=args.cookie_domain, path=args.cookie_path or "/"
+            )
+            for name, value in cookies.items()
+        ]
+        print("\n".join(lines))
+    else:
+        print(json.dumps(cookies, indent=2))
+    return 0
+
+
+SIGN_COOKIES = Command(
+    summary="print signed cookies for a resource",
+    example=f"""example:
+  cfcookie sign-cookies --key-pair-id K2JCJMDEHXQW5F --private-key private_key.pem \\
+      --resource 'https://media.example.com/videos/*' --expires 2h \\
+      --format header --cookie-domain media.example.com
+
+A resource with '*' (or --not-before / --ip-address) gives a custom policy that covers many
+files; an exact URL gives a canned policy that covers that URL only.
+{WHEN_HELP}
+{ENV_HELP}""",
+    configure=_configure_sign_cookies,
+    run=_run_sign_cookies,
+)
+
+
+# --- sign-url ---------------------------------------------------------------------------------
+
+
+def _configure_sign_url(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--url", required=True, help="the URL viewers will request")
+    parser.add_argument(
+        "--resource",
+        metavar="PATTERN",
+        help="policy resource, default the URL itself (a wildcard lets the policy cover more)",
+    )
+    _add_policy_options(parser)
+    _add_key_options(parser)
+
+
+def _run_sign_url(args: argparse.Namespace) -> int:
+    expires, not_before = _policy_times(args)
+    url = _signer(args).sign_url(
+        args.url,
+        expires=expires,
+        not_before=not_before,
+        ip_address=args.ip_address,
+        resource=args.resource,
+    )
+    print(url)
+    return 0
+
+
+SIGN_URL = Command(
+    summary="print a signed URL",
+    example=f"""example:
+  cfcookie sign-url --key-pair-id K2JCJMDEHXQW5F --private-key private_key.pem \\
+      --url 'https://media.example.com/report.pdf?lang=en' --expires 15m
+
+The URL's own query string stays first; the signing parameters follow it.
+{WHEN_HELP}
+{ENV_HELP}""",
+    configure=_configure_sign_url,
+    run=_run_sign_url,
+)
+
+
+# --- verify -----------------------------------------------------------------------------------
+
+
+def _configure_verify(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--public-key",
+        metavar="ID=FILE",
+        action="append",
+        required=True,
+        help="a trusted public key and its CloudFront ID (repeat for a key group)",
+    )
+    parser.add_argument("--url", required=True, help="the requested URL, signed or not")
+    parser.add_argument(
+        "--cookie",
+        metavar="HEADER",
+        action="append",
+        help="the request's Cookie header, 'NAME=VALUE; ...' (repeatable)",
+    )
+    parser.add_argument("--client-ip", metavar="IP", help="the viewer's IP address")
+    parser.add_argument("--now", metavar="WHEN", help="decide as of this time (default: now)")
+
+
+def _public_keys(items: Sequence[str]) -> dict[str, bytes]:
+    keys: dict[str, bytes] = {}
+    for item in items:
+        key_id, _, path = item.partition("=")
+        if not key_id or not path:
+            raise UsageError(
+                f"--public-key: {item[:80]!r} is not ID=FILE, such as K2JCJMDEHXQW5F=public_key.pem"
+            )
+        if key_id in keys:
+            raise UsageError(f"--public-key: key ID {key_id[:40]!r} is given twice; keep one")
+        keys[key_id] = _read_file(path, f"--public-key {key_id[:40]}")
+    return keys
+
+
+def _run_verify(args: argparse.Namespace) -> int:
+    verifier = Verifier(_public_keys(args.public_key))
+    now = None if args.now is None else _epoch(args.now, "--now", time.time())
+    # Without --cookie this is a signed-URL check, so a refusal does not talk about cookies.
+    decision = (
+        verifier.check_cookies(args.url, "; ".join(args.cookie), client_ip=args.client_ip, now=now)
+        if args.cookie
+        else verifier.check_url(args.url, client_ip=args.client_ip, now=now)
+    )
+    if decision.allowed:
+        # The verifier's sentence may already open with "allowed: "; print it once either way.
+        print(f"allowed: {decision.reason.removeprefix('allowed: ')}")
+        return 0
+    print(f"{decision.code}: {decision.reason}")
+    return _EXIT_REFUSED
+
+
+VERIFY = Command(
+    summary="decide as CloudFront would whether a request is served",
+    example=f"""example:
+  cfcookie verify --public-key K2JCJMDEHXQW5F=public_key.pem \\
+      --url https://media.example.com/videos/intro.mp4 \\
+      --cookie 'CloudFront-Policy=...; CloudFront-Signature=...; CloudFront-Key-Pair-Id=...'
+
+Prints "allowed: ..." and exits 0 when CloudFront would serve the request; otherwise prints
+CloudFront's error code and the reason ("AccessDenied: ...") and exits 1. Without --cookie the
+--url is checked as a signed URL; a --url that carries signing parameters wins over any cookies,
+as in CloudFront.
+{WHEN_HELP}""",
+    configure=_configure_verify,
+    run=_run_verify,
+)
+
+
+# --- keygen -----------------------------------------------------------------------------------
+
+
+def _configure_keygen(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--type", choices=["rsa", "ecdsa"], default="rsa", help="RSA-2048 (default) or ECDSA P-256"
+    )
+    parser.add_argument(
+        "--out", metavar="DIR", default=".", help="directory for the two files (default: .)"
+    )
+
+
+def _exists_error(path: Path) -> ConfigurationError:
+    return ConfigurationError(
+        f"--out: {path} already exists and keygen never overwrites a key; choose another --out "
+        "directory or move the old file away"
+    )
+
+
+def _write_new(path: Path, data: bytes, mode: int) -> None:
+    """Create ``path`` with ``mode`` from its first byte, refusing to replace anything."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags, mode)
+    except FileExistsError:
+        raise _exists_error(path) from None
+    with os.fdopen(fd, "wb") as file:
+        file.write(data)
+
+
+def _run_keygen(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise ConfigurationError(f"--out: {out} is a file; pass a directory")
+    private_path, public_path = out / "private_key.pem", out / "public_key.pem"
+    for path in (private_path, public_path):
+        if os.path.lexists(path):
+            raise _exists_error(path)
+    key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+    if args.type == "rsa":
+        key, kind = rsa.generate_private_key(public_exponent=65537, key_size=2048), "RSA-2048"
+    else:
+        key, kind = ec.generate_private_key(ec.SECP256R1()), "ECDSA P-256"
+    private_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    public_pem = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    _write_new(private_path, private_pem, 0o600)
+    try:
+        _write_new(public_path, public_pem, 0o644)
+    except BaseException:
+        private_path.unlink()
+        raise
+    print(f"private key: {private_path} ({kind}, mode 0600: keep it secret, never commit it)")
+    print(f"public key:  {public_path}")
+    private_arg = shlex.quote(str(private_path))
+    print(
+        "next steps:\n"
+        "  1. CloudFront console > Key management > Public keys > Create public key, with the "
+        f"contents of {public_path}\n"
+        "  2. add that public key to a key group, and trust the key group in the cache "
+        "behavior that serves your files\n"
+        "  3. sign with the ID CloudFront shows for the public key:\n"
+        f"     cfcookie sign-cookies --key-pair-id <ID> --private-key {private_arg} "
+        "--resource 'https://<your CloudFront domain>/*' --expires 1h"
+    )
+    return 0
+
+
+KEYGEN = Command(
+    summary="create a key pair to upload to CloudFront",
+    example="""example:
+  cfcookie keygen --out keys/
+
+Writes private_key.pem (PKCS#8, mode 0600) and public_key.pem (SubjectPublicKeyInfo) and never
+overwrites existing files. Upload public_key.pem to CloudFront (Key management > Public keys),
+add it to a key group, and sign with the ID CloudFront gives it.""",
+    configure=_configure_keygen,
+    run=_run_keygen,
+)
+
+
+COMMANDS: dict[str, Command] = {
+    "sign-cookies": SIGN_COOKIES,
+    "sign-url": SIGN_URL,
+    "verify": VERIFY,
+    "keygen": KEYGEN,
+}
+"""Subcommand name -> Command; adding a subcommand is adding an entry here."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``cfcookie`` parser with one subparser per entry of ``COMMANDS``."""
+    parser = _Parser(
+        prog="cfcookie",
+        description="CloudFront signed cookies and signed URLs: sign, verify, make keys.",
+        epilog=f"Run 'cfcookie COMMAND --help' for its options and an example.\n{WHEN_HELP}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND", dest="command")
+    for name, command in COMMANDS.items():
+        subparser = subparsers.add_parser(
+            name,
+            help=command.summary,
+            description=command.summary[0].upper() + command.summary[1:] + ".",
+            epilog=command.example,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        command.configure(subparser)
+        subparser.set_defaults(run=command.run)
+    return parser
+
+
+def _one_line(message: object) -> str:
+    return " ".join(str(message).splitlines())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``cfcookie`` with ``argv`` (default ``sys.argv[1:]``) and return the exit status."""
+    try:
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit:  # only --help and --version exit through argparse, with status 0
+            return 0
+        if args.command is None:
+            raise UsageError(f"choose a command: {', '.join(COMMANDS)} (see 'cfcookie --help')")
+        run: Callable[[argparse.Namespace], int] = args.run
+        return run(args)
+    except KeyboardInterrupt:
+        return _EXIT_INTERRUPTED
+    except (UsageError, ConfigurationError) as exc:
+        print(f"cfcookie: error: {_one_line(exc)}", file=sys.stderr)
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"cfcookie: error: {where}{_one_line(exc.strerror or exc)}", file=sys.stderr)
+    except Exception as exc:
+        print(
+            f"cfcookie: internal error: {type(exc).__name__}: {_one_line(exc)} "
+            "(this is a bug in cfcookie; please report it with the command you ran)",
+            file=sys.stderr,
+        )
+        return _EXIT_BUG
+    return _EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""Render ``Set-Cookie`` header values for the ``CloudFront-*`` cookies.
+
+Python's ``http.cookies`` quotes some values, and a quoted CloudFront signature no longer verifies,
+so the middleware and the command line share this small renderer instead. It never quotes or
+escapes: anything that cannot appear verbatim in a ``Set-Cookie`` header (RFC 6265) is refused.
+"""
+
+from __future__ import annotations
+
+import re
+from email.utils import formatdate
+
+from cfcookie_middleware.signing import ConfigurationError, When, to_epoch
+
+__all__ = ["parse_cookie_header", "parse_cookie_pairs", "set_cookie_header"]
+
+# RFC 6265 section 4.1.1: a cookie name is an RFC 2616 token, a value is a run of cookie-octets
+# (printable ASCII except space, '"', ',', ';' and '\'). CloudFront's base64 is always inside it.
+_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_VALUE = re.compile(r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*")
+# A host name (optionally with the legacy leading dot): no scheme, port, path or spaces.
+_DOMAIN = re.compile(r"\.?[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
+# A path attribute value is any printable ASCII except ';' (RFC 6265 section 4.1.1).
+_PATH = re.compile(r"/[\x20-\x3a\x3c-\x7e]*")
+_SAMESITE = {"lax": "Lax", "strict": "Strict", "none": "None"}
+
+
+def set_cookie_header(
+    name: str,
+    value: str,
+    *,
+    domain: str | None = None,
+    path: str | None = "/",
+    secure: bool = True,
+    httponly: bool = True,
+    samesite: str | None = "Lax",
+    max_age: int | None = None,
+    expires: When | None = None,
+) -> str:
+    """The value of one ``Set-Cookie`` header (without the ``Set-Cookie:`` name), never quoted.
+
+    Defaults are the safe ones for signed cookies: ``Path=/``, ``Secure``, ``HttpOnly``,
+    ``SameSite=Lax`` and a session cookie (no ``Expires``/``Max-Age``). ``expires`` takes what
+    ``Signer`` takes (aware datetime, timedelta from now or epoch seconds); ``samesite=None``
+    leaves the attribute out. Every refusal is a ``ConfigurationError`` naming the input.
+    """
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ConfigurationError(
+            f"cookie name {str(name)[:60]!r} is not a valid cookie name (letters, digits and "
+            "!#$%&'*+-.^_`|~ only; no spaces, '=', ';' or quotes)"
+        )
+    if not isinstance(value, str) or not _VALUE.fullmatch(value):
+        raise ConfigurationError(
+            f"cookie {name}: the value contains a space, '\"', ',', ';', '\\', a control or a "
+            "non-ASCII character, which a Set-Cookie header cannot carry unquoted; CloudFront's "
+            "base64 never does, so pass the value exactly as the signer produced it"
+        )
+    parts = [f"{name}={value}"]
+    if domain is not None:
+        if not isinstance(domain, str) or not _DOMAIN.fullmatch(domain) or ".." in domain:
+            raise ConfigurationError(
+                f"cookie_domain: {str(domain)[:80]!r} is not a host name; use a name such as "
+                "example.com or media.example.com (letters, digits, '-' and '.', with no "
+                "scheme, port or path)"
+            )
+        parts.append(f"Domain={domain}")
+    if path is not None:
+        if not isinstance(path, str) or not _PATH.fullmatch(path):
+            raise ConfigurationError(
+                f"cookie_path: {str(path)[:80]!r} must start with '/' and contain only printable "
+                "ASCII without ';' (percent-encode anything else), such as / or /videos/"
+            )
+        if "*" in path or "?" in path:
+            raise ConfigurationError(
+                f"cookie_path: {path[:80]!r} is a glob, but a cookie Path is a literal prefix "
+                "that browsers never expand; use the directory itself, such as /videos/"
+            )
+        parts.append(f"Path={path}")
+    if expires is not None:
+        parts.append("Expires=" + formatdate(to_epoch(expires, name="expires"), usegmt=True))
+    if max_age is not None:
+        if isinstance(max_age, bool) or not isinstance(max_age, int) or max_age < 0:
+            raise ConfigurationError(
+                f"max_age: {max_age!r} is not a number of seconds; pass an int >= 0 "
+                "(0 deletes the cookie) or None for a session cookie"
+            )
+        parts.append(f"Max-Age={max_age}")
+    if secure:
+        parts.append("Secure")
+    if httponly:
+        parts.append("HttpOnly")
+    if samesite is not None:
+        canonical = _SAMESITE.get(str(samesite).lower())
+        if canonical is None:
+            raise ConfigurationError(
+                f"samesite: {str(samesite)[:20]!r} is not one of 'lax', 'strict' or 'none'"
+            )
+        if canonical == "None" and not secure:
+            raise ConfigurationError(
+                "samesite: 'none' needs secure=True; browsers drop SameSite=None cookies "
+                "that are not Secure"
+            )
+        parts.append(f"SameSite={canonical}")
+    return "; ".join(parts)
+
+
+def parse_cookie_pairs(header: str) -> list[tuple[str, str]]:
+    """Every ``name=value`` pair of a ``Cookie`` request header, in order, values verbatim.
+
+    Browsers send ``name=value; name2=value2`` with no quoting; ``http.cookies.SimpleCookie``
+    would drop the whole header on one odd pair, so this reads pair by pair and skips only
+    the pairs without ``=``. Surrounding double quotes are kept: CloudFront values never have
+    them, so a quoted value simply fails to verify, as it would at CloudFront.
+    """
+    pairs = []
+    for part in header.split(";"):
+        name, equals, value = part.partition("=")
+        if equals and name.strip():
+            pairs.append((name.strip(), value.strip()))
+    return pairs
+
+
+def parse_cookie_header(header: str) -> dict[str, str]:
+    """A ``Cookie`` header as a mapping; the first of repeated names wins, as browsers list the
+    cookie with the longest matching path first."""
+    cookies: dict[str, str] = {}
+    for name, value in parse_cookie_pairs(header):
+        cookies.setdefault(name, value)
+    return cookies

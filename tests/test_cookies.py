@@ -1,0 +1,107 @@
+"""``set_cookie_header``: raw header values, written out by hand from RFC 6265, never quoted."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from http.cookies import SimpleCookie
+
+import pytest
+
+from cfcookie_middleware.cookies import set_cookie_header
+from cfcookie_middleware.signing import ConfigurationError
+
+SAFE_DEFAULTS = "; Path=/; Secure; HttpOnly; SameSite=Lax"
+
+
+def test_defaults_are_secure_session_cookies() -> None:
+    assert set_cookie_header("CloudFront-Key-Pair-Id", "K2JCJMDEHXQW5F") == (
+        "CloudFront-Key-Pair-Id=K2JCJMDEHXQW5F" + SAFE_DEFAULTS
+    )
+
+
+def test_every_attribute_in_order() -> None:
+    header = set_cookie_header(
+        "CloudFront-Policy",
+        "eyJ-abc~_",
+        domain=".example.com",
+        path="/videos/",
+        max_age=3600,
+        expires=1767290400,  # 2026-01-01T18:00:00Z, a Thursday
+        samesite="strict",
+    )
+    assert header == (
+        "CloudFront-Policy=eyJ-abc~_; Domain=.example.com; Path=/videos/; "
+        "Expires=Thu, 01 Jan 2026 18:00:00 GMT; Max-Age=3600; Secure; HttpOnly; SameSite=Strict"
+    )
+
+
+def test_expires_accepts_aware_datetimes_and_the_clearing_epoch() -> None:
+    plus_one = timezone(timedelta(hours=1))
+    assert "; Expires=Thu, 01 Jan 2026 18:00:00 GMT;" in set_cookie_header(
+        "n", "v", expires=datetime(2026, 1, 1, 19, tzinfo=plus_one)
+    )
+    cleared = set_cookie_header("n", "", expires=0, max_age=0)
+    assert cleared.startswith("n=; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0;")
+
+
+def test_value_is_never_quoted() -> None:
+    """SimpleCookie quotes '=' and '/', which breaks a signature; the header must carry the value
+    byte for byte."""
+    value = "a=b/c~d-e_"
+    jar: SimpleCookie = SimpleCookie()
+    jar["n"] = value
+    assert '"' in jar.output()  # the behaviour this module exists to avoid
+    assert set_cookie_header("n", value).startswith(f"n={value}; ")
+
+
+def test_attributes_can_be_left_out() -> None:
+    header = set_cookie_header("n", "v", path=None, secure=False, httponly=False, samesite=None)
+    assert header == "n=v"
+
+
+def test_samesite_none_with_secure() -> None:
+    assert set_cookie_header("n", "v", samesite="None").endswith(
+        "; Secure; HttpOnly; SameSite=None"
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "needle"),
+    [
+        ({"name": "Cloud Front"}, "cookie name"),
+        ({"name": "a=b"}, "cookie name"),
+        ({"name": "a;b"}, "cookie name"),
+        ({"name": ""}, "cookie name"),
+        ({"value": "a b"}, "value"),
+        ({"value": '"quoted"'}, "value"),
+        ({"value": "a,b"}, "value"),
+        ({"value": "a;b"}, "value"),
+        ({"value": "a\\b"}, "value"),
+        ({"value": "a\r\nSet-Cookie: x=y"}, "value"),
+        ({"value": "caf\u00e9"}, "value"),
+        ({"domain": "https://example.com"}, "cookie_domain"),
+        ({"domain": "example.com:8443"}, "cookie_domain"),
+        ({"domain": "example.com/"}, "cookie_domain"),
+        ({"domain": "exa mple.com"}, "cookie_domain"),
+        ({"domain": "example..com"}, "cookie_domain"),
+        ({"domain": "example.com; Secure"}, "cookie_domain"),
+        ({"domain": ""}, "cookie_domain"),
+        ({"path": "videos/"}, "cookie_path"),
+        ({"path": "/a;b"}, "cookie_path"),
+        ({"path": "/a\nb"}, "cookie_path"),
+        ({"path": "/caf\u00e9"}, "cookie_path"),
+        ({"path": "/videos/*"}, "literal prefix"),
+        ({"path": "/video?"}, "literal prefix"),
+        ({"samesite": "bogus"}, "samesite"),
+        ({"samesite": "none", "secure": False}, "needs secure"),
+        ({"max_age": -1}, "max_age"),
+        ({"max_age": True}, "max_age"),
+        ({"max_age": "60"}, "max_age"),
+        ({"expires": datetime(2026, 1, 1, 18)}, "naive datetime"),
+        ({"expires": 1767290400000}, "milliseconds"),
+    ],
+)
+def test_refusals(kwargs: dict[str, object], needle: str) -> None:
+    arguments: dict[str, object] = {"name": "CloudFront-Signature", "value": "abc", **kwargs}
+    with pytest.raises(ConfigurationError, match=needle):
+        set_cookie_header(**arguments)  # type: ignore[arg-type]

@@ -1,0 +1,428 @@
+"""The framework-agnostic core: when cookies go out, signature reuse, refresh and cache headers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from cfcookie_middleware import ConfigurationError, Policy, Signer
+from cfcookie_middleware.core import CookieCore, RequestView, Route, _private
+from cfcookie_middleware.rules import Rule
+from cfcookie_middleware.signing import b64decode
+from cfcookie_middleware.verify import Verifier
+
+MEDIA = "https://media.example.com"
+# 1_800_000_000 is a multiple of 300 (the step for a one-hour ttl: a tenth, at most 5 minutes),
+# so a request 123 s later falls in the window that starts at 1_800_000_000.
+T0 = 1_800_000_000
+NOW = T0 + 123
+
+
+class CountingSigner(Signer):
+    """A real Signer that counts signatures, to show the core reuses them."""
+
+    __slots__ = ("calls",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.calls = 0
+
+    def sign_policy(self, policy: Policy, *, prefix: str = "CloudFront-") -> dict[str, str]:
+        self.calls += 1
+        return super().sign_policy(policy, prefix=prefix)
+
+
+class Clock:
+    def __init__(self, now: float = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def signer(rsa2048: rsa.RSAPrivateKey) -> CountingSigner:
+    return CountingSigner("K2JCJMDEHXQW5F", rsa2048)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+def make_core(signer: Signer, clock: Clock, **options: Any) -> CookieCore:
+    options.setdefault(
+        "rules",
+        [
+            Rule("/videos/*", resource=f"{MEDIA}/videos/*"),
+            Rule("/users/{user_id}/library", resource=f"{MEDIA}/users/{{user_id}}/*"),
+            Rule("/poster", resource=f"{MEDIA}/poster.jpg"),
+        ],
+    )
+    return CookieCore(signer=signer, clock=clock, **options)
+
+
+def view(
+    path: str, params: Mapping[str, str] | None = None, cookie: str = "", **fields: Any
+) -> RequestView:
+    values: dict[str, Any] = {
+        "method": "GET",
+        "scheme": "https",
+        "host": "www.example.com",
+        "path": path,
+        "headers": {"cookie": cookie} if cookie else {},
+        "cookies": {},
+        "client_ip": "203.0.113.9",
+        "params": params or {},
+        "native": None,
+    }
+    values.update(fields)
+    return RequestView(**values)
+
+
+def respond(
+    core: CookieCore, path: str, status: int = 200, cookie: str = "", **fields: Any
+) -> list[tuple[str, str]] | None:
+    route = core.match(path)
+    assert route is not None, path
+    return core.respond(route, status, [], lambda: view(path, route.params, cookie, **fields))
+
+
+def set_cookies(headers: list[tuple[str, str]] | None) -> dict[str, str]:
+    """name -> value of the Set-Cookie headers (attributes dropped)."""
+    assert headers is not None
+    pairs = [value.split(";")[0].split("=", 1) for name, value in headers if name == "Set-Cookie"]
+    return {name: value for name, value in pairs}
+
+
+def cookie_header(cookies: Mapping[str, str]) -> str:
+    return "; ".join(f"{name}={value}" for name, value in cookies.items())
+
+
+def test_cookies_verify_for_the_resource_and_expire_on_the_window_grid(
+    signer: CountingSigner, clock: Clock
+) -> None:
+    cookies = set_cookies(respond(make_core(signer, clock), "/videos/a"))
+    policy = Policy.from_text(b64decode(cookies["CloudFront-Policy"]))
+    assert policy == Policy(f"{MEDIA}/videos/*", T0 + 3600)
+    verifier = Verifier({"K2JCJMDEHXQW5F": signer.public_key})
+    assert verifier.check_cookies(f"{MEDIA}/videos/x.mp4", cookies, now=NOW).allowed
+    refused = verifier.check_cookies(f"{MEDIA}/images/x.jpg", cookies, now=NOW)
+    assert (refused.allowed, refused.code) == (False, "AccessDenied")
+
+
+def test_exact_url_resource_gets_a_canned_policy(signer: CountingSigner, clock: Clock) -> None:
+    cookies = set_cookies(respond(make_core(signer, clock), "/poster"))
+    assert set(cookies) == {"CloudFront-Expires", "CloudFront-Signature", "CloudFront-Key-Pair-Id"}
+    assert cookies["CloudFront-Expires"] == str(T0 + 3600)
+    verifier = Verifier({"K2JCJMDEHXQW5F": signer.public_key})
+    assert verifier.check_cookies(f"{MEDIA}/poster.jpg", cookies, now=NOW).allowed
+
+
+def test_one_signature_serves_a_whole_window(signer: CountingSigner, clock: Clock) -> None:
+    core = make_core(signer, clock)
+    first = respond(core, "/videos/a")
+    for second in range(1, 177):  # the window [T0, T0 + 300) holds NOW .. NOW + 176
+        clock.now = NOW + second
+        assert respond(core, "/videos/b") == first
+    assert signer.calls == 1
+    clock.now = T0 + 300  # next window: a new expiry, a new signature
+    later = set_cookies(respond(core, "/videos/a"))
+    assert signer.calls == 2
+    assert Policy.from_text(b64decode(later["CloudFront-Policy"])).expires == T0 + 300 + 3600
+
+
+def test_per_user_resources_are_signed_per_user(signer: CountingSigner, clock: Clock) -> None:
+    core = make_core(signer, clock)
+    alice = set_cookies(respond(core, "/users/alice/library"))
+    bob = set_cookies(respond(core, "/users/bob/library"))
+    verifier = Verifier({"K2JCJMDEHXQW5F": signer.public_key})
+    assert verifier.check_cookies(f"{MEDIA}/users/alice/1.mp4", alice, now=NOW).allowed
+    assert not verifier.check_cookies(f"{MEDIA}/users/bob/1.mp4", alice, now=NOW).allowed
+    assert verifier.check_cookies(f"{MEDIA}/users/bob/1.mp4", bob, now=NOW).allowed
+    assert signer.calls == 2
+
+
+def test_returning_visitor_with_current_cookies_gets_nothing(
+    signer: CountingSigner, clock: Clock
+) -> None:
+    core = make_core(signer, clock)
+    held = cookie_header(set_cookies(respond(core, "/videos/a")))
+    clock.now = T0 + 3600 - 1800 - 1  # still more than the margin (half the ttl) left
+    assert respond(core, "/videos/b", cookie=held) is None
+    clock.now = T0 + 3600 - 1800  # exactly the margin left: re-issue
+    fresh = set_cookies(respond(core, "/videos/b", cookie=held))
+    assert Policy.from_text(b64decode(fresh["CloudFront-Policy"])).expires > T0 + 3600
+
+
+def test_returning_visitor_with_canned_cookies(signer: CountingSigner, clock: Clock) -> None:
+    core = make_core(signer, clock)
+    held = cookie_header(set_cookies(respond(core, "/poster")))
+    assert respond(core, "/poster", cookie=held) is None
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        pytest.param(
+            lambda c: {**c, "CloudFront-Signature": c["CloudFront-Signature"][:-4] + "AAA_"},
+            id="forged-signature",
+        ),
+        pytest.param(lambda c: {**c, "CloudFront-Key-Pair-Id": "KOLDKEY"}, id="other-key-id"),
+        pytest.param(lambda c: {**c, "CloudFront-Hash-Algorithm": "SHA256"}, id="other-hash"),
+        pytest.param(lambda c: {**c, "CloudFront-Policy": "garbage!"}, id="garbage-policy"),
+        pytest.param(lambda c: {**c, "CloudFront-Policy": "x" * 10_000}, id="oversized"),
+        pytest.param(
+            lambda c: {k: v for k, v in c.items() if k != "CloudFront-Signature"}, id="missing"
+        ),
+    ],
+)
+def test_unusable_cookies_are_replaced(
+    signer: CountingSigner, clock: Clock, tamper: Callable[[dict[str, str]], dict[str, str]]
+) -> None:
+    core = make_core(signer, clock)
+    issued = set_cookies(respond(core, "/videos/a"))
+    replaced = set_cookies(respond(core, "/videos/a", cookie=cookie_header(tamper(issued))))
+    assert replaced == issued
+
+
+def test_duplicated_cloudfront_cookies_are_replaced(signer: CountingSigner, clock: Clock) -> None:
+    core = make_core(signer, clock)
+    issued = set_cookies(respond(core, "/videos/a"))
+    doubled = cookie_header(issued) + "; CloudFront-Policy=" + issued["CloudFront-Policy"]
+    assert set_cookies(respond(core, "/videos/a", cookie=doubled)) == issued
+
+
+def test_cookies_for_another_resource_are_replaced(signer: CountingSigner, clock: Clock) -> None:
+    core = make_core(signer, clock)
+    alice = cookie_header(set_cookies(respond(core, "/users/alice/library")))
+    bob = set_cookies(respond(core, "/users/bob/library", cookie=alice))
+    assert f"{MEDIA}/users/bob/*" in b64decode(bob["CloudFront-Policy"]).decode()
+
+
+def test_a_held_expiry_off_the_grid_or_in_the_future_is_not_trusted(
+    signer: CountingSigner, clock: Clock, rsa2048: rsa.RSAPrivateKey
+) -> None:
+    """Genuine signatures over terms this middleware would never issue get replaced, so a
+    request cannot make it sign (and cache) arbitrary expiries."""
+    core = make_core(signer, clock)
+    other = Signer("K2JCJMDEHXQW5F", rsa2048)
+    for expires in (T0 + 3600 + 300, T0 + 3600 - 7):
+        held = other.sign_cookies(f"{MEDIA}/videos/*", expires=expires)
+        assert set_cookies(respond(core, "/videos/a", cookie=cookie_header(held)))
+    assert signer.calls == 1
+
+
+def test_only_2xx_responses_of_matching_routes(signer: CountingSigner, clock: Clock) -> None:
+    core = make_core(signer, clock)
+    for status in (201, 204, 299):
+        assert respond(core, "/videos/a", status=status) is not None
+    for status in (199, 301, 304, 403, 404, 500):
+        assert respond(core, "/videos/a", status=status) is None
+    assert core.match("/images/a") is None
+    assert core.match("/videos/../admin") is None
+
+
+def test_when_decides(signer: CountingSigner, clock: Clock) -> None:
+    core = make_core(signer, clock, when=lambda request: request.cookies.get("session"))
+    assert respond(core, "/videos/a") is None
+    assert respond(core, "/videos/a", cookies={"session": "alice"}) is not None
+
+
+def test_failures_never_reach_the_app(
+    rsa2048: rsa.RSAPrivateKey, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Broken(Signer):
+        __slots__ = ()
+
+        def sign_policy(self, policy: Policy, *, prefix: str = "CloudFront-") -> dict[str, str]:
+            raise ConnectionError("key service down")
+
+    def broken_when(request: RequestView) -> bool:
+        raise RuntimeError("bug in when")
+
+    for core in (
+        make_core(Broken("K2JCJMDEHXQW5F", rsa2048), clock),
+        make_core(Signer("K2JCJMDEHXQW5F", rsa2048), clock, when=broken_when),
+    ):
+        with caplog.at_level(logging.ERROR, logger="cfcookie_middleware"):
+            assert respond(core, "/videos/a") is None
+    assert len([r for r in caplog.records if "without CloudFront cookies" in r.message]) == 2
+
+
+def test_callable_resource(signer: CountingSigner, clock: Clock) -> None:
+    def resource(request: RequestView) -> str | None:
+        user = request.cookies.get("user")
+        return None if user is None else f"{MEDIA}/private/{user}/*"
+
+    core = make_core(signer, clock, rules=[Rule("/me", resource=resource)])
+    assert respond(core, "/me") is None
+    cookies = set_cookies(respond(core, "/me", cookies={"user": "carol"}))
+    assert f"{MEDIA}/private/carol/*" in b64decode(cookies["CloudFront-Policy"]).decode()
+    # A callable that returns something CloudFront cannot use hands out nothing.
+    assert respond(core, "/me", cookies={"user": "a b"}) is None
+
+
+def test_max_age_is_capped_at_what_is_left(signer: CountingSigner, clock: Clock) -> None:
+    core = make_core(signer, clock, max_age=timedelta(minutes=50))
+    headers = respond(core, "/videos/a")
+    assert headers is not None
+    assert all(v.endswith("; Max-Age=3000") for n, v in headers if n == "Set-Cookie")
+    clock.now = T0 + 299  # same window, 3301 s left of the policy: still capped by max_age
+    assert all(
+        v.endswith("; Max-Age=3000")
+        for n, v in respond(core, "/videos/a") or []
+        if n == "Set-Cookie"
+    )
+    core = make_core(signer, clock, max_age=timedelta(hours=1))
+    assert all(
+        v.endswith("; Max-Age=3301")
+        for n, v in respond(core, "/videos/a") or []
+        if n == "Set-Cookie"
+    )
+
+
+def test_bind_client_ip(
+    signer: CountingSigner, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    core = make_core(
+        signer, clock, rules=[Rule("/v/*", resource=f"{MEDIA}/v/*", bind_client_ip=True)]
+    )
+    cookies = set_cookies(respond(core, "/v/a", client_ip="203.0.113.9"))
+    assert Policy.from_text(b64decode(cookies["CloudFront-Policy"])).ip_network == "203.0.113.9/32"
+    verifier = Verifier({"K2JCJMDEHXQW5F": signer.public_key})
+    assert verifier.check_cookies(f"{MEDIA}/v/1", cookies, client_ip="203.0.113.9", now=NOW).allowed
+    assert not verifier.check_cookies(
+        f"{MEDIA}/v/1", cookies, client_ip="203.0.113.10", now=NOW
+    ).allowed
+    mapped = set_cookies(respond(core, "/v/a", client_ip="::ffff:198.51.100.7"))
+    assert Policy.from_text(b64decode(mapped["CloudFront-Policy"])).ip_network == "198.51.100.7/32"
+    with caplog.at_level(logging.WARNING, logger="cfcookie_middleware"):
+        assert respond(core, "/v/a", client_ip="2001:db8::1") is None
+        assert respond(core, "/v/a", client_ip=None) is None
+    assert "IPv4" in caplog.text
+
+
+def test_not_before_offset_backdates_the_start(signer: CountingSigner, clock: Clock) -> None:
+    rule = Rule("/v/*", resource=f"{MEDIA}/v/*", not_before=timedelta(minutes=-5))
+    cookies = set_cookies(respond(make_core(signer, clock, rules=[rule]), "/v/a"))
+    policy = Policy.from_text(b64decode(cookies["CloudFront-Policy"]))
+    assert (policy.not_before, policy.expires) == (T0 - 300, T0 + 3600)
+
+
+def test_clear_on_expires_every_cloudfront_cookie(signer: CountingSigner, clock: Clock) -> None:
+    core = make_core(signer, clock, clear_on=["/logout"], cookie_domain=".example.com")
+    route = core.match("/logout")
+    assert route == Route(None, {})
+    headers = core.respond(route, 302, [], lambda: view("/logout"))
+    cleared = [v for n, v in headers or [] if n == "Set-Cookie"]
+    assert [v.split("=")[0] for v in cleared] == [
+        "CloudFront-Policy",
+        "CloudFront-Expires",
+        "CloudFront-Signature",
+        "CloudFront-Key-Pair-Id",
+        "CloudFront-Hash-Algorithm",
+    ]
+    assert all("Max-Age=0" in v and "Domain=.example.com" in v and "Path=/" in v for v in cleared)
+    assert core.respond(route, 500, [], lambda: view("/logout")) is None
+
+
+@pytest.mark.parametrize(
+    ("app_headers", "cache_control", "vary"),
+    [
+        ([], "private", "Cookie"),
+        ([("Cache-Control", "max-age=60")], "private, max-age=60", "Cookie"),
+        ([("Cache-Control", "public, max-age=60, s-maxage=600")], "private, max-age=60", "Cookie"),
+        ([("cache-control", "no-store")], "no-store", "Cookie"),
+        ([("Cache-Control", "private, no-cache")], "private, no-cache", "Cookie"),
+        ([("Vary", "Accept-Encoding")], "private", "Accept-Encoding, Cookie"),
+        ([("Vary", "cookie")], "private", "cookie"),
+        ([("Vary", "*")], "private", "*"),
+    ],
+)
+def test_responses_with_cookies_are_private(
+    app_headers: list[tuple[str, str]], cache_control: str, vary: str
+) -> None:
+    headers = _private([("X-App", "1"), ("Set-Cookie", "session=abc"), *app_headers], ["A=1"])
+    assert headers[:2] == [("X-App", "1"), ("Set-Cookie", "session=abc")]
+    assert ("Cache-Control", cache_control) in headers
+    assert ("Vary", vary) in headers
+    assert headers[-1] == ("Set-Cookie", "A=1")
+
+
+def test_host_warning_is_logged_once_per_host(
+    signer: CountingSigner, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    core = make_core(signer, clock, cookie_domain=".example.com")
+    with caplog.at_level(logging.WARNING, logger="cfcookie_middleware"):
+        for _ in range(10):
+            respond(core, "/videos/a", host="localhost:8000")
+        respond(core, "/videos/a", host="www.example.com")
+    assert len(caplog.records) == 1
+    assert "localhost is not inside cookie_domain .example.com" in caplog.text
+
+
+def test_host_only_cookies_warn_when_the_cdn_is_another_host(
+    signer: CountingSigner, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    core = make_core(signer, clock)
+    with caplog.at_level(logging.WARNING, logger="cfcookie_middleware"):
+        respond(core, "/videos/a", host="www.example.com")
+    assert "host-only for www.example.com but the resource host is media.example.com" in caplog.text
+
+
+def test_signature_cache_is_bounded(signer: CountingSigner, clock: Clock) -> None:
+    core = make_core(signer, clock, cache_size=2)
+    for user in ("a", "b", "c", "a"):
+        respond(core, f"/users/{user}/library")
+    assert signer.calls == 4  # "a" was evicted by "c"
+    assert core._signed.cache_info().currsize == 2
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"rules": []}, "rules: none given"),
+        ({"rules": ["/videos/*"]}, "expected Rule objects"),
+        ({"signer": "K2JCJMDEHXQW5F"}, "signer: expected a Signer"),
+        ({"cookie_domain": ".cloudfront.net"}, "public suffix"),
+        ({"cookie_domain": "com"}, "public suffix"),
+        ({"cookie_domain": ".other.com"}, "does not cover media.example.com"),
+        ({"cookie_domain": "https://example.com"}, "cookie_domain"),
+        ({"cookie_path": "/videos/*"}, "glob"),
+        ({"cookie_path": "/vid?"}, "glob"),
+        ({"cookie_path": "videos"}, "cookie_path"),
+        ({"cookie_path": "/images/"}, "not a prefix"),
+        ({"samesite": "sometimes"}, "samesite"),
+        ({"samesite": "none", "secure": False}, "needs secure"),
+        ({"max_age": timedelta(hours=2)}, "longer than"),
+        ({"max_age": 0}, "max_age"),
+        ({"refresh_margin": timedelta(hours=1)}, "refresh_margin"),
+        ({"when": "yes"}, "when"),
+        ({"clear_on": ["logout"]}, "clear_on"),
+        ({"cache_size": 0}, "cache_size"),
+        (
+            {"rules": [Rule("/v", resource=f"{MEDIA}/{'a' * 3000}/*")]},
+            "over the 4096 bytes",
+        ),
+    ],
+)
+def test_configuration_errors_surface_at_build(
+    signer: CountingSigner, clock: Clock, options: dict[str, Any], message: str
+) -> None:
+    options.setdefault("rules", [Rule("/videos/*", resource=f"{MEDIA}/videos/*")])
+    options.setdefault("signer", signer)
+    with pytest.raises(ConfigurationError, match=message):
+        CookieCore(**options)
+
+
+def test_a_cookie_domain_covering_the_cdn_is_accepted(signer: CountingSigner, clock: Clock) -> None:
+    for domain in (".example.com", "example.com", "media.example.com"):
+        make_core(
+            signer, clock, cookie_domain=domain, rules=[Rule("/v/*", resource=f"{MEDIA}/v/*")]
+        )

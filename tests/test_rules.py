@@ -1,0 +1,126 @@
+"""Route patterns and resource templates (rules.py)."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+
+from cfcookie_middleware import ConfigurationError
+from cfcookie_middleware.rules import Rule, compile_pattern, is_ambiguous_path
+
+MEDIA = "https://media.example.com"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "path", "expected"),
+    [
+        ("/account", "/account", {}),
+        ("/account", "/account/", None),
+        ("/account", "/Account", None),  # case-sensitive, as the frameworks route
+        ("/videos/*", "/videos/", {}),
+        ("/videos/*", "/videos/a/b.mp4", {}),
+        ("/videos/*", "/videos", None),
+        ("/videos/*", "/videosx/a", None),
+        ("/users/{user_id}/library", "/users/alice/library", {"user_id": "alice"}),
+        ("/users/{user_id}/library", "/users/a/b/library", None),  # one segment only
+        ("/users/{user_id}/library", "/users//library", None),
+        ("/a.b", "/aXb", None),  # literal dots, not regex dots
+        ("/t/{a}/{b}/*", "/t/1/2/x/y", {"a": "1", "b": "2"}),
+        (re.compile(r"/r/(?P<n>\d+)"), "/r/42", {"n": "42"}),
+        (re.compile(r"/r/(?P<n>\d+)"), "/r/42/x", None),  # fullmatch
+    ],
+)
+def test_pattern_matching(
+    pattern: str | re.Pattern[str], path: str, expected: dict[str, str] | None
+) -> None:
+    rule = Rule(pattern, resource=f"{MEDIA}/*")
+    assert rule.match(path) == expected
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    ["videos/*", "/videos/*/x", "/a*", "/users/{user-id}", "/u/{a}/{a}", "/u/{", "/u/}", "", 42],
+)
+def test_bad_patterns_are_refused_with_the_option_named(pattern: object) -> None:
+    with pytest.raises(ConfigurationError, match=r"pattern"):
+        Rule(pattern, resource=f"{MEDIA}/*")  # type: ignore[arg-type]
+
+
+def test_template_is_filled_with_percent_encoded_captures() -> None:
+    rule = Rule("/users/{user_id}/library", resource=f"{MEDIA}/users/{{user_id}}/*")
+    assert rule.fill({"user_id": "alice"}) == f"{MEDIA}/users/alice/*"
+    # A captured '*' or '?' must never become a wildcard in the policy.
+    assert rule.fill({"user_id": "*"}) == f"{MEDIA}/users/%2A/*"
+    assert rule.fill({"user_id": "a?b c"}) == f"{MEDIA}/users/a%3Fb%20c/*"
+    assert rule.fill({"user_id": "é"}) == f"{MEDIA}/users/%C3%A9/*"
+
+
+@pytest.mark.parametrize(
+    ("resource", "message"),
+    [
+        (f"{MEDIA}/users/{{other}}/*", "other.*not captured"),
+        (f"{MEDIA}/users/{{user_id!r}}/*", "plain captured name"),
+        (f"{MEDIA}/users/{{user_id:>5}}/*", "plain captured name"),
+        (f"{MEDIA}/users/{{0}}/*", "plain captured name"),
+        (f"{MEDIA}/users/{{user_id/*", "not a valid template"),
+        ("media.example.com/users/{user_id}/*", "https://"),
+        (f"{MEDIA}/users/{{user_id}}/a b", "not allowed"),
+        (42, "URL template"),
+    ],
+)
+def test_bad_templates_are_refused(resource: object, message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        Rule("/users/{user_id}/library", resource=resource)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "ttl", [timedelta(0), timedelta(seconds=-5), timedelta(milliseconds=500), 3600]
+)
+def test_ttl_must_be_a_positive_timedelta(ttl: object) -> None:
+    with pytest.raises(ConfigurationError, match="ttl"):
+        Rule("/v/*", resource=f"{MEDIA}/v/*", ttl=ttl)  # type: ignore[arg-type]
+
+
+def test_not_before_must_be_shorter_than_ttl() -> None:
+    with pytest.raises(ConfigurationError, match="not_before"):
+        Rule(
+            "/v/*", resource=f"{MEDIA}/v/*", ttl=timedelta(minutes=5), not_before=timedelta(hours=1)
+        )
+    Rule("/v/*", resource=f"{MEDIA}/v/*", not_before=timedelta(minutes=-5))
+
+
+def test_callable_resource_is_not_checked_at_build() -> None:
+    rule = Rule("/v/*", resource=lambda view: f"{MEDIA}/v/*")
+    assert rule.static_host is None
+
+
+def test_static_host() -> None:
+    assert Rule("/v/{x}", resource=f"{MEDIA}/v/{{x}}/*").static_host == "media.example.com"
+    assert Rule("/v/{x}", resource="https://{x}.example.com/*").static_host is None
+
+
+@pytest.mark.parametrize(
+    ("path", "ambiguous"),
+    [
+        ("/videos/a.mp4", False),
+        ("/videos/.hidden", False),
+        ("/videos/a..b", False),
+        ("/public/../videos/x", True),
+        ("/videos/./x", True),
+        ("/videos/..", True),
+        ("/videos/.", True),
+        ("//videos/x", True),
+        ("/videos//x", True),
+        ("/videos\\..\\x", True),
+        ("/videos/\x00", True),
+    ],
+)
+def test_ambiguous_paths(path: str, ambiguous: bool) -> None:
+    assert is_ambiguous_path(path) is ambiguous
+
+
+def test_compile_pattern_keeps_a_compiled_regex() -> None:
+    regex = re.compile(r"/x/(?P<a>.+)")
+    assert compile_pattern(regex) is regex
