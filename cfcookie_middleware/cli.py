@@ -361,8 +361,7 @@ def _run_verify(args: argparse.Namespace) -> int:
         else verifier.check_url(args.url, client_ip=args.client_ip, now=now)
     )
     if decision.allowed:
-        # The verifier's sentence may already open with "allowed: "; print it once either way.
-        print(f"allowed: {decision.reason.removeprefix('allowed: ')}")
+        print(f"allowed: {decision.reason}")
         return 0
     print(f"{decision.code}: {decision.reason}")
     return _EXIT_REFUSED

@@ -8,11 +8,12 @@ escapes: anything that cannot appear verbatim in a ``Set-Cookie`` header (RFC 62
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator, Mapping
 from email.utils import formatdate
 
 from cfcookie_middleware.signing import ConfigurationError, When, to_epoch
 
-__all__ = ["parse_cookie_header", "parse_cookie_pairs", "set_cookie_header"]
+__all__ = ["RequestCookies", "parse_cookie_header", "parse_cookie_pairs", "set_cookie_header"]
 
 # RFC 6265 section 4.1.1: a cookie name is an RFC 2616 token, a value is a run of cookie-octets
 # (printable ASCII except space, '"', ',', ';' and '\'). CloudFront's base64 is always inside it.
@@ -127,3 +128,31 @@ def parse_cookie_header(header: str) -> dict[str, str]:
     for name, value in parse_cookie_pairs(header):
         cookies.setdefault(name, value)
     return cookies
+
+
+class RequestCookies(Mapping[str, str]):
+    """A ``Cookie`` header read as a mapping (first of repeated names wins), parsed on first use:
+    most requests never look at it."""
+
+    __slots__ = ("_header", "_parsed")
+
+    def __init__(self, header: str) -> None:
+        self._header = header
+        self._parsed: dict[str, str] | None = None
+
+    def _cookies(self) -> dict[str, str]:
+        if self._parsed is None:
+            self._parsed = parse_cookie_header(self._header)
+        return self._parsed
+
+    def __getitem__(self, name: str) -> str:
+        return self._cookies()[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._cookies())
+
+    def __len__(self) -> int:
+        return len(self._cookies())
+
+    def __repr__(self) -> str:
+        return f"RequestCookies({sorted(self._cookies())})"

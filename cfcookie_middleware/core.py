@@ -16,7 +16,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -256,11 +256,8 @@ class CookieCore:
             return False
         # Only terms this middleware would have issued in an earlier window count, so a
         # request cannot make it sign arbitrary expiries.
-        expected = replace(
-            policy,
-            expires=held.expires,
-            not_before=None if window.not_before is None else issued + window.not_before,
-        )
+        not_before = None if window.not_before is None else issued + window.not_before
+        expected = Policy(policy.resource, held.expires, not_before, policy.ip_network)
         if issued % window.step or held != expected:
             return False
         return self._signed(signer, held).signature == cookies.get("CloudFront-Signature")
@@ -273,30 +270,32 @@ class CookieCore:
     # ---- checks ------------------------------------------------------------------------
     def _check_host(self, host: str, resource: str) -> None:
         """Warn once per host when the browser would drop the cookies or never send them."""
-        request_host = host.rpartition(":")[0] if host.rpartition(":")[2].isdigit() else host
-        request_host = request_host.strip("[]").lower()
-        resource_host = (urlsplit(resource).hostname or "").lower()
-        if self.cookie_domain is None:
-            problem = (
-                None
-                if request_host == resource_host
-                else f"cookies are host-only for {request_host} but the resource host is "
-                f"{resource_host}; set cookie_domain to a domain covering both"
-            )
-        else:
-            problem = (
-                None
-                if _within(request_host, self.cookie_domain)
-                else f"request host {request_host} is not inside cookie_domain "
-                f"{self.cookie_domain}: browsers drop these cookies"
-            )
-        if problem is None or request_host in self._warned_hosts:
+        problem = self._host_problem(host, resource.split("/", 3)[2])
+        if problem is None or host in self._warned_hosts:
             return
         with self._lock:
-            if len(self._warned_hosts) >= _MAX_WARNED_HOSTS or request_host in self._warned_hosts:
+            if len(self._warned_hosts) >= _MAX_WARNED_HOSTS or host in self._warned_hosts:
                 return
-            self._warned_hosts.add(request_host)
+            self._warned_hosts.add(host)
         logger.warning("cfcookie: %s", problem)
+
+    @functools.lru_cache(maxsize=256)  # noqa: B019 - a few hosts per app, one core per app
+    def _host_problem(self, host: str, resource_netloc: str) -> str | None:
+        request_host = (urlsplit(f"//{host}").hostname or "").lower()
+        resource_host = (urlsplit(f"//{resource_netloc}").hostname or "").lower()
+        if self.cookie_domain is None:
+            if request_host == resource_host:
+                return None
+            return (
+                f"cookies are host-only for {request_host} but the resource host is "
+                f"{resource_host}; set cookie_domain to a domain covering both"
+            )
+        if _within(request_host, self.cookie_domain):
+            return None
+        return (
+            f"request host {request_host} is not inside cookie_domain {self.cookie_domain}: "
+            "browsers drop these cookies"
+        )
 
     def _check_rule_fits(self, rule: Rule) -> None:
         where = f"Rule({rule.pattern!r})"
@@ -437,6 +436,8 @@ def _cloudfront_cookies(header: str) -> dict[str, str] | None:
     """The ``CloudFront-*`` cookies of a Cookie header; ``None`` when one name repeats (two sets
     from different domains or paths: which one CloudFront reads is undocumented)."""
     found: dict[str, str] = {}
+    if "CloudFront-" not in header:
+        return found
     for name, value in parse_cookie_pairs(header):
         if name.startswith("CloudFront-"):
             if name in found:

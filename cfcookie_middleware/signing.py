@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import ipaddress
+import json
 import os
 import re
 import time
@@ -26,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, Pub
 
 __all__ = [
     "MAX_EPOCH",
+    "SIGNED_URL_PARAMS",
     "ConfigurationError",
     "HashAlgorithm",
     "Policy",
@@ -63,10 +65,13 @@ _ACCESS_KEY_ID = re.compile(r"(AKIA|ASIA)[A-Z0-9]{12,}")
 # vectors say so) because CloudFront compares the raw request URL with the policy text.
 _BAD_RESOURCE_CHAR = re.compile(r'["\\#\s\x00-\x1f\x7f-\U0010ffff]')
 _SCHEME = re.compile(r"(https?|http\*)://", re.IGNORECASE)
-_SIGNED_URL_PARAMS = ("Expires", "Policy", "Signature", "Key-Pair-Id", "Hash-Algorithm")
+SIGNED_URL_PARAMS = ("Expires", "Policy", "Signature", "Key-Pair-Id", "Hash-Algorithm")
 _MIN_RSA_BITS, _MAX_RSA_BITS = 1024, 4096
 # The largest plausible epoch in seconds; anything past 10**11 (year 5138) is milliseconds.
 _MILLISECOND_EPOCH = 10**11
+# A mistyped input made only of base64 (or CloudFront base64) characters and this long may be key
+# material or a secret access key: error messages describe it instead of echoing it.
+_SECRET_LIKE = re.compile(r"[A-Za-z0-9+/=_~\\\s-]{40,}")
 
 
 class ConfigurationError(ValueError):
@@ -215,6 +220,44 @@ class Policy:
         """Canned as the AWS CLI decides: one exact URL, no start time, no IP range."""
         return "*" not in self.resource and self.not_before is None and self.ip_network is None
 
+    @classmethod
+    def from_text(cls, text: str | bytes) -> Policy:
+        """Read policy JSON as strictly as CloudFront: one statement, integer epoch seconds,
+        an IPv4 range; ``ValueError`` says what is malformed. A missing ``Resource`` (which
+        CloudFront reads as every file) becomes ``"*"``."""
+        try:
+            document = json.loads(text)
+        except (ValueError, RecursionError):
+            raise ValueError("policy is not JSON") from None
+        statements = document.get("Statement") if isinstance(document, dict) else None
+        if not isinstance(statements, list) or len(statements) != 1:
+            raise ValueError("policy must have a Statement list with exactly one statement")
+        statement = statements[0]
+        if not isinstance(statement, dict) or not isinstance(statement.get("Condition"), dict):
+            raise ValueError("policy statement has no Condition object")
+        resource = statement.get("Resource", "*")
+        condition: dict[str, object] = statement["Condition"]
+        unknown = set(condition) - {"DateLessThan", "DateGreaterThan", "IpAddress"}
+        if not isinstance(resource, str) or unknown or set(statement) - {"Resource", "Condition"}:
+            raise ValueError(f"policy has an unexpected field or condition {sorted(unknown)}")
+        if "DateLessThan" not in condition:
+            raise ValueError("policy has no DateLessThan condition")
+        network = None
+        if "IpAddress" in condition:
+            source = _only_value(condition["IpAddress"], "AWS:SourceIp")
+            try:
+                network = validate_ip_network(source, name="AWS:SourceIp")
+            except ConfigurationError as exc:
+                raise ValueError(f"policy {exc}") from None
+        return cls(
+            resource,
+            _epoch_field(condition["DateLessThan"], "DateLessThan"),
+            _epoch_field(condition["DateGreaterThan"], "DateGreaterThan")
+            if "DateGreaterThan" in condition
+            else None,
+            network,
+        )
+
     def text(self) -> str:
         """The policy JSON that gets signed."""
         if self.canned:
@@ -222,26 +265,60 @@ class Policy:
         return custom_policy(self.resource, self.expires, self.not_before, self.ip_network)
 
 
-def _read_key_source(source: str | bytes | os.PathLike[str], *, name: str) -> bytes:
+def _only_value(value: object, key: str) -> object:
+    if not isinstance(value, dict) or set(value) != {key}:
+        raise ValueError(f"policy condition must be an object with exactly {key}")
+    return value[key]
+
+
+def _epoch_field(value: object, condition: str) -> int:
+    epoch = _only_value(value, "AWS:EpochTime")
+    if isinstance(epoch, bool) or not isinstance(epoch, int):
+        raise ValueError(f"policy {condition} must be integer epoch seconds, got {epoch!r:.40}")
+    if not 0 <= epoch <= MAX_EPOCH:
+        raise ValueError(
+            f"policy {condition} {epoch} is outside 0..{MAX_EPOCH} (milliseconds instead of "
+            "seconds?)"
+        )
+    return epoch
+
+
+def _read_key_source(source: str | bytes | os.PathLike[str], *, name: str, kind: str) -> bytes:
     """Key bytes from PEM text, DER or PEM bytes, or a file path (never echoing key material)."""
     if isinstance(source, bytes):
         return source
+    if not isinstance(source, (str, os.PathLike)):  # None, or a key object of the wrong kind
+        raise ConfigurationError(
+            f"{name}: got {type(source).__name__.lstrip('_')}; pass the key file's path, its PEM "
+            f"text, DER bytes or an RSA or ECDSA P-256 {kind} key object"
+        )
     if isinstance(source, str) and "-----BEGIN" in source:
         # Environment variables often carry the PEM with literal "\n" escapes.
         return source.replace("\\n", "\n").encode("ascii", "replace")
-    path = Path(source)
-    shown = str(source) if len(str(source)) < 256 and "\n" not in str(source) else "(value)"
+    shown = _shown(os.fspath(source))
     try:
-        return path.read_bytes()
+        return Path(source).read_bytes()
     except FileNotFoundError:
         raise ConfigurationError(
-            f"{name}: {shown!r} is neither PEM text (no -----BEGIN line) nor an existing file; "
+            f"{name}: {shown} is neither PEM text (no -----BEGIN line) nor an existing file; "
             "pass the path of the .pem file or its contents"
         ) from None
     except OSError as exc:
         raise ConfigurationError(
-            f"{name}: cannot read {shown!r} ({exc.strerror}); check the path and its permissions"
+            f"{name}: cannot read {shown} ({exc.strerror}); check the path and its permissions"
         ) from None
+    except ValueError:  # a NUL character, as in DER bytes decoded to str
+        raise ConfigurationError(
+            f"{name}: {shown} is neither PEM text nor a file path; pass the path of the .pem "
+            "file, its text, or DER bytes"
+        ) from None
+
+
+def _shown(value: str) -> str:
+    """An input's ``repr`` for an error message, or a description when it could be a secret."""
+    if len(value) > 255 or not value.isprintable() or _SECRET_LIKE.fullmatch(value):
+        return f"the given {len(value)}-character value (not shown: it may be key material)"
+    return repr(value)
 
 
 def _check_key_type(key: object, *, name: str, private: bool) -> None:
@@ -273,7 +350,7 @@ def load_private_key(
     if isinstance(source, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)):
         _check_key_type(source, name=name, private=True)
         return source
-    data = _read_key_source(source, name=name)
+    data = _read_key_source(source, name=name, kind="private")
     if b"PUBLIC KEY-----" in data or b"CERTIFICATE-----" in data:
         raise ConfigurationError(
             f"{name}: this is a public key; signing needs the private key (the public key is "
@@ -312,7 +389,7 @@ def load_public_key(source: PublicKeySource, *, name: str = "public_key") -> Ver
     if isinstance(source, (rsa.RSAPublicKey, ec.EllipticCurvePublicKey)):
         _check_key_type(source, name=name, private=False)
         return source
-    data = _read_key_source(source, name=name)
+    data = _read_key_source(source, name=name, kind="public")
     if b"PRIVATE KEY-----" in data:
         raise ConfigurationError(
             f"{name}: this is a private key; give the public key (derive it with "
@@ -359,7 +436,7 @@ def validate_key_pair_id(key_pair_id: object) -> str:
         )
     if not _KEY_ID.fullmatch(key_pair_id):
         raise ConfigurationError(
-            f"key_pair_id: {key_pair_id[:40]!r} is not a CloudFront key ID (upper-case letters "
+            f"key_pair_id: {_shown(key_pair_id)} is not a CloudFront key ID (upper-case letters "
             "and digits, such as K2JCJMDEHXQW5F or APKA...); check for spaces and lower case"
         )
     return key_pair_id
@@ -503,7 +580,7 @@ class Signer:
         validate_resource(url, name="url")
         query = url.partition("?")[2]
         for param in query.split("&"):
-            if param.partition("=")[0] in _SIGNED_URL_PARAMS:
+            if param.partition("=")[0] in SIGNED_URL_PARAMS:
                 raise ConfigurationError(
                     f"url: already carries the CloudFront parameter {param.partition('=')[0]!r}; "
                     "pass the unsigned URL"

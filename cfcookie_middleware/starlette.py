@@ -19,7 +19,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 from werkzeug.sansio.utils import get_host
 
-from cfcookie_middleware.cookies import parse_cookie_header
+from cfcookie_middleware.cookies import RequestCookies
 from cfcookie_middleware.core import CookieCore, RequestView, Route
 
 __all__ = ["CloudFrontCookieMiddleware", "asgi_path"]
@@ -90,7 +90,7 @@ def _view(scope: Scope, route: Route) -> RequestView:
         host=get_host(scheme, headers.get("host"), scope.get("server")),
         path=asgi_path(scope),
         headers=headers,
-        cookies=parse_cookie_header(headers.get("cookie", "")),
+        cookies=RequestCookies(headers.get("cookie", "")),
         client_ip=client[0] if client else None,
         params=route.params,
         native=scope,

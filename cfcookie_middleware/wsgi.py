@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.wsgi import get_host
 
-from cfcookie_middleware.cookies import parse_cookie_header
+from cfcookie_middleware.cookies import RequestCookies
 from cfcookie_middleware.core import CookieCore, RequestView, Route
 
 if TYPE_CHECKING:
@@ -89,10 +89,10 @@ class CloudFrontCookieMiddleware:
         return RequestView(
             method=environ.get("REQUEST_METHOD", "GET"),
             scheme=environ.get("wsgi.url_scheme", "http"),
-            host=get_host(environ),
+            host=environ.get("HTTP_HOST") or get_host(environ),
             path=wsgi_path(environ) or "",
             headers=EnvironHeaders(environ),
-            cookies=parse_cookie_header(environ.get("HTTP_COOKIE", "")),
+            cookies=RequestCookies(environ.get("HTTP_COOKIE", "")),
             client_ip=environ.get("REMOTE_ADDR"),
             params=route.params,
             native=self.native(environ),

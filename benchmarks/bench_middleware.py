@@ -1,0 +1,202 @@
+"""Middleware overhead in-process: hello-world apps with and without the middleware.
+
+Calls each app directly through its protocol (a WSGI environ and start_response; an ASGI scope,
+receive and send) so the figure is the app plus the middleware, not a test client or a socket.
+"first visit" sends no cookies (the middleware hands out a cached signed set); "returning" sends
+a current set (the middleware checks it and adds nothing). Rounds are interleaved and the best
+round of each counts. Run: python benchmarks/bench_middleware.py [--requests 20000] [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from cfcookie_middleware import Signer
+from cfcookie_middleware.rules import Rule
+from cfcookie_middleware.signing import Policy
+
+MEDIA = "https://media.example.com"
+RULES = [Rule("/videos/*", resource=f"{MEDIA}/videos/*")]
+OPTIONS: dict[str, Any] = {"rules": RULES, "cookie_domain": ".example.com"}
+
+
+def wsgi_runner(app: Any, cookie: str) -> Callable[[int], None]:
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": "/videos/a",
+        "SCRIPT_NAME": "",
+        "QUERY_STRING": "",
+        "SERVER_NAME": "www.example.com",
+        "SERVER_PORT": "443",
+        "HTTP_HOST": "www.example.com",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "203.0.113.9",
+        "wsgi.url_scheme": "https",
+        "wsgi.input": io.BytesIO(),
+        "wsgi.errors": io.StringIO(),
+        "wsgi.version": (1, 0),
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+    }
+    if cookie:
+        environ["HTTP_COOKIE"] = cookie
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        return None
+
+    def run(n: int) -> None:
+        for _ in range(n):
+            body: Iterable[bytes] = app(dict(environ), start_response)
+            for _chunk in body:
+                pass
+            close = getattr(body, "close", None)
+            if close is not None:
+                close()
+
+    return run
+
+
+def asgi_runner(app: Any, cookie: str) -> Callable[[int], None]:
+    headers = [(b"host", b"www.example.com")]
+    if cookie:
+        headers.append((b"cookie", cookie.encode()))
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "https",
+        "path": "/videos/a",
+        "raw_path": b"/videos/a",
+        "root_path": "",
+        "query_string": b"",
+        "headers": headers,
+        "client": ("203.0.113.9", 50000),
+        "server": ("www.example.com", 443),
+    }
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        return None
+
+    async def many(n: int) -> None:
+        for _ in range(n):
+            await app(dict(scope), receive, send)
+
+    return lambda n: asyncio.run(many(n))
+
+
+def bare_wsgi() -> Any:
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "5")])
+        return [b"hello"]
+
+    return app
+
+
+def flask_app() -> Any:
+    from flask import Flask
+
+    app = Flask("bench")
+    app.add_url_rule("/videos/<path:name>", "video", lambda name: "hello")
+    return app
+
+
+def starlette_app() -> Any:
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    return Starlette(routes=[Route("/videos/{name:path}", lambda r: PlainTextResponse("hello"))])
+
+
+def fastapi_app() -> Any:
+    from fastapi import FastAPI
+    from fastapi.responses import PlainTextResponse
+
+    app = FastAPI()
+    app.add_api_route("/videos/{name:path}", lambda name: PlainTextResponse("hello"))
+    return app
+
+
+def builds(signer: Signer) -> dict[str, tuple[Any, Any, Callable[..., Callable[[int], None]]]]:
+    """name -> (app without, app with the middleware, runner)."""
+    from cfcookie_middleware.flask import CloudFrontCookies
+    from cfcookie_middleware.starlette import CloudFrontCookieMiddleware as ASGIMiddleware
+    from cfcookie_middleware.wsgi import CloudFrontCookieMiddleware as WSGIMiddleware
+
+    flask_with = flask_app()
+    CloudFrontCookies(flask_with, signer=signer, **OPTIONS)
+    result: dict[str, tuple[Any, Any, Callable[..., Callable[[int], None]]]] = {
+        "bare WSGI": (
+            bare_wsgi(),
+            WSGIMiddleware(bare_wsgi(), signer=signer, **OPTIONS),
+            wsgi_runner,
+        ),
+        "Flask": (flask_app(), flask_with, wsgi_runner),
+    }
+    for name, factory in (("Starlette", starlette_app), ("FastAPI", fastapi_app)):
+        with_middleware = factory()
+        with_middleware.add_middleware(ASGIMiddleware, signer=signer, **OPTIONS)
+        result[name] = (factory(), with_middleware, asgi_runner)
+    return result
+
+
+def best_rate(runs: dict[str, Callable[[int], None]], n: int, rounds: int) -> dict[str, float]:
+    best = dict.fromkeys(runs, float("inf"))
+    for run in runs.values():
+        run(min(n, 500))  # warm up: imports, routing caches, the first signature
+    for _ in range(rounds):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run(n)
+            best[name] = min(best[name], time.perf_counter() - start)
+    return {name: n / seconds for name, seconds in best.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=20000)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    signer = Signer(
+        "K2JCJMDEHXQW5F", rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    )
+    now = int(time.time())
+    window = now // 300 * 300  # the window the middleware is in: its cookies are current
+    held = signer.sign_policy(Policy(f"{MEDIA}/videos/*", window + 3600))
+    cookie = "; ".join(f"{k}={v}" for k, v in held.items())
+    sign_seconds = min(
+        (lambda t: (signer.sign(b"x" * 120), time.perf_counter() - t)[1])(time.perf_counter())
+        for _ in range(200)
+    )
+    print(f"{args.requests} requests per round, best of {args.rounds}; requests/second\n")
+    print(f"{'app':<11}{'visit':<10}{'without':>10}{'with':>10}{'ratio':>7}{'added/request':>16}")
+    for name, (without, with_mw, runner) in builds(signer).items():
+        for visit, sent in (("first", ""), ("returning", cookie)):
+            rate = best_rate(
+                {"without": runner(without, sent), "with": runner(with_mw, sent)},
+                args.requests,
+                args.rounds,
+            )
+            added = 1 / rate["with"] - 1 / rate["without"]
+            print(
+                f"{name:<11}{visit:<10}{rate['without']:>10.0f}{rate['with']:>10.0f}"
+                f"{rate['with'] / rate['without']:>7.2f}{added * 1e6:>10.1f} us"
+                f" ({added / sign_seconds:.1%} of one RSA-2048 signature)"
+            )
+    print(f"\none RSA-2048 signature: {sign_seconds * 1e6:.0f} us on this machine")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,579 @@
+"""The verifier decides as CloudFront documents, on AWS's published vectors and hand-made cases."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cfcookie_middleware.signing import ConfigurationError, Signer, b64decode, b64encode
+from cfcookie_middleware.verify import Decision, Verifier
+
+VECTORS = Path(__file__).parent / "vectors"
+
+CODES = {"MissingKey", "InvalidKey", "MalformedSignature", "MalformedPolicy", "AccessDenied"}
+EXPIRES = 1767290400
+"""The vectors' expiry: 2026-01-01T00:00:00Z is 1767225600 (56 years of days since 1970 plus 14
+leap days, 20454 days * 86400), and 1767290400 - 1767225600 = 64800 s = 18 h later."""
+EXPIRES_ISO = "2026-01-01T18:00:00Z"
+BEFORE = EXPIRES - 60
+HOST = "https://media.example.com"
+
+
+@pytest.fixture(scope="module")
+def verifier() -> Verifier:
+    return Verifier(
+        {
+            "K1TESTKEY": VECTORS / "test-rsa-key-public.pem",
+            "K2ECDSATEST": (VECTORS / "test-ecdsa-key-public.pem").read_text(),
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def signer() -> Signer:
+    return Signer("K1TESTKEY", VECTORS / "test-rsa-key.pem")
+
+
+def policy_cookies(signer: Signer, policy: str) -> dict[str, str]:
+    """Cookies for any policy text, malformed ones included, genuinely signed (RSA, SHA-1)."""
+    data = policy.encode()
+    return {
+        "CloudFront-Policy": b64encode(data),
+        "CloudFront-Signature": b64encode(signer.sign(data)),
+        "CloudFront-Key-Pair-Id": signer.key_pair_id,
+    }
+
+
+def statement(resource: str | None = f"{HOST}/*", **condition: Any) -> str:
+    condition.setdefault("DateLessThan", {"AWS:EpochTime": EXPIRES})
+    body: dict[str, Any] = {"Condition": condition}
+    if resource is not None:
+        body["Resource"] = resource
+    return json.dumps({"Statement": [body]})
+
+
+def vector_fields(case: dict[str, Any], digest: str, prefix: str) -> dict[str, str]:
+    """A vector as cookies (prefix "CloudFront-") or query parameters (prefix "")."""
+    fields = {prefix + "Signature": case[f"sig_{digest}"], prefix + "Key-Pair-Id": "K1TESTKEY"}
+    if case["kind"] == "canned":
+        fields[prefix + "Expires"] = str(case["expires"])
+    else:
+        fields[prefix + "Policy"] = b64encode(case["policyJson"].encode())
+    if digest == "sha256":
+        fields[prefix + "Hash-Algorithm"] = "SHA256"
+    return fields
+
+
+def vector_url(case: dict[str, Any]) -> str:
+    return str(case.get("applyTo", case["resource"]))
+
+
+def client_ip(case: dict[str, Any]) -> str:
+    return {"192.168.0.0/24": "192.168.0.7", "10.0.0.0/8": "10.1.2.3"}.get(
+        case.get("ipRange", ""), "203.0.113.9"
+    )
+
+
+def refused(decision: Decision, code: str, *words: str) -> None:
+    assert (decision.allowed, decision.code) == (False, code), decision
+    for word in words:
+        assert word in decision.reason, decision.reason
+
+
+# --- AWS's published vectors ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("digest", ["sha1", "sha256"])
+@pytest.mark.parametrize("index", range(6))
+def test_sep_vectors_as_cookies_and_urls(
+    verifier: Verifier, sep_vectors: dict[str, Any], index: int, digest: str
+) -> None:
+    case = sep_vectors["cases"][index]
+    url, ip = vector_url(case), client_ip(case)
+    cookies = vector_fields(case, digest, "CloudFront-")
+    query = "&".join(f"{k}={v}" for k, v in vector_fields(case, digest, "").items())
+    signed_url = url + ("&" if "?" in url else "?") + query
+    for check in (
+        lambda now: verifier.check_cookies(url, cookies, client_ip=ip, now=now),
+        lambda now: verifier.check_url(signed_url, client_ip=ip, now=now),
+    ):
+        decision = check(BEFORE)
+        assert decision.allowed, decision
+        assert decision.code is None
+        assert "signed by K1TESTKEY" in decision.reason
+        assert decision.key_pair_id == "K1TESTKEY"
+        assert decision.policy is not None
+        assert decision.policy.expires == EXPIRES
+        # Three hours after expiry; CloudFront denies from the expiry second on.
+        refused(check(EXPIRES + 3 * 3600), "AccessDenied", "expired", EXPIRES_ISO, "3 h ago")
+        refused(check(EXPIRES), "AccessDenied", "expired", "0 s ago")
+
+
+def test_sha256_signature_without_its_hash_cookie_is_read_as_sha1(
+    verifier: Verifier, sep_vectors: dict[str, Any]
+) -> None:
+    case = sep_vectors["cases"][0]
+    cookies = vector_fields(case, "sha256", "CloudFront-")
+    del cookies["CloudFront-Hash-Algorithm"]
+    refused(
+        verifier.check_cookies(case["resource"], cookies, now=BEFORE),
+        "AccessDenied",
+        "signature does not match",
+        "SHA1",
+    )
+
+
+def test_not_valid_on_or_before_date_greater_than(
+    verifier: Verifier, sep_vectors: dict[str, Any]
+) -> None:
+    case = sep_vectors["cases"][2]  # custom-policy-active-date: DateGreaterThan 1767200000
+    cookies = vector_fields(case, "sha1", "CloudFront-")
+    # 1767200000 is 25600 s (7 h 6 min 40 s) before 2026-01-01T00:00:00Z.
+    refused(
+        verifier.check_cookies(case["resource"], cookies, now=1767200000),
+        "AccessDenied",
+        "valid only after 2025-12-31T16:53:20Z (0 s ago)",
+    )
+    assert verifier.check_cookies(case["resource"], cookies, now=1767200001).allowed
+
+
+def test_ip_condition(verifier: Verifier, sep_vectors: dict[str, Any]) -> None:
+    case = sep_vectors["cases"][3]  # custom-policy-ip-range: 192.168.0.0/24
+    cookies = vector_fields(case, "sha1", "CloudFront-")
+
+    def check(ip: str | None) -> Decision:
+        return verifier.check_cookies(case["resource"], cookies, client_ip=ip, now=BEFORE)
+
+    assert check("192.168.0.255").allowed
+    refused(check("192.168.1.0"), "AccessDenied", "192.168.1.0", "outside", "192.168.0.0/24")
+    refused(check("2001:db8::1"), "AccessDenied", "outside")
+    refused(check(None), "AccessDenied", "unknown")
+    refused(check("not an ip"), "AccessDenied", "not an IP address")
+
+
+def test_wildcard_vector_covers_only_its_directory(
+    verifier: Verifier, sep_vectors: dict[str, Any]
+) -> None:
+    case = sep_vectors["cases"][4]  # https://d111111abcdef8.cloudfront.net/images/*
+    cookies = vector_fields(case, "sha1", "CloudFront-")
+    refused(
+        verifier.check_cookies("https://d111111abcdef8.cloudfront.net/video.mp4", cookies),
+        "AccessDenied",
+        "policy resource https://d111111abcdef8.cloudfront.net/images/* does not cover "
+        "https://d111111abcdef8.cloudfront.net/video.mp4",
+    )
+
+
+def test_canned_policy_covers_exactly_its_url(
+    verifier: Verifier, sep_vectors: dict[str, Any]
+) -> None:
+    case = sep_vectors["cases"][1]  # .../image.jpg?size=large
+    cookies = vector_fields(case, "sha1", "CloudFront-")
+    for url in (
+        "https://d111111abcdef8.cloudfront.net/image.jpg",
+        "https://d111111abcdef8.cloudfront.net/image.jpg?size=small",
+        "http://d111111abcdef8.cloudfront.net/image.jpg?size=large",
+    ):
+        refused(
+            verifier.check_cookies(url, cookies, now=BEFORE),
+            "AccessDenied",
+            "does not match the canned policy",
+        )
+
+
+def test_tampered_signature_and_policy(verifier: Verifier, sep_vectors: dict[str, Any]) -> None:
+    case = sep_vectors["cases"][4]
+    url = vector_url(case)
+    good = vector_fields(case, "sha1", "CloudFront-")
+    assert verifier.check_cookies(url, good, now=BEFORE).allowed
+
+    signature = good["CloudFront-Signature"]
+    flipped = signature[:20] + ("A" if signature[20] != "A" else "B") + signature[21:]
+    bad_signature = {**good, "CloudFront-Signature": flipped}
+    refused(
+        verifier.check_cookies(url, bad_signature, now=BEFORE),
+        "AccessDenied",
+        "signature does not match",
+    )
+
+    # Widen the resource from /images/* to everything: the signature no longer covers it.
+    widened = b64decode(good["CloudFront-Policy"]).replace(b"/images/*", b"/*")
+    bad_policy = {**good, "CloudFront-Policy": b64encode(widened)}
+    refused(
+        verifier.check_cookies(url, bad_policy, now=BEFORE),
+        "AccessDenied",
+        "signature does not match",
+    )
+    # An expired genuine policy says so; a forged one (even expired) says it is forged.
+    refused(verifier.check_cookies(url, good, now=EXPIRES), "AccessDenied", "expired")
+    refused(
+        verifier.check_cookies(url, bad_policy, now=EXPIRES),
+        "AccessDenied",
+        "signature does not match",
+    )
+
+
+# --- ECDSA --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("hash_algorithm", ["SHA256", "SHA1"])
+def test_ecdsa_cookies(verifier: Verifier, ecdsa_key_path: Path, hash_algorithm: str) -> None:
+    signer = Signer("K2ECDSATEST", ecdsa_key_path, hash_algorithm=hash_algorithm)
+    cookies = signer.sign_cookies(f"{HOST}/videos/*", expires=EXPIRES)
+    # CloudFront reads a missing Hash-Algorithm as SHA1, so only SHA256 names itself.
+    assert ("CloudFront-Hash-Algorithm" in cookies) == (hash_algorithm == "SHA256")
+    decision = verifier.check_cookies(f"{HOST}/videos/a.mp4", cookies, now=BEFORE)
+    assert decision.allowed, decision
+    assert f"with {hash_algorithm}" in decision.reason
+    refused(verifier.check_cookies(f"{HOST}/videos/a.mp4", cookies, now=EXPIRES), "AccessDenied")
+
+
+def test_ecdsa_signature_checked_with_the_named_hash(
+    verifier: Verifier, ecdsa_key_path: Path
+) -> None:
+    signer = Signer("K2ECDSATEST", ecdsa_key_path)
+    cookies = signer.sign_cookies(f"{HOST}/a.mp4", expires=EXPIRES)
+    assert cookies.pop("CloudFront-Hash-Algorithm") == "SHA256"
+    refused(
+        verifier.check_cookies(f"{HOST}/a.mp4", cookies, now=BEFORE),
+        "AccessDenied",
+        "signature does not match",
+    )
+
+
+# --- signed URLs --------------------------------------------------------------------------
+
+
+def test_signed_url_keeps_its_own_query(verifier: Verifier, signer: Signer) -> None:
+    signed = signer.sign_url(f"{HOST}/a.mp4?quality=hd&t=1", expires=EXPIRES)
+    assert verifier.check_url(signed, now=BEFORE).allowed
+    assert verifier.check_url(signed + "#t=10", now=BEFORE).allowed  # never sent to CloudFront
+    refused(
+        verifier.check_url(signed.replace("quality=hd", "quality=sd"), now=BEFORE),
+        "AccessDenied",
+        "canned policy for https://media.example.com/a.mp4?quality=sd&t=1",
+    )
+    refused(
+        verifier.check_url(signed.replace("quality=hd&t=1", "t=1&quality=hd"), now=BEFORE),
+        "AccessDenied",
+    )
+
+
+def test_custom_signed_url_with_sha256(verifier: Verifier, rsa_key_path: Path) -> None:
+    signer = Signer("K1TESTKEY", rsa_key_path, hash_algorithm="SHA256")
+    signed = signer.sign_url(
+        f"{HOST}/hls/index.m3u8?v=2", expires=EXPIRES, resource=f"{HOST}/hls/*"
+    )
+    assert "Hash-Algorithm=SHA256" in signed
+    assert verifier.check_url(signed, now=BEFORE).allowed
+    segment = signed.replace("index.m3u8", "seg-001.ts")
+    assert verifier.check_url(segment, now=BEFORE).allowed
+    refused(
+        verifier.check_url(signed.replace("/hls/", "/dl/"), now=BEFORE),
+        "AccessDenied",
+        "does not cover https://media.example.com/dl/index.m3u8?v=2",
+    )
+
+
+def test_url_without_signing_parameters(verifier: Verifier) -> None:
+    refused(verifier.check_url(f"{HOST}/a.mp4?x=1"), "MissingKey", "Key-Pair-Id")
+
+
+def test_signed_url_takes_precedence_over_cookies(verifier: Verifier, signer: Signer) -> None:
+    url = f"{HOST}/a.mp4"
+    cookies = signer.sign_cookies(url, expires=EXPIRES)
+    assert verifier.check_cookies(url, cookies, now=BEFORE).allowed
+    signed = signer.sign_url(url, expires=EXPIRES)
+    assert verifier.check_cookies(signed, {}, now=BEFORE).allowed
+    # Any one signing parameter makes it a signed URL; good cookies do not rescue it.
+    for bad, code in (
+        (url + "?Expires=1", "MissingKey"),
+        (url + "?Hash-Algorithm=SHA1", "MissingKey"),
+        (signed.replace("Signature=", "Signature=AAAA"), "AccessDenied"),
+    ):
+        refused(verifier.check_cookies(bad, cookies, now=BEFORE), code, "ignores the cookies")
+
+
+# --- keys ---------------------------------------------------------------------------------
+
+
+def test_key_errors(verifier: Verifier, signer: Signer, rsa2048: rsa.RSAPrivateKey) -> None:
+    url = f"{HOST}/a.mp4"
+    good = signer.sign_cookies(url, expires=EXPIRES)
+    refused(verifier.check_cookies(url, {}), "MissingKey", "Domain or Path")
+    refused(verifier.check_cookies(url, "session=abc; theme=dark"), "MissingKey", "Domain")
+    partial = {k: v for k, v in good.items() if k != "CloudFront-Key-Pair-Id"}
+    refused(
+        verifier.check_cookies(url, partial, now=BEFORE),
+        "MissingKey",
+        "CloudFront-Expires, CloudFront-Signature came without a CloudFront-Key-Pair-Id",
+    )
+    refused(
+        verifier.check_cookies(url, {**good, "CloudFront-Key-Pair-Id": ""}, now=BEFORE),
+        "MissingKey",
+        "CloudFront-Expires, CloudFront-Signature came without",
+    )
+    other_id = verifier.check_cookies(
+        url, {**good, "CloudFront-Key-Pair-Id": "K9UNKNOWN"}, now=BEFORE
+    )
+    refused(other_id, "InvalidKey", "K9UNKNOWN", "K1TESTKEY")
+    assert other_id.key_pair_id == "K9UNKNOWN"
+    # A trusted id with another key's signature: the id is known, the signature is not its own.
+    impostor = Signer("K1TESTKEY", rsa2048).sign_cookies(url, expires=EXPIRES)
+    refused(
+        verifier.check_cookies(url, impostor, now=BEFORE),
+        "AccessDenied",
+        "signature does not match",
+    )
+
+
+def test_verifier_configuration_errors() -> None:
+    with pytest.raises(ConfigurationError, match="empty"):
+        Verifier({})
+    with pytest.raises(ConfigurationError, match="private key"):
+        Verifier({"K1TESTKEY": VECTORS / "test-rsa-key.pem"})
+    with pytest.raises(ConfigurationError, match="key_pair_id"):
+        Verifier({"k1 lower": VECTORS / "test-rsa-key-public.pem"})
+
+
+def test_now_as_datetime(verifier: Verifier, signer: Signer) -> None:
+    url = f"{HOST}/a.mp4"
+    cookies = signer.sign_cookies(url, expires=EXPIRES)
+    one_hour_before = datetime(2026, 1, 1, 17, tzinfo=timezone.utc)
+    decision = verifier.check_cookies(url, cookies, now=one_hour_before)
+    assert decision.allowed
+    assert f"valid until {EXPIRES_ISO} (in 60 min)" in decision.reason
+    with pytest.raises(ConfigurationError, match="naive"):
+        verifier.check_cookies(url, cookies, now=datetime(2026, 1, 1, 17))
+    # Signed now for an hour: allowed at the real current time.
+    fresh = signer.sign_cookies(url, expires=int(time.time()) + 3600)
+    assert verifier.check_cookies(url, fresh).allowed
+
+
+# --- policy content -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("resource", "url", "expected"),
+    [
+        # `?` stands for exactly one character.
+        (f"{HOST}/a?c", f"{HOST}/abc", True),
+        (f"{HOST}/a?c", f"{HOST}/ac", False),
+        (f"{HOST}/a?c", f"{HOST}/abbc", False),
+        # `*` spans any run, `/` included, also the empty run.
+        (f"{HOST}/*.jpg", f"{HOST}/dir/sub/p.jpg", True),
+        (f"{HOST}/*", f"{HOST}/", True),
+        (f"{HOST}/*", HOST, False),
+        (f"{HOST}/a*b*c", f"{HOST}/abxbxc", True),
+        (f"{HOST}/a*b*c", f"{HOST}/acb", False),
+        # The whole URL must match, query string included.
+        (f"{HOST}/*.jpg", f"{HOST}/p.jpg?w=1", False),
+        (f"{HOST}/*.jpg?w=*", f"{HOST}/p.jpg?w=1", True),
+        ("http*://media.example.com/a", "http://media.example.com/a", True),
+        ("http*://media.example.com/a", "https://media.example.com/a", True),
+        (f"{HOST}/*", "https://other.example.com/", False),
+        # `[` is literal (fnmatch would read a character class).
+        (f"{HOST}/[ab].jpg", f"{HOST}/a.jpg", False),
+        (f"{HOST}/[ab].jpg", f"{HOST}/[ab].jpg", True),
+    ],
+)
+def test_resource_wildcards(
+    verifier: Verifier, signer: Signer, resource: str, url: str, expected: bool
+) -> None:
+    cookies = policy_cookies(signer, statement(resource))
+    decision = verifier.check_cookies(url, cookies, now=BEFORE)
+    assert decision.allowed is expected, decision
+    if not expected:
+        refused(decision, "AccessDenied", "does not cover")
+
+
+def test_wildcard_match_does_not_backtrack_catastrophically(
+    verifier: Verifier, signer: Signer
+) -> None:
+    # A regex of 30 `.*a` groups against 5000 `a`s and no `b` would run for ages.
+    cookies = policy_cookies(signer, statement(f"{HOST}/" + "*a" * 30 + "b"))
+    started = time.perf_counter()
+    decision = verifier.check_cookies(f"{HOST}/" + "a" * 5000, cookies, now=BEFORE)
+    assert time.perf_counter() - started < 2
+    refused(decision, "AccessDenied", "does not cover")
+
+
+def test_missing_resource_grants_everything(verifier: Verifier, signer: Signer) -> None:
+    cookies = policy_cookies(signer, statement(None))
+    decision = verifier.check_cookies("https://anything.example.net/x", cookies, now=BEFORE)
+    assert decision.allowed
+    assert 'Resource missing or "*"' in decision.reason
+    assert decision.policy is not None
+    assert decision.policy.resource == "*"
+
+
+@pytest.mark.parametrize(
+    ("policy", "words"),
+    [
+        (json.dumps({"Statement": json.loads(statement())["Statement"] * 2}), "exactly one"),
+        (json.dumps({"Statement": []}), "exactly one"),
+        (statement(DateLessThan={"AWS:EpochTime": EXPIRES * 1000}), "milliseconds"),
+        (statement(DateLessThan={"AWS:EpochTime": str(EXPIRES)}), "integer"),
+        (statement(DateLessThan={"AWS:EpochTime": EXPIRES + 0.5}), "integer"),
+        (statement(DateLessThan={"AWS:EpochTime": True}), "integer"),
+        (statement(DateGreaterThan={"AWS:EpochTime": "0"}), "DateGreaterThan"),
+        (statement(IpAddress={"AWS:SourceIp": "2001:db8::/32"}), "IPv4"),
+        (statement(IpAddress={"AWS:SourceIp": "10.0.0.0/33"}), "10.0.0.0/33"),
+        (statement(IpAddress={"AWS:SourceIp": ["10.0.0.0/8"]}), "AWS:SourceIp"),
+        (statement(DateEquals={"AWS:EpochTime": EXPIRES}), "DateEquals"),
+        (json.dumps({"Statement": [{"Resource": f"{HOST}/*", "Condition": {}}]}), "DateLessThan"),
+        (json.dumps({"Statement": [{"Resource": 7, "Condition": {}}]}), "policy"),
+        (json.dumps({"Statement": [{"Resource": f"{HOST}/*"}]}), "Condition"),
+        ("[]", "Statement"),
+        ("hello", "JSON"),
+        ("\udcff", "JSON"),
+    ],
+)
+def test_malformed_policies(verifier: Verifier, signer: Signer, policy: str, words: str) -> None:
+    data = policy.encode("utf-8", "surrogateescape")
+    cookies = {
+        "CloudFront-Policy": b64encode(data),
+        "CloudFront-Signature": b64encode(signer.sign(data)),
+        "CloudFront-Key-Pair-Id": "K1TESTKEY",
+    }
+    refused(verifier.check_cookies(f"{HOST}/a", cookies, now=BEFORE), "MalformedPolicy", words)
+
+
+# --- cases CloudFront leaves undocumented, and garbage -------------------------------------
+
+
+def test_undocumented_cases(verifier: Verifier, signer: Signer) -> None:
+    url = f"{HOST}/a.mp4"
+    good = signer.sign_cookies(url, expires=EXPIRES)
+    assert verifier.check_cookies(url, good, now=BEFORE).allowed
+
+    def check(**changes: str | None) -> Decision:
+        cookies = {**good}
+        for name, value in changes.items():
+            cookies.pop(f"CloudFront-{name}")
+            if value is not None:
+                cookies[f"CloudFront-{name}"] = value
+        return verifier.check_cookies(url, cookies, now=BEFORE)
+
+    refused(check(Signature=None), "MalformedSignature", "no CloudFront-Signature")
+    refused(check(Signature="@@@@"), "MalformedSignature", "base64")
+    refused(check(Signature='"' + good["CloudFront-Signature"] + '"'), "MalformedSignature")
+    for value in ("SHA512", "sha256", ""):
+        refused(
+            verifier.check_cookies(url, {**good, "CloudFront-Hash-Algorithm": value}),
+            "MalformedSignature",
+            "Hash-Algorithm",
+        )
+    refused(check(Expires=None), "MalformedPolicy", "neither")
+    refused(
+        verifier.check_cookies(url, {**good, "CloudFront-Policy": "e30_"}, now=BEFORE),
+        "MalformedPolicy",
+        "both",
+    )
+    fullwidth_digits = "\uff11\uff12\uff13"
+    for value in ("", "-1", "1.5", " 1767290400", "2147483648", "1767290400000", fullwidth_digits):
+        refused(check(Expires=value), "MalformedPolicy", "CloudFront-Expires")
+    refused(
+        verifier.check_cookies(url, {**good, "CloudFront-Policy": "!!!"}, now=BEFORE),
+        "MalformedPolicy",
+    )
+
+
+def test_duplicate_cookies_in_a_raw_header(verifier: Verifier, signer: Signer) -> None:
+    url = f"{HOST}/a.mp4"
+    good = signer.sign_cookies(url, expires=EXPIRES)
+    header = "; ".join(f"{name}={value}" for name, value in good.items())
+    assert verifier.check_cookies(url, header, now=BEFORE).allowed
+    # The same cookie twice with the same value (two scopes, one grant) is harmless.
+    same = header + f"; CloudFront-Expires={EXPIRES}"
+    assert verifier.check_cookies(url, same, now=BEFORE).allowed
+    stale = header + f"; CloudFront-Expires={EXPIRES - 3600}"
+    refused(verifier.check_cookies(url, stale, now=BEFORE), "AccessDenied", "more than once")
+    # Other cookies and odd parts are ignored; values are taken verbatim, quotes included.
+    assert verifier.check_cookies(url, "=orphan; junk;; a=b=c; " + header, now=BEFORE).allowed
+    quoted = header.replace(good["CloudFront-Signature"], f'"{good["CloudFront-Signature"]}"')
+    refused(verifier.check_cookies(url, quoted, now=BEFORE), "MalformedSignature", "quoted")
+
+
+def test_garbage_cookie_header(verifier: Verifier) -> None:
+    header = (
+        "CloudFront-Policy=\x00\udcff;;==; CloudFront-Key-Pair-Id=K1TESTKEY; CloudFront-Signature=é"
+    )
+    refused(verifier.check_cookies(f"{HOST}/a", header), "MalformedSignature")
+    refused(verifier.check_cookies("", "CloudFront-Key-Pair-Id"), "MissingKey")
+
+
+# --- property: garbage in, a refusal with a code out --------------------------------------
+
+COOKIE_NAMES = [
+    f"CloudFront-{name}" for name in ("Expires", "Policy", "Signature", "Key-Pair-Id")
+] + ["CloudFront-Hash-Algorithm", "session"]
+VALUES = st.one_of(
+    st.text(),
+    st.text(alphabet="ABCDEFGHabcdefgh0123456789-~_", max_size=200),
+    st.sampled_from(["K1TESTKEY", "K2ECDSATEST", "SHA1", "SHA256", str(EXPIRES), "e30_"]),
+)
+URLS = st.one_of(
+    st.text(),
+    st.builds(
+        lambda path, params: f"{HOST}/{path}" + ("?" + "&".join(params) if params else ""),
+        st.text(max_size=30),
+        st.lists(
+            st.builds(
+                "{}={}".format,
+                st.sampled_from(["Expires", "Policy", "Signature", "Key-Pair-Id", "x"]),
+                VALUES,
+            ),
+            max_size=5,
+        ),
+    ),
+)
+COOKIES = st.one_of(
+    st.text(),
+    st.dictionaries(st.one_of(st.sampled_from(COOKIE_NAMES), st.text()), VALUES, max_size=6),
+    st.lists(st.tuples(st.sampled_from(COOKIE_NAMES), VALUES), max_size=6).map(
+        lambda pairs: "; ".join(f"{name}={value}" for name, value in pairs)
+    ),
+)
+IPS = st.one_of(st.none(), st.text(max_size=40), st.ip_addresses().map(str))
+
+
+def assert_well_formed(decision: Decision) -> None:
+    assert isinstance(decision, Decision)
+    assert decision.reason
+    assert decision.reason.isprintable()  # one line, whatever the input held
+    if decision.allowed:
+        assert decision.code is None
+        assert "signed by" in decision.reason
+    else:
+        assert decision.code in CODES
+
+
+@settings(max_examples=300, deadline=None)
+@given(url=URLS, cookies=COOKIES, ip=IPS, now=st.integers(0, 2**31 - 1))
+def test_garbage_never_raises(
+    verifier: Verifier, url: str, cookies: dict[str, str] | str, ip: str | None, now: int
+) -> None:
+    assert_well_formed(verifier.check_cookies(url, cookies, client_ip=ip, now=now))
+    assert_well_formed(verifier.check_url(url, client_ip=ip, now=now))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    name=st.sampled_from(COOKIE_NAMES),
+    value=VALUES,
+    url=st.sampled_from([f"{HOST}/videos/a.mp4", f"{HOST}/b", ""]),
+)
+def test_one_garbage_field_in_good_cookies(
+    verifier: Verifier, signer: Signer, name: str, value: str, url: str
+) -> None:
+    cookies = {**signer.sign_cookies(f"{HOST}/videos/*", expires=EXPIRES), name: value}
+    assert_well_formed(verifier.check_cookies(url, cookies, client_ip="203.0.113.9", now=BEFORE))
