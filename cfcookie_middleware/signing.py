@@ -226,20 +226,26 @@ class Policy:
         an IPv4 range; ``ValueError`` says what is malformed. A missing ``Resource`` (which
         CloudFront reads as every file) becomes ``"*"``."""
         try:
-            document = json.loads(text)
-        except (ValueError, RecursionError):
-            raise ValueError("policy is not JSON") from None
-        statements = document.get("Statement") if isinstance(document, dict) else None
+            document = json.loads(text, object_pairs_hook=_unique_keys)
+        except (ValueError, RecursionError) as exc:
+            raise ValueError(f"policy is not JSON: {exc}"[:200]) from None
+        if not isinstance(document, dict) or set(document) != {"Statement"}:
+            raise ValueError("policy must be an object with only a Statement list")
+        statements = document["Statement"]
         if not isinstance(statements, list) or len(statements) != 1:
             raise ValueError("policy must have a Statement list with exactly one statement")
         statement = statements[0]
         if not isinstance(statement, dict) or not isinstance(statement.get("Condition"), dict):
             raise ValueError("policy statement has no Condition object")
+        if set(statement) - {"Resource", "Condition"}:
+            raise ValueError(f"policy statement has unexpected fields {sorted(statement)}")
         resource = statement.get("Resource", "*")
+        if not isinstance(resource, str):
+            raise ValueError("policy Resource must be a string")
         condition: dict[str, object] = statement["Condition"]
         unknown = set(condition) - {"DateLessThan", "DateGreaterThan", "IpAddress"}
-        if not isinstance(resource, str) or unknown or set(statement) - {"Resource", "Condition"}:
-            raise ValueError(f"policy has an unexpected field or condition {sorted(unknown)}")
+        if unknown:
+            raise ValueError(f"policy has unknown conditions {sorted(unknown)}")
         if "DateLessThan" not in condition:
             raise ValueError("policy has no DateLessThan condition")
         network = None
@@ -263,6 +269,14 @@ class Policy:
         if self.canned:
             return canned_policy(self.resource, self.expires)
         return custom_policy(self.resource, self.expires, self.not_before, self.ip_network)
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """A JSON object, refusing repeated keys (which reader wins would be a guess)."""
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        raise ValueError("repeated key in a JSON object")
+    return document
 
 
 def _only_value(value: object, key: str) -> object:
