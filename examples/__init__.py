@@ -1,0 +1,1 @@
+"""Runnable example apps for cfcookie-middleware (Flask, Starlette, FastAPI, plain WSGI)."""

@@ -1,0 +1,167 @@
+"""What the four example apps share: settings from the environment, the catalogue and the pages.
+
+Each example (``flask_app``, ``starlette_app``, ``fastapi_app``, ``wsgi_app``) is the same small
+site: log in, list the videos, open your own library, log out. The app decides who may see a
+page; the middleware mirrors that decision onto the CDN by adding CloudFront cookies to the
+pages' successful responses, so the browser can then fetch the media from ``MEDIA_URL``.
+
+Environment (the same for a local demo and for production):
+
+- ``CLOUDFRONT_KEY_PAIR_ID`` and ``CLOUDFRONT_PRIVATE_KEY`` or ``CLOUDFRONT_PRIVATE_KEY_FILE``:
+  read by ``Signer.from_env()``.
+- ``MEDIA_URL``: where the media is served, the CloudFront distribution
+  (default ``http://localhost:8001``, a local stand-in).
+- ``COOKIE_DOMAIN``: the cookies' Domain, a parent of the app's and the media's hosts such as
+  ``.example.com`` (default: none, host-only, which works when both run on ``localhost``: cookies
+  are not port-specific).
+- ``COOKIE_SECURE``: ``1`` (default) or ``0`` for a plain-http local demo; it applies to the
+  session cookie too.
+- ``SECRET_KEY``: signs the session cookie (default: random per process, so a restart logs
+  everyone out and several workers cannot share sessions: set it in production).
+- ``PORT``: where ``python -m examples.<name>`` listens on loopback (default 8000).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs
+
+from cfcookie_middleware.rules import Rule
+from cfcookie_middleware.signing import ConfigurationError
+
+__all__ = [
+    "LIBRARIES",
+    "VIDEOS",
+    "Settings",
+    "form_user",
+    "library_page",
+    "load_settings",
+    "login_page",
+    "login_user",
+    "port",
+    "videos_page",
+]
+
+VIDEOS = {"intro": "Getting started", "keynote": "Keynote"}
+"""The shared catalogue: ``{MEDIA_URL}/videos/<name>.mp4``, each with a poster ``<name>.jpg``."""
+LIBRARIES = {"alice": ("holiday.mp4", "recital.mp4"), "bob": ("match.mp4",)}
+"""The users (no passwords: a demo) and their own files, under ``{MEDIA_URL}/users/<name>/``."""
+MAX_FORM_BYTES = 4096
+LOGOUT_FORM = '<form method="post" action="/logout"><button>Log out</button></form>'
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the examples read from the environment; ``create_app(**overrides)`` replaces fields."""
+
+    media_url: str
+    cookie_domain: str | None
+    secure: bool
+    secret_key: str
+
+    def middleware_options(self) -> dict[str, Any]:
+        """The middleware's options, without ``signer`` and ``when`` (those differ per app)."""
+        return {
+            "rules": [
+                Rule("/videos", resource=f"{self.media_url}/videos/*"),
+                # {user_id} is the rule's template field, filled per request: not an f-string.
+                Rule("/users/{user_id}/library", resource=self.media_url + "/users/{user_id}/*"),
+            ],
+            "cookie_domain": self.cookie_domain,
+            "secure": self.secure,
+            "clear_on": ["/logout"],
+        }
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """``Settings`` from ``environ`` (default ``os.environ``), then ``overrides`` on top."""
+    env = os.environ if environ is None else environ
+    secure = env.get("COOKIE_SECURE", "1")
+    if secure not in ("0", "1"):
+        raise ConfigurationError(
+            f"COOKIE_SECURE: {secure[:20]!r} must be 1 (Secure cookies, for https) or 0 (for a "
+            "plain-http local demo)"
+        )
+    settings = Settings(
+        media_url=env.get("MEDIA_URL", "http://localhost:8001").rstrip("/"),
+        cookie_domain=env.get("COOKIE_DOMAIN") or None,
+        secure=secure == "1",
+        secret_key=env.get("SECRET_KEY") or secrets.token_hex(32),
+    )
+    return dataclasses.replace(settings, **overrides)
+
+
+def port(environ: Mapping[str, str] | None = None) -> int:
+    """The ``PORT`` to listen on when an example runs as a script."""
+    value = (os.environ if environ is None else environ).get("PORT", "8000")
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise ConfigurationError(f"PORT: {value[:20]!r} must be a TCP port such as 8000")
+    return int(value)
+
+
+def login_user(name: str | None) -> str | None:
+    """The user a login form names, if that user exists."""
+    return name if name in LIBRARIES else None
+
+
+def form_user(body: bytes) -> str | None:
+    """The user of an ``application/x-www-form-urlencoded`` login body (for apps without a
+    form parser: Starlette's needs python-multipart, which the examples do without)."""
+    if len(body) > MAX_FORM_BYTES:
+        return None
+    fields = parse_qs(body.decode("latin-1"))
+    return login_user(fields.get("user", [""])[0])
+
+
+def login_page(failed: bool = False) -> str:
+    error = '<p role="alert">Unknown user.</p>' if failed else ""
+    options = "".join(f'<option value="{name}">{name}</option>' for name in LIBRARIES)
+    return _page(
+        "Log in",
+        f'{error}<form method="post" action="/login"><label>User '
+        f'<select name="user">{options}</select></label> <button>Log in</button></form>',
+        logged_in=False,
+    )
+
+
+def videos_page(user: str, media_url: str) -> str:
+    """The catalogue; every media URL on it is under ``{media_url}/videos/``."""
+    media = html.escape(media_url)
+    items = "".join(
+        f'<li><h2>{html.escape(title)}</h2><video controls preload="none" '
+        f'src="{media}/videos/{name}.mp4" poster="{media}/videos/{name}.jpg"></video> '
+        f'<a href="{media}/videos/{name}.mp4">download</a></li>'
+        for name, title in VIDEOS.items()
+    )
+    return _page(
+        "Videos",
+        f'<p>Hello {html.escape(user)}. <a href="/users/{html.escape(user)}/library">Your '
+        f"library</a></p><ul>{items}</ul>",
+    )
+
+
+def library_page(user: str, media_url: str) -> str:
+    """One user's files; every media URL on it is under ``{media_url}/users/{user}/``."""
+    base = f"{html.escape(media_url)}/users/{html.escape(user)}"
+    items = "".join(
+        f'<li><video controls preload="none" src="{base}/{name}"></video> '
+        f'<a href="{base}/{name}">{html.escape(name)}</a></li>'
+        for name in LIBRARIES[user]
+    )
+    return _page(
+        f"{html.escape(user)}'s library", f'<p><a href="/videos">All videos</a></p><ul>{items}</ul>'
+    )
+
+
+def _page(title: str, body: str, *, logged_in: bool = True) -> str:
+    """A whole page; ``title`` and ``body`` are HTML the caller escaped."""
+    return (
+        f"<!doctype html><html><head><meta charset=utf-8><title>{title}</title></head>"
+        f"<body><h1>{title}</h1>{body}{LOGOUT_FORM if logged_in else ''}</body></html>"
+    )
