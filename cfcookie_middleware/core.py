@@ -10,6 +10,7 @@ signature, so an RSA signature is paid about once per resource and expiry window
 from __future__ import annotations
 
 import functools
+import inspect
 import ipaddress
 import logging
 import math
@@ -49,7 +50,7 @@ MAX_COOKIE_BYTES = 4096
 """What browsers keep of one cookie: name, value and attributes."""
 DEFAULT_CACHE_SIZE = 10_000
 """Signed cookie sets kept for reuse; about 1 KB each, so about 10 MB at most."""
-_MAX_WARNED_HOSTS = 100
+_MAX_WARNINGS = 100
 _PSL = PublicSuffixList()
 
 
@@ -125,8 +126,11 @@ class CookieCore:
         self.cookie_path = cookie_path
         self.when = when
         self.clock = clock
-        if when is not None and not callable(when):
-            raise ConfigurationError("when: expected a callable taking the request view")
+        if when is not None and (not callable(when) or inspect.iscoroutinefunction(when)):
+            raise ConfigurationError(
+                "when: expected a plain (not async) callable taking the request view; it runs "
+                "as the response starts, so read what it needs from view.native or view.cookies"
+            )
         self._render = functools.partial(
             set_cookie_header,
             domain=cookie_domain,
@@ -152,7 +156,7 @@ class CookieCore:
         self._clearing = [
             self._render(name, "", max_age=0, expires=0) for name in CLOUDFRONT_COOKIES
         ]
-        self._warned_hosts: set[str] = set()
+        self._warned: set[str] = set()
         self._lock = threading.Lock()
         for each in {rule.signer or signer for rule in self.rules}:
             _check_signer_works(each)
@@ -186,8 +190,13 @@ class CookieCore:
             if not 200 <= status < 300:
                 return None
             request = view()
-            if self.when is not None and not self.when(request):
-                return None
+            if self.when is not None:
+                decided = self.when(request)
+                if inspect.isawaitable(decided):  # an async callable object: fail closed
+                    getattr(decided, "close", lambda: None)()
+                    raise TypeError("when returned an awaitable; it must decide synchronously")
+                if not decided:
+                    return None
             set_cookies = self._set_cookies(route.rule, request)
             return None if not set_cookies else _private(headers, set_cookies)
         except Exception:
@@ -269,20 +278,23 @@ class CookieCore:
 
     # ---- checks ------------------------------------------------------------------------
     def _check_host(self, host: str, resource: str) -> None:
-        """Warn once per host when the browser would drop the cookies or never send them."""
+        """Warn once per problem when the browser would drop the cookies or never send them."""
         problem = self._host_problem(host, resource.split("/", 3)[2])
-        if problem is None or host in self._warned_hosts:
+        if problem is None or problem in self._warned:
             return
         with self._lock:
-            if len(self._warned_hosts) >= _MAX_WARNED_HOSTS or host in self._warned_hosts:
+            if len(self._warned) >= _MAX_WARNINGS or problem in self._warned:
                 return
-            self._warned_hosts.add(host)
+            self._warned.add(problem)
         logger.warning("cfcookie: %s", problem)
 
     @functools.lru_cache(maxsize=256)  # noqa: B019 - a few hosts per app, one core per app
     def _host_problem(self, host: str, resource_netloc: str) -> str | None:
-        request_host = (urlsplit(f"//{host}").hostname or "").lower()
-        resource_host = (urlsplit(f"//{resource_netloc}").hostname or "").lower()
+        try:
+            request_host = (urlsplit(f"//{host}").hostname or "").lower()
+            resource_host = (urlsplit(f"//{resource_netloc}").hostname or "").lower()
+        except ValueError:
+            return f"request host {host[:100]!r} is not a valid host name"
         if self.cookie_domain is None:
             if request_host == resource_host:
                 return None
@@ -290,12 +302,17 @@ class CookieCore:
                 f"cookies are host-only for {request_host} but the resource host is "
                 f"{resource_host}; set cookie_domain to a domain covering both"
             )
-        if _within(request_host, self.cookie_domain):
-            return None
-        return (
-            f"request host {request_host} is not inside cookie_domain {self.cookie_domain}: "
-            "browsers drop these cookies"
-        )
+        if not _within(request_host, self.cookie_domain):
+            return (
+                f"request host {request_host} is not inside cookie_domain "
+                f"{self.cookie_domain}: browsers drop these cookies"
+            )
+        if not _within(resource_host.removeprefix("*."), self.cookie_domain):
+            return (
+                f"resource host {resource_host} is not inside cookie_domain "
+                f"{self.cookie_domain}: browsers never send these cookies to it"
+            )
+        return None
 
     def _check_rule_fits(self, rule: Rule) -> None:
         where = f"Rule({rule.pattern!r})"
@@ -427,7 +444,7 @@ def _held_policy(cookies: Mapping[str, str], policy: Policy) -> Policy | None:
     if not policy.canned:
         return _decode_policy(cookies.get("CloudFront-Policy", ""))
     expires = cookies.get("CloudFront-Expires", "")
-    if not expires.isdigit() or len(expires) > 10:
+    if not (expires.isascii() and expires.isdigit()) or len(expires) > 10:
         return None
     return Policy(policy.resource, int(expires))
 
@@ -490,7 +507,9 @@ def _private_cache_control(value: str | None) -> str:
         return "private"
     directives = [d.strip() for d in value.split(",") if d.strip()]
     names = {d.split("=", 1)[0].strip().lower() for d in directives}
-    if "no-store" in names or "private" in names:
+    # A field-qualified private="Set-Cookie" still lets shared caches store the rest; only the
+    # bare directive (or no-store) keeps the whole response out of them.
+    if "no-store" in names or any(d.lower() == "private" for d in directives):
         return value
     kept = [
         d for d in directives if d.split("=", 1)[0].strip().lower() not in {"public", "s-maxage"}

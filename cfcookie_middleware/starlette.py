@@ -73,7 +73,10 @@ class CloudFrontCookieMiddleware:
                     route, message["status"], headers, lambda: _view(scope, route)
                 )
                 if replaced is not None:
-                    encoded = [(n.encode("latin-1"), v.encode("latin-1")) for n, v in replaced]
+                    # ASGI wants lower-case header names; the core writes them capitalized.
+                    encoded = [
+                        (n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in replaced
+                    ]
                     message = {**message, "headers": encoded}
             await send(message)
 

@@ -1,0 +1,325 @@
+"""Shared helpers for the adapter suites (test_wsgi, test_starlette, test_flask).
+
+Everything here reads what went over the wire: raw ``Set-Cookie`` header values are split by hand
+(RFC 6265 section 4.1.1: ``name=value`` then ``; attribute`` pairs) rather than with the library's
+own renderer, and every cookie set is judged by the project's ``Verifier``, the way CloudFront
+would judge it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from cfcookie_middleware.rules import Rule
+from cfcookie_middleware.signing import Policy, Signer
+from cfcookie_middleware.verify import Verifier
+
+VECTORS = Path(__file__).parent / "vectors"
+KEY_ID = "K2JCJMDEHXQW5F"
+ROTATED_KEY_ID = "K3ROTATEDKEY7Q"
+APP_HOST = "app.example.com"
+BASE_URL = f"https://{APP_HOST}"
+MEDIA = "https://media.example.com"
+DOMAIN = ".example.com"
+CLOUDFRONT_NAMES = (
+    "CloudFront-Policy",
+    "CloudFront-Expires",
+    "CloudFront-Signature",
+    "CloudFront-Key-Pair-Id",
+    "CloudFront-Hash-Algorithm",
+)
+CUSTOM_SET = {"CloudFront-Policy", "CloudFront-Signature", "CloudFront-Key-Pair-Id"}
+CANNED_SET = {"CloudFront-Expires", "CloudFront-Signature", "CloudFront-Key-Pair-Id"}
+# A window start on the one-hour rules' 300 s grid (a tenth of the ttl, at most five minutes):
+# requests timed from here get policies expiring at exactly T0 + 3600.
+T0 = 1_800_000_000
+
+
+class CountingSigner(Signer):
+    """A real Signer that counts ``sign_policy`` calls (Signer has ``__slots__``, hence this
+    subclass), to show the middleware reuses signatures instead of paying one per request."""
+
+    __slots__ = ("_calls_lock", "calls")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.calls = 0
+        self._calls_lock = threading.Lock()
+
+    def sign_policy(self, policy: Policy, *, prefix: str = "CloudFront-") -> dict[str, str]:
+        with self._calls_lock:
+            self.calls += 1
+        return super().sign_policy(policy, prefix=prefix)
+
+
+def make_signer() -> CountingSigner:
+    """The RSA test key AWS publishes with its signing vectors (SHA-1, three cookies)."""
+    return CountingSigner(KEY_ID, VECTORS / "test-rsa-key.pem")
+
+
+def rotated_signer() -> CountingSigner:
+    """Key rotation: another key pair, another id (ECDSA P-256, so four cookies)."""
+    return CountingSigner(ROTATED_KEY_ID, VECTORS / "test-ecdsa-key.pem")
+
+
+def default_rules() -> list[Rule]:
+    return [
+        Rule("/videos/*", resource=f"{MEDIA}/videos/*"),
+        Rule("/users/{user_id}/library", resource=f"{MEDIA}/users/{{user_id}}/*"),
+        Rule("/poster", resource=f"{MEDIA}/poster.jpg"),
+    ]
+
+
+def options(signer: Signer, **overrides: Any) -> dict[str, Any]:
+    """The keyword options every adapter takes, with the suites' defaults."""
+    return {"signer": signer, "rules": default_rules(), "cookie_domain": DOMAIN, **overrides}
+
+
+class Clock:
+    """A settable clock for the ``clock`` option, so a test can move a visitor through time."""
+
+    def __init__(self, now: float = T0 + 17) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+# ---- reading responses --------------------------------------------------------------------
+@dataclass(frozen=True)
+class SetCookie:
+    """One ``Set-Cookie`` header value split by hand: attribute names lower-cased."""
+
+    raw: str
+    name: str
+    value: str
+    attributes: dict[str, str | None] = field(default_factory=dict)
+
+
+def parse_set_cookie(raw: str) -> SetCookie:
+    pair, *attributes = raw.split(";")
+    name, _, value = pair.partition("=")
+    parsed: dict[str, str | None] = {}
+    for attribute in attributes:
+        key, equals, attribute_value = attribute.strip().partition("=")
+        assert key.lower() not in parsed, f"attribute {key} repeated in {raw!r}"
+        parsed[key.lower()] = attribute_value if equals else None
+    return SetCookie(raw, name.strip(), value.strip(), parsed)
+
+
+def header_values(headers: Iterable[tuple[str, str]], name: str) -> list[str]:
+    """Every value of header ``name`` (case-insensitive) in the order sent."""
+    return [value for key, value in headers if key.lower() == name.lower()]
+
+
+def cloudfront_set_cookies(set_cookie_values: Iterable[str]) -> dict[str, SetCookie]:
+    """The ``CloudFront-*`` Set-Cookie headers by name; each name must be sent exactly once."""
+    found: dict[str, SetCookie] = {}
+    for raw in set_cookie_values:
+        cookie = parse_set_cookie(raw)
+        if cookie.name.startswith("CloudFront-"):
+            assert cookie.name not in found, f"{cookie.name} sent twice"
+            found[cookie.name] = cookie
+    return found
+
+
+def assert_safe_attributes(cookie: SetCookie, *, domain: str | None = DOMAIN) -> None:
+    """The defaults the design promises: Domain as configured, Path=/, Secure, HttpOnly,
+    SameSite=Lax, a session cookie; and the value verbatim (never quoted)."""
+    expected: dict[str, str | None] = {"path": "/", "secure": None, "httponly": None}
+    expected["samesite"] = "Lax"
+    if domain is not None:
+        expected["domain"] = domain
+    assert cookie.attributes == expected, cookie.raw
+    assert not set(cookie.value) & set('"\\; '), cookie.raw
+
+
+def verifier_for(*signers: Signer) -> Verifier:
+    return Verifier({signer.key_pair_id: signer.public_key for signer in signers})
+
+
+def assert_grants(
+    set_cookie_values: Iterable[str],
+    signer: Signer,
+    inside: str,
+    outside: str | None,
+    *,
+    expected_names: set[str] | None = None,
+    now: float | None = None,
+    domain: str | None = DOMAIN,
+) -> dict[str, str]:
+    """Check one freshly issued set and return it as {name: value}.
+
+    CloudFront (as the Verifier) must serve ``inside`` with it and refuse ``outside`` with
+    AccessDenied; the names default to the custom-policy set of an RSA/SHA-1 signer.
+    """
+    cookies = cloudfront_set_cookies(set_cookie_values)
+    assert set(cookies) == (CUSTOM_SET if expected_names is None else expected_names)
+    for cookie in cookies.values():
+        assert_safe_attributes(cookie, domain=domain)
+    values = {name: cookie.value for name, cookie in cookies.items()}
+    at = None if now is None else int(now)
+    verifier = verifier_for(signer)
+    decision = verifier.check_cookies(inside, values, now=at)
+    assert decision.allowed, decision.reason
+    if outside is not None:
+        refused = verifier.check_cookies(outside, values, now=at)
+        assert (refused.allowed, refused.code) == (False, "AccessDenied"), refused.reason
+    return values
+
+
+def cloudfront_b64(data: bytes) -> str:
+    """CloudFront's base64 by hand: ``+ = /`` written as ``- _ ~`` (CloudFront developer guide,
+    "Set signed cookies using a custom policy")."""
+    return base64.b64encode(data).decode().translate(str.maketrans("+=/", "-_~"))
+
+
+def policy_document(value: str) -> Any:
+    """A ``CloudFront-Policy`` value decoded by hand (the inverse of ``cloudfront_b64``)."""
+    return json.loads(base64.b64decode(value.translate(str.maketrans("-_~", "+=/"))))
+
+
+def policy_expiry(values: Mapping[str, str]) -> int:
+    if "CloudFront-Expires" in values:
+        return int(values["CloudFront-Expires"])
+    statement = policy_document(values["CloudFront-Policy"])["Statement"][0]
+    expiry: int = statement["Condition"]["DateLessThan"]["AWS:EpochTime"]
+    return expiry
+
+
+def cookie_header(cookies: Mapping[str, str] | Iterable[tuple[str, str]]) -> str:
+    """A ``Cookie`` request header as a browser writes it."""
+    pairs = cookies.items() if isinstance(cookies, Mapping) else cookies
+    return "; ".join(f"{name}={value}" for name, value in pairs)
+
+
+def garbage_cookie_headers(valid: Mapping[str, str]) -> dict[str, str]:
+    """Cookie headers a request may carry that must never stop a fresh valid set going out.
+
+    ``valid`` is a set issued earlier for another resource; pieces of it make the mixes.
+    """
+    key_id = valid["CloudFront-Key-Pair-Id"]
+    return {
+        "not-base64": f"CloudFront-Policy=!!!%%%; CloudFront-Signature=x; "
+        f"CloudFront-Key-Pair-Id={key_id}",
+        "base64-not-json": "CloudFront-Policy=bm90IGpzb24_; CloudFront-Signature=AAAA; "
+        f"CloudFront-Key-Pair-Id={key_id}",
+        "json-wrong-shape": "CloudFront-Policy="
+        + cloudfront_b64(b'{"Statement":{"Resource":7}}')
+        + f"; CloudFront-Signature=AAAA; CloudFront-Key-Pair-Id={key_id}",
+        "oversized": f"CloudFront-Policy={'A' * 9000}; CloudFront-Signature={'B' * 5000}; "
+        f"CloudFront-Key-Pair-Id={key_id}",
+        "duplicated": cookie_header(valid) + "; " + cookie_header(valid),
+        "quoted": cookie_header({name: f'"{value}"' for name, value in valid.items()}),
+        "no-value-pairs": "CloudFront-Policy; CloudFront-Signature; =; ;;",
+        "unknown-key-id": cookie_header({**valid, "CloudFront-Key-Pair-Id": "KNOTOURS00000"}),
+        "wrong-hash": cookie_header({**valid, "CloudFront-Hash-Algorithm": "MD5"}),
+        "forged-signature": cookie_header({**valid, "CloudFront-Signature": "AAAA"}),
+    }
+
+
+GARBAGE_KINDS = sorted(garbage_cookie_headers(dict.fromkeys(CUSTOM_SET, "x")))
+
+
+# ---- configuration errors, shared by the Flask and Starlette suites -------------------------
+@dataclass(frozen=True)
+class BadConfig:
+    """One misconfiguration and the ``ConfigurationError`` it must raise.
+
+    ``stage`` is where it surfaces: ``"rule"`` when writing the ``Rule`` itself already fails,
+    ``"build"`` when the options are fine one by one and the middleware's build refuses them.
+    """
+
+    id: str
+    make: Callable[[Signer], dict[str, Any]]
+    match: str
+    stage: str = "build"
+
+
+def _with_rule(*args: Any, **kwargs: Any) -> Callable[[Signer], dict[str, Any]]:
+    return lambda signer: options(signer, rules=[Rule(*args, **kwargs)])
+
+
+def _with(**overrides: Any) -> Callable[[Signer], dict[str, Any]]:
+    return lambda signer: options(signer, **overrides)
+
+
+BAD_CONFIGS = [
+    BadConfig("no-rules", _with(rules=[]), "rules: none given"),
+    BadConfig("not-a-signer", lambda s: {**options(s), "signer": "k.pem"}, "expected a Signer"),
+    BadConfig(
+        "unknown-template-field",
+        _with_rule("/videos/*", resource=f"{MEDIA}/{{user_id}}/*"),
+        "user_id .* not captured by the pattern",
+        "rule",
+    ),
+    BadConfig("stray-star", _with_rule("/videos*", resource=f"{MEDIA}/v/*"), "stray", "rule"),
+    BadConfig(
+        "unclosed-brace",
+        _with_rule("/users/{user_id/library", resource=f"{MEDIA}/v/*"),
+        "stray",
+        "rule",
+    ),
+    BadConfig("pattern-not-a-path", _with_rule("videos/*", resource=f"{MEDIA}/v/*"), "'/'", "rule"),
+    BadConfig("stray-star-in-clear_on", _with(clear_on="/logout*"), "clear_on.*stray"),
+    BadConfig(
+        "zero-ttl",
+        _with_rule("/v/*", resource=f"{MEDIA}/v/*", ttl=timedelta(0)),
+        "ttl",
+        "rule",
+    ),
+    BadConfig(
+        "negative-ttl",
+        _with_rule("/v/*", resource=f"{MEDIA}/v/*", ttl=timedelta(hours=-1)),
+        "ttl",
+        "rule",
+    ),
+    BadConfig(
+        "domain-cloudfront-net",
+        lambda s: options(
+            s,
+            cookie_domain=".cloudfront.net",
+            rules=[Rule("/v/*", resource="https://d111111abcdef8.cloudfront.net/v/*")],
+        ),
+        "public suffix",
+    ),
+    BadConfig("domain-com", _with(cookie_domain=".com"), "public suffix"),
+    BadConfig(
+        "domain-not-covering-resource",
+        _with(cookie_domain=".example.org"),
+        "does not cover media.example.com",
+    ),
+    BadConfig("glob-star-in-path", _with(cookie_path="/videos/*"), "cookie_path.*glob"),
+    BadConfig("glob-question-in-path", _with(cookie_path="/videos?"), "cookie_path.*glob"),
+    BadConfig("unknown-samesite", _with(samesite="sometimes"), "samesite"),
+    BadConfig("samesite-none-not-secure", _with(samesite="none", secure=False), "needs secure"),
+    BadConfig("max-age-over-ttl", _with(max_age=timedelta(hours=2)), "max_age.*longer than"),
+    BadConfig("refresh-margin-not-below-ttl", _with(refresh_margin=timedelta(hours=1)), "margin"),
+    BadConfig(
+        "policy-over-4kb",
+        _with_rule("/v/*", resource=f"{MEDIA}/{'a' * 3100}/*"),
+        "over the 4096 bytes",
+    ),
+]
+
+
+# ---- a body iterable with close(), as WSGI servers must call it ---------------------------
+class ClosingBody:
+    """A WSGI response body that records whether the server reached its ``close()``."""
+
+    def __init__(self, *chunks: bytes) -> None:
+        self.chunks = chunks
+        self.closed = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.chunks)
+
+    def close(self) -> None:
+        self.closed = True
