@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from publicsuffixlist import PublicSuffixList
@@ -54,9 +54,13 @@ _MAX_WARNINGS = 100
 _PSL = PublicSuffixList()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False)
 class RequestView:
-    """The framework-neutral view of a request given to ``when`` and callable resources."""
+    """The framework-neutral view of a request given to ``when`` and callable resources.
+
+    (Not frozen: it is built for every matching response, and a frozen dataclass costs five
+    times as much to build.)
+    """
 
     method: str
     scheme: str
@@ -69,8 +73,7 @@ class RequestView:
     native: Any
 
 
-@dataclass(frozen=True, slots=True)
-class Route:
+class Route(NamedTuple):
     """What ``match`` found: a rule and its captured names, or a ``clear_on`` route."""
 
     rule: Rule | None
