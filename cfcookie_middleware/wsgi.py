@@ -33,6 +33,11 @@ def wsgi_path(environ: WSGIEnvironment) -> str | None:
     return path
 
 
+def _environ_key(name: str) -> str:
+    key = name.upper().replace("-", "_")
+    return key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + key
+
+
 class EnvironHeaders(Mapping[str, str]):
     """The request headers of a WSGI environ as a case-insensitive read-only mapping."""
 
@@ -40,11 +45,12 @@ class EnvironHeaders(Mapping[str, str]):
         self._environ = environ
 
     def __getitem__(self, name: str) -> str:
-        key = name.upper().replace("-", "_")
-        if key not in ("CONTENT_TYPE", "CONTENT_LENGTH"):
-            key = "HTTP_" + key
-        value: str = self._environ[key]
+        value: str = self._environ[_environ_key(name)]
         return value
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """Without the KeyError round trip of ``Mapping.get`` (called on every request)."""
+        return self._environ.get(_environ_key(name), default)
 
     def __iter__(self) -> Iterator[str]:
         for key in self._environ:
