@@ -1,0 +1,211 @@
+"""``cfcookie demo``: the whole flow on loopback, with nothing configured.
+
+A throwaway key pair, the plain-WSGI example app (``examples/wsgi_app.py``) with the middleware,
+and the local CloudFront stand-in (``edge.py``) serving a folder of demo media. Both listen on
+``localhost`` on two ports: cookies are not port-specific, so host-only cookies set by the app on
+``localhost:8000`` reach the edge on ``localhost:8001`` just as ``Domain=.example.com`` cookies
+set by ``www.example.com`` reach ``media.example.com`` in production. The demo runs over plain
+http, so its cookies are not ``Secure`` (production keeps the secure default).
+"""
+
+from __future__ import annotations
+
+import http.client
+import importlib
+import logging
+import struct
+import tempfile
+import threading
+import urllib.parse
+import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from cfcookie_middleware.cookies import parse_cookie_pairs
+from cfcookie_middleware.edge import Edge, serve
+from cfcookie_middleware.signing import ConfigurationError, Signer
+
+__all__ = [
+    "DEMO_KEY_PAIR_ID",
+    "Demo",
+    "configure_logging",
+    "instructions",
+    "running_demo",
+    "self_test",
+]
+
+DEMO_KEY_PAIR_ID = "K2DEMOKEYPAIR"
+_HOST = "localhost"
+
+
+@dataclass
+class Demo:
+    """The two running servers and where they listen."""
+
+    app_url: str
+    media_url: str
+    signer: Signer
+    stop: Callable[[], None]
+
+
+def _example_app() -> Any:
+    try:
+        return importlib.import_module("examples.wsgi_app")
+    except ImportError:
+        raise ConfigurationError(
+            "cfcookie demo runs examples/wsgi_app.py from a source checkout: clone the "
+            "repository and `python -m pip install -e .` there, then run `cfcookie demo`"
+        ) from None
+
+
+@contextmanager
+def running_demo(app_port: int = 8000, edge_port: int = 8001) -> Iterator[Demo]:
+    """Start the example app and the edge on loopback (port 0 picks free ports)."""
+    example = _example_app()
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    signer = Signer(DEMO_KEY_PAIR_ID, key)
+    with tempfile.TemporaryDirectory(prefix="cfcookie-demo-") as root:
+        _write_media(Path(root))
+        edge_server = serve(Edge(root, {DEMO_KEY_PAIR_ID: signer.public_key}), port=edge_port)
+        media_url = f"http://{_HOST}:{edge_server.server_port}"
+        try:
+            app = example.create_app(signer, media_url=media_url, cookie_domain=None, secure=False)
+            app_server = serve(app, port=app_port)
+        except BaseException:
+            edge_server.server_close()
+            raise
+        threads = [
+            threading.Thread(target=server.serve_forever, daemon=True)
+            for server in (edge_server, app_server)
+        ]
+        for thread in threads:
+            thread.start()
+
+        def stop() -> None:
+            for server in (app_server, edge_server):
+                server.shutdown()
+                server.server_close()
+            for thread in threads:
+                thread.join()
+
+        try:
+            yield Demo(f"http://{_HOST}:{app_server.server_port}", media_url, signer, stop)
+        finally:
+            stop()
+
+
+def _write_media(root: Path) -> None:
+    """The files the example's pages point at: posters are real images, videos placeholders."""
+    catalogue = importlib.import_module("examples.common")
+    files = {f"videos/{name}.mp4": b"demo video " + name.encode() for name in catalogue.VIDEOS}
+    files.update({f"videos/{name}.jpg": _png(160, 90) for name in catalogue.VIDEOS})
+    for user, names in catalogue.LIBRARIES.items():
+        files.update({f"users/{user}/{name}": f"{user}'s {name}".encode() for name in names})
+    for relative, data in files.items():
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_bytes(data)
+
+
+def _png(width: int, height: int) -> bytes:
+    """A plain grey PNG (browsers sniff image types, so it serves as a .jpg poster too)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    rows = b"".join(b"\x00" + b"\x90\x90\x90" * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+@dataclass
+class _Browser:
+    """Just enough of a browser for the self-test: one cookie jar for the ``localhost`` host."""
+
+    cookies: dict[str, str] = field(default_factory=dict)
+
+    def request(
+        self, url: str, method: str = "GET", form: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], list[str]]:
+        parts = urllib.parse.urlsplit(url)
+        connection = http.client.HTTPConnection(parts.hostname or _HOST, parts.port, timeout=10)
+        body = None if form is None else urllib.parse.urlencode(form)
+        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())}
+        if body is not None:
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        try:
+            connection.request(method, parts.path or "/", body=body, headers=headers)
+            response = connection.getresponse()
+            response.read()
+            set_cookies = response.headers.get_all("Set-Cookie") or []
+            for header in set_cookies:
+                self._store(header)
+            return response.status, dict(response.headers.items()), set_cookies
+        finally:
+            connection.close()
+
+    def _store(self, header: str) -> None:
+        (name, value), *attributes = parse_cookie_pairs(header) or [("", "")]
+        if ("Max-Age", "0") in attributes:
+            self.cookies.pop(name, None)
+        elif name:
+            self.cookies[name] = value
+
+
+def self_test(demo: Demo, say: Callable[[str], None] = print) -> bool:
+    """Run the flow a person would click through; print each step; True when all pass."""
+    browser = _Browser()
+    video, other = f"{demo.media_url}/videos/intro.mp4", f"{demo.media_url}/users/bob/match.mp4"
+    results = []
+
+    def step(name: str, ok: bool, detail: str) -> None:
+        results.append(ok)
+        say(f"{'ok  ' if ok else 'FAIL'}  {name}: {detail}")
+
+    status, headers, _ = browser.request(video)
+    step("unsigned request to the edge", status == 403, _edge_answer(status, headers))
+    browser.request(f"{demo.app_url}/login", "POST", {"user": "alice"})
+    status, _, set_cookies = browser.request(f"{demo.app_url}/videos")
+    handed = sorted(c.split("=")[0] for c in set_cookies if c.startswith("CloudFront-"))
+    step("app page hands out cookies", status == 200 and bool(handed), f"{status}, {handed}")
+    status, headers, _ = browser.request(video)
+    step("edge serves a file inside the policy", status == 200, _edge_answer(status, headers))
+    status, headers, _ = browser.request(other)
+    step("edge refuses a file outside it", status == 403, _edge_answer(status, headers))
+    browser.request(f"{demo.app_url}/logout", "POST")
+    status, headers, _ = browser.request(video)
+    step("after logout the edge refuses again", status == 403, _edge_answer(status, headers))
+    return all(results)
+
+
+def _edge_answer(status: int, headers: dict[str, str]) -> str:
+    return f"{status} {headers.get('X-Cfcookie-Reason', '')}".strip()
+
+
+def instructions(demo: Demo) -> str:
+    """What to open and click, printed when the demo starts."""
+    return f"""
+cfcookie demo: an example app with the middleware, and a local CloudFront in front of media.
+
+  app:   {demo.app_url}/login    (log in as alice, then open the videos and your library)
+  edge:  {demo.media_url}/videos/intro.mp4    (try it before logging in: 403 MissingKey)
+
+Each request to the edge is logged below with CloudFront's decision and the reason. Try
+{demo.media_url}/users/bob/match.mp4 as alice (403: outside alice's policy), then log out.
+Ctrl-C stops both servers."""
+
+
+def configure_logging() -> None:
+    """The edge's decisions (and the middleware's warnings) on stderr, one line each."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)

@@ -1,0 +1,80 @@
+"""`cfcookie demo`: the self-test, and the interactive demo started and stopped as a person would."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from cfcookie_middleware.cli import main
+
+
+def test_self_test_passes_every_step(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--self-test"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines] == [
+        "ok    unsigned request to the edge",
+        "ok    app page hands out cookies",
+        "ok    edge serves a file inside the policy",
+        "ok    edge refuses a file outside it",
+        "ok    after logout the edge refuses again",
+    ]
+    assert "403 no CloudFront-Key-Pair-Id cookie" in lines[0]
+    assert "does not cover" in lines[3]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def test_interactive_demo_serves_until_ctrl_c() -> None:
+    app_port, edge_port = free_port(), free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "cfcookie_middleware.cli",
+            "demo",
+            "--app-port",
+            str(app_port),
+            "--edge-port",
+            str(edge_port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert process.stdout is not None
+        banner = ""
+        deadline = time.monotonic() + 30
+        while "Ctrl-C stops" not in banner and time.monotonic() < deadline:
+            banner += process.stdout.readline()
+        assert f"http://localhost:{app_port}/login" in banner
+        assert f"http://localhost:{edge_port}/videos/intro.mp4" in banner
+        with urllib.request.urlopen(f"http://localhost:{app_port}/login", timeout=10) as page:
+            assert page.status == 200
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"http://localhost:{edge_port}/videos/intro.mp4", timeout=10)
+        assert refused.value.code == 403
+        refused.value.close()
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, err
+    assert "Traceback" not in err
+    assert "403 MissingKey" in err  # the edge's decision, logged with its reason
