@@ -1,4 +1,4 @@
-"""`cfcookie demo`: the self-test, and the interactive demo started and stopped as a person would."""
+"""`cfcookie demo`: the self-test, and the interactive demo started and stopped by hand."""
 
 from __future__ import annotations
 
