@@ -1,19 +1,24 @@
-"""The ``cfcookie`` command line: sign cookies and URLs, check them as CloudFront would, make keys.
+"""The ``cfcookie`` command line: sign cookies and URLs, check them as CloudFront would, make
+keys, run a local CloudFront stand-in, diagnose a configuration, and run the demo.
 
 Every subcommand is one entry in ``COMMANDS``: a function that adds its options to a parser and a
 function that runs it, so a new subcommand is one more entry. ``main`` owns the error policy: one
-line on stderr, exit 2 for usage and input errors, exit 1 only when ``verify`` refuses, and no
-traceback.
+line on stderr, exit 2 for usage and input errors, exit 1 when ``verify`` refuses or a ``doctor``
+check (or the demo's self-test) fails, and no traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import re
 import shlex
+import signal
+import ssl
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,6 +31,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from cfcookie_middleware import __version__
 from cfcookie_middleware.cookies import set_cookie_header
+from cfcookie_middleware.doctor import Check, diagnose, probe
+from cfcookie_middleware.edge import Edge, serve
 from cfcookie_middleware.signing import ConfigurationError, Signer, When, to_epoch
 from cfcookie_middleware.verify import Verifier
 
@@ -471,11 +478,277 @@ add it to a key group, and sign with the ID CloudFront gives it.""",
 )
 
 
+# --- edge -------------------------------------------------------------------------------------
+
+
+def _configure_edge(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--root", metavar="DIR", required=True, help="folder of files to serve")
+    parser.add_argument(
+        "--public-key",
+        metavar="ID=FILE",
+        action="append",
+        required=True,
+        help="a trusted public key and its CloudFront ID (repeat for a key group: during a key "
+        "rotation both keys are accepted)",
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)"
+    )
+    parser.add_argument(
+        "--port", type=int, default=8001, help="port (default: 8001; 0 picks a free one)"
+    )
+    parser.add_argument(
+        "--public-url",
+        metavar="URL",
+        help="scheme://host[:port] that policies name, when it is not the address viewers use "
+        "to reach the edge (default: the request's own scheme and Host)",
+    )
+    tls = parser.add_argument_group("TLS (serve https)")
+    tls.add_argument("--tls-cert", metavar="FILE", help="PEM certificate (chain)")
+    tls.add_argument("--tls-key", metavar="FILE", help="PEM private key of the certificate")
+
+
+def _tls_context(cert: str | None, key: str | None) -> ssl.SSLContext | None:
+    if cert is None and key is None:
+        return None
+    if cert is None or key is None:
+        raise UsageError("--tls-cert and --tls-key go together: pass both to serve https")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(cert, key)
+    except ssl.SSLError as exc:
+        raise ConfigurationError(
+            f"--tls-cert {cert!r} and --tls-key {key!r} are not a PEM certificate and its "
+            f"private key (OpenSSL: {exc}); pass the files your certificate tool wrote"
+        ) from None
+    except OSError as exc:
+        raise ConfigurationError(
+            f"--tls-cert {cert!r} / --tls-key {key!r}: cannot read ({exc.strerror or exc}); "
+            "check the paths and their permissions"
+        ) from None
+    return context
+
+
+def _run_edge(args: argparse.Namespace) -> int:
+    app = Edge(args.root, Verifier(_public_keys(args.public_key)), public_url=args.public_url)
+    ssl_context = _tls_context(args.tls_cert, args.tls_key)
+    try:
+        server = serve(app, host=args.host, port=args.port, ssl_context=ssl_context)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"--host {args.host} --port {args.port}: cannot listen ({exc.strerror or exc}); "
+            "choose another --port (0 picks a free one)"
+        ) from None
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the edge logs each request itself
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    url = f"{'https' if ssl_context else 'http'}://{host}:{server.server_port}/"
+    names = f"policies name {args.public_url}" if args.public_url else f"policies name {url}"
+    print(f"serving {args.root} at {url} ({names}; Ctrl-C stops)", flush=True)
+    _interrupt_on_sigterm()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+EDGE = Command(
+    summary="serve a folder as CloudFront would, refusing unsigned requests",
+    example="""example:
+  cfcookie keygen --out keys/
+  cfcookie edge --root media/ --public-key K2JCJMDEHXQW5F=keys/public_key.pem --port 8001
+  cfcookie sign-url --key-pair-id K2JCJMDEHXQW5F --private-key keys/private_key.pem \\
+      --url http://127.0.0.1:8001/videos/intro.mp4 --expires 15m
+
+A local stand-in for a CloudFront behavior that trusts the given keys: every request needs a valid
+signed URL or signed cookies, else 403 with CloudFront's XML error; the X-Cfcookie-Reason header
+and the log on stderr say why. CloudFront compares policies with the host viewers use, so policies
+name this edge's URL, unless --public-url names the one they use instead (such as
+https://media.example.com). GET and HEAD only (others get 405); Range requests work, for video.""",
+    configure=_configure_edge,
+    run=_run_edge,
+)
+
+
+# --- doctor -----------------------------------------------------------------------------------
+
+
+def _configure_doctor(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--resource", metavar="URL", required=True, help="the policy resource the app signs"
+    )
+    parser.add_argument(
+        "--app-url", metavar="URL", required=True, help="a page of the app that sets the cookies"
+    )
+    parser.add_argument(
+        "--cdn-url",
+        metavar="URL",
+        help="a URL browsers request from the CDN (default: the --probe URL)",
+    )
+    parser.add_argument(
+        "--cookie-domain", metavar="DOMAIN", help="the cookies' Domain (default: none, host-only)"
+    )
+    parser.add_argument(
+        "--cookie-path", metavar="PATH", default="/", help="the cookies' Path (default: /)"
+    )
+    parser.add_argument(
+        "--no-secure",
+        action="store_true",
+        help="the cookies are set without Secure (COOKIE_SECURE=0 in the examples)",
+    )
+    network = parser.add_argument_group("probe (the only check that uses the network)")
+    network.add_argument(
+        "--probe", metavar="URL", help="request this CDN URL without, then with signed cookies"
+    )
+    network.add_argument(
+        "--ca-file", metavar="FILE", help="PEM CA certificates to trust for --probe"
+    )
+    _add_key_options(parser)
+
+
+def _doctor_env(args: argparse.Namespace) -> dict[str, str]:
+    """The variables ``Signer.from_env`` reads, the key options (when given) replacing them."""
+    env = dict(os.environ)
+    if args.key_pair_id is not None or args.private_key is not None:
+        if args.key_pair_id is None or args.private_key is None:
+            raise UsageError(
+                "--key-pair-id and --private-key go together (or omit both to use "
+                "CLOUDFRONT_KEY_PAIR_ID and CLOUDFRONT_PRIVATE_KEY from the environment)"
+            )
+        env["CLOUDFRONT_KEY_PAIR_ID"] = args.key_pair_id
+        env.pop("CLOUDFRONT_PRIVATE_KEY", None)
+        env.pop("CLOUDFRONT_PRIVATE_KEY_FILE", None)
+        if args.private_key == "-":
+            env["CLOUDFRONT_PRIVATE_KEY"] = _read_file("-", "--private-key").decode("latin-1")
+        else:
+            env["CLOUDFRONT_PRIVATE_KEY_FILE"] = args.private_key
+    if args.hash_algorithm is not None:
+        env["CLOUDFRONT_HASH_ALGORITHM"] = args.hash_algorithm
+    if args.passphrase is not None:
+        env["CLOUDFRONT_PRIVATE_KEY_PASSPHRASE"] = args.passphrase
+    return env
+
+
+def _run_doctor(args: argparse.Namespace) -> int:
+    if args.ca_file is not None and args.probe is None:
+        raise UsageError("--ca-file is for --probe; add --probe URL")
+    ssl_context = None
+    if args.ca_file is not None:
+        try:
+            ssl_context = ssl.create_default_context(cafile=args.ca_file)
+        except OSError as exc:
+            raise ConfigurationError(
+                f"--ca-file {args.ca_file!r}: cannot load ({exc.strerror or exc}); pass a PEM "
+                "file of CA certificates"
+            ) from None
+    env = _doctor_env(args)
+    checks = diagnose(
+        signer_env=env,
+        resource=args.resource,
+        app_url=args.app_url,
+        cdn_url=args.cdn_url or args.probe,
+        cookie_domain=args.cookie_domain,
+        cookie_path=args.cookie_path,
+        secure=False if args.no_secure else None,
+    )
+    if args.probe is not None:
+        try:
+            signer = Signer.from_env(env)
+        except ConfigurationError:
+            checks.append(Check("probe", False, "not run: fix the signing key first (see above)"))
+        else:
+            checks += probe(args.probe, signer, resource=args.resource, ssl_context=ssl_context)
+    for check in checks:
+        print(f"{'ok' if check.ok else 'FAIL':<5} {check.name}: {check.detail}")
+    return 0 if all(check.ok for check in checks) else _EXIT_REFUSED
+
+
+DOCTOR = Command(
+    summary="check a signed-cookie setup against the usual pitfalls",
+    example=f"""example:
+  export CLOUDFRONT_KEY_PAIR_ID=K2JCJMDEHXQW5F CLOUDFRONT_PRIVATE_KEY_FILE=private_key.pem
+  cfcookie doctor --resource 'https://media.example.com/videos/*' \\
+      --app-url https://www.example.com/videos --cookie-domain example.com \\
+      --probe https://media.example.com/videos/intro.mp4
+
+Prints one line per check, "ok    CHECK: what was found" or "FAIL  CHECK: the fix", and exits 1
+when any check fails. It checks the key (ID shape, loading, a sign-then-verify round trip), that
+the resource covers the CDN URL, the cookie domain (not a public suffix, holding the app and the
+CDN hosts), the cookie path, Secure, the cookies' size and the clock. --probe also requests the
+URL without and with signed cookies and reads the answers (a restricted behavior answers 403
+MissingKey, then 200), and compares the local clock with the CDN's.
+{ENV_HELP}""",
+    configure=_configure_doctor,
+    run=_run_doctor,
+)
+
+
+def _interrupt_on_sigterm() -> None:
+    """Let ``kill`` stop a serving command as cleanly as Ctrl-C does."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+
+
+def _configure_demo(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--self-test",
+        action="store_true",
+        help="run the flow with an HTTP client on free ports and exit 0 when it works",
+    )
+    parser.add_argument("--app-port", type=int, default=8000, help="the app's port (8000)")
+    parser.add_argument("--edge-port", type=int, default=8001, help="the edge's port (8001)")
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from cfcookie_middleware import demo  # the demo pulls in examples/: only when asked for
+
+    ports = (0, 0) if args.self_test else (args.app_port, args.edge_port)
+    demo.configure_logging()
+    try:
+        with demo.running_demo(*ports) as started:
+            if args.self_test:
+                return 0 if demo.self_test(started) else 1
+            print(demo.instructions(started), flush=True)
+            _interrupt_on_sigterm()
+            threading.Event().wait()  # until Ctrl-C or kill
+    except KeyboardInterrupt:
+        print("stopped", flush=True)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"--app-port {ports[0]} / --edge-port {ports[1]}: {exc.strerror or exc}; "
+            "choose other ports"
+        ) from None
+    return 0
+
+
+DEMO = Command(
+    summary="run an example app and a local CloudFront on loopback",
+    example="""example:
+  cfcookie demo                 # then open http://localhost:8000/login
+  cfcookie demo --self-test     # the same flow with an HTTP client; exit 0 when it works
+
+Generates a throwaway key, starts examples/wsgi_app.py with the middleware on localhost:8000
+and the local CloudFront stand-in on localhost:8001, and logs each of the edge's decisions
+with its reason. Ctrl-C stops both. Needs a source checkout (pip install -e .).""",
+    configure=_configure_demo,
+    run=_run_demo,
+)
+
+
 COMMANDS: dict[str, Command] = {
     "sign-cookies": SIGN_COOKIES,
     "sign-url": SIGN_URL,
     "verify": VERIFY,
     "keygen": KEYGEN,
+    "edge": EDGE,
+    "doctor": DOCTOR,
+    "demo": DEMO,
 }
 """Subcommand name -> Command; adding a subcommand is adding an entry here."""
 

@@ -34,7 +34,17 @@ from cfcookie_middleware.signing import (
     validate_resource,
 )
 
-__all__ = ["CLOUDFRONT_COOKIES", "CookieCore", "Headers", "RequestView", "Route"]
+__all__ = [
+    "CLOUDFRONT_COOKIES",
+    "CookieCore",
+    "Headers",
+    "RequestView",
+    "Route",
+    "check_cookie_domain",
+    "check_signer_works",
+    "domain_covers",
+    "registrable_domain",
+]
 
 logger = logging.getLogger("cfcookie_middleware")
 
@@ -150,7 +160,7 @@ class CookieCore:
             clear_on = (clear_on,)
         self._clear = [compile_pattern(p, name=f"clear_on[{i}]") for i, p in enumerate(clear_on)]
         if cookie_domain is not None:
-            _check_domain(cookie_domain)
+            check_cookie_domain(cookie_domain)
         for rule in self.rules:
             self._check_rule_fits(rule)
         if not isinstance(cache_size, int) or cache_size < 1:
@@ -162,7 +172,7 @@ class CookieCore:
         self._warned: set[str] = set()
         self._lock = threading.Lock()
         for each in {rule.signer or signer for rule in self.rules}:
-            _check_signer_works(each)
+            check_signer_works(each)
 
     # ---- per request -------------------------------------------------------------------
     def match(self, path: str) -> Route | None:
@@ -305,12 +315,12 @@ class CookieCore:
                 f"cookies are host-only for {request_host} but the resource host is "
                 f"{resource_host}; set cookie_domain to a domain covering both"
             )
-        if not _within(request_host, self.cookie_domain):
+        if not domain_covers(request_host, self.cookie_domain):
             return (
                 f"request host {request_host} is not inside cookie_domain "
                 f"{self.cookie_domain}: browsers drop these cookies"
             )
-        if not _within(resource_host.removeprefix("*."), self.cookie_domain):
+        if not domain_covers(resource_host.removeprefix("*."), self.cookie_domain):
             return (
                 f"resource host {resource_host} is not inside cookie_domain "
                 f"{self.cookie_domain}: browsers never send these cookies to it"
@@ -323,12 +333,12 @@ class CookieCore:
         if (
             host is not None
             and self.cookie_domain is not None
-            and not _within(host.lstrip("*."), self.cookie_domain)
+            and not domain_covers(host.lstrip("*."), self.cookie_domain)
         ):
             raise ConfigurationError(
                 f"cookie_domain: {self.cookie_domain} does not cover {host}, the host of "
                 f"{where}.resource, so browsers would never send the cookies to CloudFront; use "
-                f"a parent domain of both the app and {host} (such as .{_registrable(host)})"
+                f"a parent domain of both the app and {host} (such as .{registrable_domain(host)})"
             )
         if callable(rule.resource):
             return
@@ -396,7 +406,7 @@ def _window(rule: Rule, margin: int | None, max_age: int | None) -> _Window:
     return _Window(ttl, step, margin, offset)
 
 
-def _check_domain(domain: str) -> None:
+def check_cookie_domain(domain: str) -> None:
     bare = domain.lstrip(".").lower()
     if _PSL.is_public(bare) or _PSL.privatesuffix(bare) is None:
         raise ConfigurationError(
@@ -407,7 +417,7 @@ def _check_domain(domain: str) -> None:
         )
 
 
-def _check_signer_works(signer: Signer) -> None:
+def check_signer_works(signer: Signer) -> None:
     """Sign once now so a key the crypto backend refuses (SHA-1 under FIPS) fails at build."""
     try:
         signer.sign(b"cfcookie-middleware self-check")
@@ -418,13 +428,13 @@ def _check_signer_works(signer: Signer) -> None:
         ) from None
 
 
-def _within(host: str, domain: str) -> bool:
+def domain_covers(host: str, domain: str) -> bool:
     bare = domain.lstrip(".").lower()
     host = host.lower()
     return host == bare or host.endswith("." + bare)
 
 
-def _registrable(host: str) -> str:
+def registrable_domain(host: str) -> str:
     return _PSL.privatesuffix(host.lower()) or host
 
 
