@@ -128,13 +128,8 @@ class CookieCore:
         cache_size: int = DEFAULT_CACHE_SIZE,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if not isinstance(signer, Signer):
-            raise ConfigurationError(
-                f"signer: expected a Signer, got {type(signer).__name__}; build one with "
-                "Signer(key_pair_id, private_key) or Signer.from_env()"
-            )
         self.rules = _check_rules(rules)
-        self.signer = signer
+        self.signer = signer  # checked by the property below
         self.cookie_domain = cookie_domain
         self.cookie_path = cookie_path
         self.when = when
@@ -171,8 +166,26 @@ class CookieCore:
         ]
         self._warned: set[str] = set()
         self._lock = threading.Lock()
-        for each in {rule.signer or signer for rule in self.rules}:
+        for each in {rule.signer for rule in self.rules if rule.signer is not None}:
             check_signer_works(each)
+
+    @property
+    def signer(self) -> Signer:
+        """The active key. Assigning a new ``Signer`` rotates keys at runtime: visitors holding
+        cookies of another key ID get a fresh set on their next matching request (keep both
+        public keys in the CloudFront key group, and in the edge, until the old cookies expire).
+        """
+        return self._signer
+
+    @signer.setter
+    def signer(self, signer: Signer) -> None:
+        if not isinstance(signer, Signer):
+            raise ConfigurationError(
+                f"signer: expected a Signer, got {type(signer).__name__}; build one with "
+                "Signer(key_pair_id, private_key) or Signer.from_env()"
+            )
+        check_signer_works(signer)
+        self._signer = signer
 
     # ---- per request -------------------------------------------------------------------
     def match(self, path: str) -> Route | None:
@@ -217,7 +230,7 @@ class CookieCore:
             return None
 
     def _set_cookies(self, rule: Rule, request: RequestView) -> list[str]:
-        signer = rule.signer or self.signer
+        signer = rule.signer or self._signer
         window = self._windows[rule]
         now = self.clock()
         policy = self._policy(rule, window, request, int(now // window.step * window.step))
