@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Literal, TypeAlias
+from typing import Literal, Protocol, TypeAlias, runtime_checkable
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
@@ -30,8 +30,10 @@ __all__ = [
     "SIGNED_URL_PARAMS",
     "ConfigurationError",
     "HashAlgorithm",
+    "LocalKey",
     "Policy",
     "Signer",
+    "SigningBackend",
     "When",
     "b64decode",
     "b64encode",
@@ -464,7 +466,26 @@ def _looks_like_uuid(text: str) -> bool:
     return "-" in text
 
 
-def _parse_hash(value: str | None, key: SigningKey) -> HashAlgorithm:
+def _backend_hash(
+    backend: SigningBackend, hash_algorithm: str | None, passphrase: object
+) -> HashAlgorithm:
+    """The hash a signing backend names, which overrides any other choice."""
+    if passphrase is not None:
+        raise ConfigurationError("passphrase: a signing backend keeps its own key; drop it")
+    if not isinstance(backend.hash_algorithm, str):
+        raise ConfigurationError(
+            f"private_key: {backend!r} must name its hash_algorithm ('SHA1' or 'SHA256')"
+        )
+    backend_hash = _parse_hash(backend.hash_algorithm, None)
+    if hash_algorithm is not None and _parse_hash(hash_algorithm, None) != backend_hash:
+        raise ConfigurationError(
+            f"hash_algorithm: {backend!r} signs with {backend_hash}; drop hash_algorithm (the "
+            "backend's algorithm decides)"
+        )
+    return backend_hash
+
+
+def _parse_hash(value: str | None, key: SigningKey | None) -> HashAlgorithm:
     if value is None:
         return "SHA256" if isinstance(key, ec.EllipticCurvePrivateKey) else "SHA1"
     normalized = str(value).upper().replace("-", "")
@@ -484,28 +505,72 @@ def _key_description(key: SigningKey | VerifyingKey) -> str:
     return "ECDSA-P256"
 
 
-class Signer:
-    """Signs CloudFront policies with one key pair; cheap to share across threads."""
+@runtime_checkable
+class SigningBackend(Protocol):
+    """Signs with a key kept elsewhere (a KMS, an HSM): give one to ``Signer`` instead of a
+    private key. ``hash_algorithm`` is what it signs with (``"SHA1"`` or ``"SHA256"``), so the
+    cookies can name it; ``sign`` returns a PKCS#1 v1.5 (RSA) or DER (ECDSA) signature."""
 
-    __slots__ = ("_key", "_key_description", "_padding", "hash_algorithm", "key_pair_id")
+    @property
+    def hash_algorithm(self) -> str: ...
+
+    def sign(self, message: bytes) -> bytes: ...
+
+    def public_key(self) -> VerifyingKey: ...
+
+
+class LocalKey:
+    """The ``SigningBackend`` for a private key held in this process."""
+
+    __slots__ = ("_arguments", "_key", "hash_algorithm")
+
+    def __init__(self, key: SigningKey, hash_algorithm: HashAlgorithm) -> None:
+        self._key = key
+        self.hash_algorithm = hash_algorithm
+        digest = HASHES[hash_algorithm]
+        # The key's sign() arguments, fixed once: RSA takes (padding, hash), ECDSA (ECDSA(hash),).
+        self._arguments: (
+            tuple[padding.AsymmetricPadding, hashes.HashAlgorithm] | tuple[ec.ECDSA]
+        ) = (_PKCS1, digest) if isinstance(key, rsa.RSAPrivateKey) else (ec.ECDSA(digest),)
+
+    def sign(self, message: bytes) -> bytes:
+        return self._key.sign(message, *self._arguments)
+
+    def public_key(self) -> VerifyingKey:
+        return self._key.public_key()
+
+    def __repr__(self) -> str:
+        return _key_description(self._key)
+
+
+class Signer:
+    """Signs CloudFront policies with one key pair; cheap to share across threads.
+
+    ``private_key`` is a path, PEM/DER text or bytes, a ``cryptography`` key object, or a
+    ``SigningBackend`` (such as ``cfcookie_middleware.kms.KMSBackend``), which then fixes the hash.
+    """
+
+    __slots__ = ("_backend", "hash_algorithm", "key_pair_id")
 
     def __init__(
         self,
         key_pair_id: str,
-        private_key: PrivateKeySource,
+        private_key: PrivateKeySource | SigningBackend,
         *,
         hash_algorithm: str | None = None,
         passphrase: str | bytes | None = None,
     ) -> None:
         self.key_pair_id: str = validate_key_pair_id(key_pair_id)
-        self._key: SigningKey = load_private_key(private_key, passphrase=passphrase)
-        self.hash_algorithm: HashAlgorithm = _parse_hash(hash_algorithm, self._key)
-        digest = HASHES[self.hash_algorithm]
-        # The key's sign() arguments, fixed once: RSA takes (padding, hash), ECDSA (ECDSA(hash),).
-        self._padding: tuple[padding.AsymmetricPadding, hashes.HashAlgorithm] | tuple[ec.ECDSA] = (
-            (_PKCS1, digest) if isinstance(self._key, rsa.RSAPrivateKey) else (ec.ECDSA(digest),)
-        )
-        self._key_description = _key_description(self._key)
+        self._backend: SigningBackend
+        if isinstance(private_key, SigningBackend):
+            self.hash_algorithm: HashAlgorithm = _backend_hash(
+                private_key, hash_algorithm, passphrase
+            )
+            self._backend = private_key
+        else:
+            key = load_private_key(private_key, passphrase=passphrase)
+            self.hash_algorithm = _parse_hash(hash_algorithm, key)
+            self._backend = LocalKey(key, self.hash_algorithm)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Signer:
@@ -546,18 +611,18 @@ class Signer:
 
     def __repr__(self) -> str:
         return (
-            f"Signer(key_pair_id={self.key_pair_id!r}, key={self._key_description}, "
+            f"Signer(key_pair_id={self.key_pair_id!r}, key={self._backend!r}, "
             f"hash_algorithm={self.hash_algorithm!r})"
         )
 
     @property
     def public_key(self) -> VerifyingKey:
         """The public half, for a ``Verifier`` or to upload to a CloudFront key group."""
-        return self._key.public_key()
+        return self._backend.public_key()
 
     def sign(self, message: bytes) -> bytes:
         """The raw signature over ``message`` (PKCS#1 v1.5 for RSA, DER for ECDSA)."""
-        return self._key.sign(message, *self._padding)
+        return self._backend.sign(message)
 
     def sign_cookies(
         self,
