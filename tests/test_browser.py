@@ -1,0 +1,313 @@
+"""The example apps and the local edge, end to end in headless Chromium.
+
+A real browser is the only judge of whether the cookies work: it decides which cookies it keeps
+(``Domain``, ``Secure``), which it sends to the media host (``Domain``, ``SameSite``), and what page
+scripts may read (``HttpOnly``). The app runs on ``https://app.example.test`` and the edge, the
+CloudFront stand-in, on ``https://media.example.test``: two hosts of one site, as in production.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from browser_helpers import (
+    APP_HOST,
+    CHROMIUM,
+    CHROMIUM_FLAGS,
+    MEDIA_HOST,
+    SITE,
+    Certificate,
+    make_certificate,
+    png,
+    serve_asgi,
+    serve_wsgi,
+    serving,
+)
+from conftest import require, require_executable
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from cfcookie_middleware import Signer
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, BrowserContext, Page, Request, Response
+
+KEY_ID = "K2JCJMDEHXQW5F"
+FRAMEWORKS = ("flask", "starlette", "wsgi")
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts" / "browser"
+POSTER_SIZE = (160, 90)
+# What the examples link to (examples.common.VIDEOS and LIBRARIES); the posters are real images,
+# the rest a few recognisable bytes.
+MEDIA_FILES = {
+    "videos/intro.mp4": b"intro video",
+    "videos/intro.jpg": png(*POSTER_SIZE, (32, 96, 160)),
+    "videos/keynote.mp4": b"keynote video",
+    "videos/keynote.jpg": png(*POSTER_SIZE, (160, 64, 32)),
+    "users/alice/holiday.mp4": b"alice's holiday",
+    "users/alice/recital.mp4": b"alice's recital",
+    "users/bob/match.mp4": b"bob's match",
+}
+# Custom-policy cookies (CloudFront docs, "Set signed cookies using a custom policy"): the
+# examples' resources end in "*", and an RSA key signs with SHA-1, so no Hash-Algorithm cookie.
+CUSTOM_POLICY_COOKIES = {"CloudFront-Policy", "CloudFront-Signature", "CloudFront-Key-Pair-Id"}
+IMAGE_WIDTH = """async (src) => {
+    const img = document.createElement("img");
+    const done = new Promise((resolve) => { img.onload = img.onerror = resolve; });
+    img.src = src;
+    document.body.append(img);
+    await done;
+    return img.naturalWidth;
+}"""
+"""Add an ``<img>`` to the page and wait for it: its natural width is 0 unless it loaded."""
+
+
+@dataclass(frozen=True)
+class Site:
+    framework: str
+    url: str
+    media: str
+
+    def login(self, page: Page, user: str) -> None:
+        """Log in through the form, as a person would; the app redirects to ``/videos``."""
+        page.goto(f"{self.url}/login")
+        page.select_option("select[name=user]", user)
+        with page.expect_response(f"{self.url}/videos") as videos:
+            page.get_by_role("button", name="Log in").click()
+        assert videos.value.status == 200
+        page.wait_for_load_state()
+
+    def logout(self, page: Page) -> None:
+        with page.expect_response(f"{self.url}/login"):
+            page.get_by_role("button", name="Log out").click()
+        page.wait_for_load_state()
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
+    return make_certificate(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(scope="module")
+def chromium(certificate: Certificate) -> Iterator[Browser]:
+    require_executable(CHROMIUM)
+    require(
+        importlib.util.find_spec("playwright") is not None,
+        "playwright is not installed (pip install playwright; it drives the system Chromium)",
+    )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            # Trust exactly this test's certificate, not every certificate.
+            args=[
+                *CHROMIUM_FLAGS,
+                f"--ignore-certificate-errors-spki-list={certificate.spki_sha256}",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def context(chromium: Browser) -> Iterator[BrowserContext]:
+    """A fresh profile per test: an empty cookie jar."""
+    context = chromium.new_context()
+    context.set_default_timeout(10_000)  # fail in seconds, not Playwright's 30 s per step
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def page(context: BrowserContext) -> Page:
+    """A tab whose every request reaches the servers. The edge, like S3 behind CloudFront, sends
+    no Cache-Control, so Chromium would reuse a poster it fetched seconds ago (heuristic
+    freshness from Last-Modified) even after the cookies changed, and the edge would never see
+    the request."""
+    page = context.new_page()
+    devtools = context.new_cdp_session(page)
+    devtools.send("Network.enable")
+    devtools.send("Network.setCacheDisabled", {"cacheDisabled": True})
+    return page
+
+
+@pytest.fixture(scope="module")
+def signer(rsa2048: rsa.RSAPrivateKey) -> Signer:
+    return Signer(KEY_ID, rsa2048)
+
+
+@pytest.fixture(scope="module")
+def media(
+    tmp_path_factory: pytest.TempPathFactory, certificate: Certificate, rsa2048: rsa.RSAPrivateKey
+) -> Iterator[str]:
+    """The edge, trusting the signer's public key, serving the media files; yields its URL."""
+    from cfcookie_middleware.edge import Edge, serve
+
+    root = tmp_path_factory.mktemp("media")
+    for name, content in MEDIA_FILES.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_bytes(content)
+    edge = Edge(root, {KEY_ID: rsa2048.public_key()})
+    with serving(serve(edge, ssl_context=certificate.server_context())) as port:
+        yield f"https://{MEDIA_HOST}:{port}"
+
+
+@contextmanager
+def running(
+    framework: str, signer: Signer, media: str, certificate: Certificate, **overrides: Any
+) -> Iterator[Site]:
+    """An example app over TLS, configured as a production deployment would be."""
+    module = importlib.import_module(f"examples.{framework}_app")
+    settings = {"media_url": media, "cookie_domain": f".{SITE}", "secure": True, **overrides}
+    app = module.create_app(signer, **settings)
+    serve = serve_asgi if framework == "starlette" else serve_wsgi
+    with serve(app, certificate) as port:
+        yield Site(framework, f"https://{APP_HOST}:{port}", media)
+
+
+@pytest.fixture(params=FRAMEWORKS)
+def framework(request: pytest.FixtureRequest) -> str:
+    name: str = request.param
+    return name
+
+
+# Tests list a site before ``context``, so the browser (and its keep-alive connections) is closed
+# before the server stops: uvicorn waits for open connections before it exits.
+@pytest.fixture
+def site(framework: str, signer: Signer, media: str, certificate: Certificate) -> Iterator[Site]:
+    with running(framework, signer, media, certificate) as production:
+        yield production
+
+
+@pytest.fixture
+def host_only_site(
+    framework: str, signer: Signer, media: str, certificate: Certificate
+) -> Iterator[Site]:
+    """The classic mistake: no cookie domain, so the cookies stay on the app's host."""
+    with running(framework, signer, media, certificate, cookie_domain=None) as host_only:
+        yield host_only
+
+
+def cloudfront_cookies(context: BrowserContext) -> dict[str, dict[str, Any]]:
+    """The browser's ``CloudFront-*`` cookies, name -> Playwright's cookie record."""
+    return {
+        cookie["name"]: dict(cookie)
+        for cookie in context.cookies()
+        if cookie["name"].startswith("CloudFront-")
+    }
+
+
+def refusal(response: Response | None, code: str) -> Response:
+    """Assert the edge refused with CloudFront's status and error code."""
+    assert response is not None
+    assert response.status == 403, response.url
+    assert f"<Code>{code}</Code>" in response.text(), response.text()
+    return response
+
+
+def test_cookies_open_the_media_for_the_logged_in_viewer_only(
+    site: Site, context: BrowserContext, page: Page
+) -> None:
+    intro = f"{site.media}/videos/intro.mp4"
+    refusal(page.goto(intro), "MissingKey")
+
+    # Each poster's status, or why it failed: Chromium's Opaque Response Blocking turns a refused
+    # image (a 403 with an XML body) into net::ERR_BLOCKED_BY_ORB, so the page never sees a 403.
+    posters: dict[str, int | str | None] = {}
+
+    def record_poster(response: Response) -> None:
+        if response.url.endswith(".jpg"):
+            posters[response.url] = response.status
+
+    def record_failure(request: Request) -> None:
+        if request.url.endswith(".jpg"):
+            posters[request.url] = request.failure
+
+    page.on("response", record_poster)
+    page.on("requestfailed", record_failure)
+    site.login(page, "alice")
+    page.wait_for_load_state("networkidle")
+    # The posters the page itself shows, fetched by the browser with the new cookies...
+    assert posters == {
+        f"{site.media}/videos/intro.jpg": 200,
+        f"{site.media}/videos/keynote.jpg": 200,
+    }
+    # ...and decoded as images.
+    assert page.evaluate(IMAGE_WIDTH, f"{site.media}/videos/keynote.jpg") == POSTER_SIZE[0]
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / f"{site.framework}-videos.png"
+    page.screenshot(path=shot, full_page=True)
+    assert shot.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+    # Page scripts cannot read them; the browser keeps them as the middleware set them.
+    assert "CloudFront-" not in page.evaluate("document.cookie")
+    cookies = cloudfront_cookies(context)
+    assert set(cookies) == CUSTOM_POLICY_COOKIES
+    assert cookies["CloudFront-Key-Pair-Id"]["value"] == KEY_ID
+    for name, cookie in cookies.items():
+        assert cookie["domain"] in (f".{SITE}", SITE), name
+        assert (cookie["httpOnly"], cookie["secure"], cookie["sameSite"]) == (True, True, "Lax")
+        assert (cookie["path"], cookie["expires"]) == ("/", -1), name  # a session cookie
+
+    # A top-level navigation to the media host carries them too. (An image, not a video: for a
+    # media document Chromium streams the body, and Playwright's body() never returns.)
+    direct = page.goto(f"{site.media}/videos/intro.jpg")
+    assert direct is not None
+    assert (direct.status, direct.body()) == (200, MEDIA_FILES["videos/intro.jpg"])
+    # Outside the policy (the catalogue only): CloudFront's AccessDenied, not MissingKey.
+    refusal(page.goto(f"{site.media}/users/bob/match.mp4"), "AccessDenied")
+
+    page.goto(f"{site.url}/videos")
+    site.logout(page)
+    assert cloudfront_cookies(context) == {}
+    refusal(page.goto(intro), "MissingKey")
+
+
+def test_a_forbidden_page_hands_out_nothing(
+    site: Site, context: BrowserContext, page: Page
+) -> None:
+    site.login(page, "alice")
+    before = cloudfront_cookies(context)
+    assert set(before) == CUSTOM_POLICY_COOKIES
+
+    bobs = page.goto(f"{site.url}/users/bob/library")
+    assert bobs is not None
+    assert bobs.status == 403
+    assert cloudfront_cookies(context) == before
+    refusal(page.goto(f"{site.media}/users/bob/match.mp4"), "AccessDenied")
+
+    # Control: her own library does hand out cookies, for her files. A browser keeps one
+    # CloudFront-* set per Domain and Path, so they replace the catalogue's.
+    own = page.goto(f"{site.url}/users/alice/library")
+    assert own is not None
+    assert own.status == 200
+    assert cloudfront_cookies(context)["CloudFront-Policy"] != before["CloudFront-Policy"]
+    holiday = page.goto(f"{site.media}/users/alice/holiday.mp4")
+    assert holiday is not None
+    assert holiday.status == 200
+    refusal(page.goto(f"{site.media}/videos/intro.jpg"), "AccessDenied")
+
+
+def test_host_only_cookies_never_reach_the_media_host(
+    host_only_site: Site, context: BrowserContext, page: Page, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Domain=app.example.test, the same mistake spelled out, is a ConfigurationError when the
+    middleware is built; leaving the domain out is only seen per request, as a log warning. The
+    browser keeps the cookies but never sends them to the media host."""
+    caplog.set_level(logging.WARNING, logger="cfcookie_middleware")
+    host_only_site.login(page, "alice")
+    cookies = cloudfront_cookies(context)
+    assert set(cookies) == CUSTOM_POLICY_COOKIES
+    assert {cookie["domain"] for cookie in cookies.values()} == {APP_HOST}
+    poster = f"{host_only_site.media}/videos/intro.jpg"
+    assert page.evaluate(IMAGE_WIDTH, poster) == 0
+    refused = refusal(page.goto(poster), "MissingKey")
+    assert "did not send the cookies" in refused.headers["x-cfcookie-reason"]
+    assert f"cookies are host-only for {APP_HOST}" in caplog.text
