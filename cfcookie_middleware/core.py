@@ -139,15 +139,20 @@ class CookieCore:
                 "when: expected a plain (not async) callable taking the request view; it runs "
                 "as the response starts, so read what it needs from view.native or view.cookies"
             )
-        self._render = functools.partial(
-            set_cookie_header,
-            domain=cookie_domain,
-            path=cookie_path,
-            secure=secure,
-            httponly=httponly,
-            samesite=samesite,
-        )
-        self._render("CloudFront-Policy", "x")  # checks domain, path and SameSite syntax
+
+        def renderer(path: str) -> Callable[..., str]:
+            render = functools.partial(
+                set_cookie_header,
+                domain=cookie_domain,
+                path=path,
+                secure=secure,
+                httponly=httponly,
+                samesite=samesite,
+            )
+            render("CloudFront-Policy", "x")  # checks domain, path and SameSite syntax
+            return render
+
+        self._render = {rule: renderer(rule.cookie_path or cookie_path) for rule in self.rules}
         self.max_age = _seconds(max_age, "max_age")
         margin = _seconds(refresh_margin, "refresh_margin")
         self._windows = {rule: _window(rule, margin, self.max_age) for rule in self.rules}
@@ -161,8 +166,12 @@ class CookieCore:
         if not isinstance(cache_size, int) or cache_size < 1:
             raise ConfigurationError(f"cache_size: {cache_size!r} must be a positive int")
         self._signed = functools.lru_cache(maxsize=cache_size)(self._sign)
+        # Logout expires every cookie at every path the rules set them on.
+        paths = dict.fromkeys([cookie_path, *(r.cookie_path or cookie_path for r in self.rules)])
         self._clearing = [
-            self._render(name, "", max_age=0, expires=0) for name in CLOUDFRONT_COOKIES
+            renderer(path)(name, "", max_age=0, expires=0)
+            for path in paths
+            for name in CLOUDFRONT_COOKIES
         ]
         self._warned: set[str] = set()
         self._lock = threading.Lock()
@@ -234,10 +243,10 @@ class CookieCore:
         window = self._windows[rule]
         now = self.clock()
         policy = self._policy(rule, window, request, int(now // window.step * window.step))
-        if policy is None or self._holds_current(request, signer, window, policy, now):
+        if policy is None or self._holds_current(request, signer, rule, policy, now):
             return []
         self._check_host(request.host, policy.resource)
-        set_cookies = self._signed(signer, policy).set_cookies
+        set_cookies = self._signed(signer, policy, rule).set_cookies
         if self.max_age is None:
             return set_cookies
         max_age = min(self.max_age, policy.expires - int(now))
@@ -270,7 +279,7 @@ class CookieCore:
         self,
         request: RequestView,
         signer: Signer,
-        window: _Window,
+        rule: Rule,
         policy: Policy,
         now: float,
     ) -> bool:
@@ -286,6 +295,7 @@ class CookieCore:
         held = _held_policy(cookies, policy)
         if held is None:
             return False
+        window = self._windows[rule]
         issued = held.expires - window.ttl
         if held.expires - now <= window.margin or held.expires > policy.expires:
             return False
@@ -295,11 +305,12 @@ class CookieCore:
         expected = Policy(policy.resource, held.expires, not_before, policy.ip_network)
         if issued % window.step or held != expected:
             return False
-        return self._signed(signer, held).signature == cookies.get("CloudFront-Signature")
+        return self._signed(signer, held, rule).signature == cookies.get("CloudFront-Signature")
 
-    def _sign(self, signer: Signer, policy: Policy) -> _Signed:
+    def _sign(self, signer: Signer, policy: Policy, rule: Rule) -> _Signed:
         fields = signer.sign_policy(policy)
-        headers = [self._render(name, value) for name, value in fields.items()]
+        render = self._render[rule]
+        headers = [render(name, value) for name, value in fields.items()]
         return _Signed(fields["CloudFront-Signature"], headers)
 
     # ---- checks ------------------------------------------------------------------------
@@ -357,15 +368,16 @@ class CookieCore:
             return
         template = rule.fill(dict.fromkeys(rule.template_fields, "x"))
         path = urlsplit(template).path.split("*")[0]
-        prefix = self.cookie_path
+        prefix = rule.cookie_path or self.cookie_path
         if not (path.startswith(prefix) or prefix.startswith(path)):
+            option = f"{where}.cookie_path" if rule.cookie_path else "cookie_path"
             raise ConfigurationError(
-                f"cookie_path: {prefix} is not a prefix of {path}, the path of {where}.resource, "
+                f"{option}: {prefix} is not a prefix of {path}, the path of {where}.resource, "
                 "so browsers would never send the cookies there; use '/' or a directory above it"
             )
         # The longest cookie: the policy with every condition, the longest epoch, a /32 address.
         worst = Policy(template, 2**31 - 1, 2**31 - 2, "255.255.255.255/32")
-        header = self._render("CloudFront-Policy", "x" * _b64_length(worst))
+        header = self._render[rule]("CloudFront-Policy", "x" * _b64_length(worst))
         if len(header) + (0 if self.max_age is None else 20) > MAX_COOKIE_BYTES:
             raise ConfigurationError(
                 f"{where}.resource: the CloudFront-Policy cookie would be {len(header)} bytes, "

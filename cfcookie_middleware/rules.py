@@ -76,7 +76,9 @@ class Rule:
     percent-encoded, so a captured ``*`` can never widen the policy), or a callable that gets
     the request view and returns the resource (``None`` hands out nothing).
     ``not_before`` offsets the policy's start from the time of issue; a negative value backdates
-    it to absorb viewers' clock skew. ``signer`` overrides the middleware's signer.
+    it to absorb viewers' clock skew. ``signer`` overrides the middleware's signer, and
+    ``cookie_path`` its cookie path: rules whose cookies carry disjoint paths (``/videos/``,
+    ``/users/``) give a browser one set per path, so one grant does not replace another.
     """
 
     pattern: str | re.Pattern[str]
@@ -85,6 +87,7 @@ class Rule:
     bind_client_ip: bool = False
     signer: Signer | None = None
     not_before: timedelta | None = None
+    cookie_path: str | None = None
     regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
     template_fields: frozenset[str] = field(init=False, repr=False, compare=False)
 

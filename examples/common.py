@@ -68,10 +68,16 @@ class Settings:
     def middleware_options(self) -> dict[str, Any]:
         """The middleware's options, without ``signer`` and ``when`` (those differ per app)."""
         return {
+            # Each grant gets its own cookie path, so a browser holds both sets at once (one
+            # policy per cookie): opening the library does not take the catalogue away.
             "rules": [
-                Rule("/videos", resource=f"{self.media_url}/videos/*"),
+                Rule("/videos", resource=f"{self.media_url}/videos/*", cookie_path="/videos"),
                 # {user_id} is the rule's template field, filled per request: not an f-string.
-                Rule("/users/{user_id}/library", resource=self.media_url + "/users/{user_id}/*"),
+                Rule(
+                    "/users/{user_id}/library",
+                    resource=self.media_url + "/users/{user_id}/*",
+                    cookie_path="/users/",
+                ),
             ],
             "cookie_domain": self.cookie_domain,
             "secure": self.secure,

@@ -254,15 +254,16 @@ def test_cookies_open_the_media_for_the_logged_in_viewer_only(
     for name, cookie in cookies.items():
         assert cookie["domain"] in (f".{SITE}", SITE), name
         assert (cookie["httpOnly"], cookie["secure"], cookie["sameSite"]) == (True, True, "Lax")
-        assert (cookie["path"], cookie["expires"]) == ("/", -1), name  # a session cookie
+        # The catalogue rule's own path; a session cookie.
+        assert (cookie["path"], cookie["expires"]) == ("/videos", -1), name
 
     # A top-level navigation to the media host carries them too. (An image, not a video: for a
     # media document Chromium streams the body, and Playwright's body() never returns.)
     direct = page.goto(f"{site.media}/videos/intro.jpg")
     assert direct is not None
     assert (direct.status, direct.body()) == (200, MEDIA_FILES["videos/intro.jpg"])
-    # Outside the policy (the catalogue only): CloudFront's AccessDenied, not MissingKey.
-    refusal(page.goto(f"{site.media}/users/bob/match.mp4"), "AccessDenied")
+    # Outside the catalogue's cookie path (/videos) the browser sends nothing: MissingKey.
+    refusal(page.goto(f"{site.media}/users/bob/match.mp4"), "MissingKey")
 
     page.goto(f"{site.url}/videos")
     site.logout(page)
@@ -281,18 +282,24 @@ def test_a_forbidden_page_hands_out_nothing(
     assert bobs is not None
     assert bobs.status == 403
     assert cloudfront_cookies(context) == before
-    refusal(page.goto(f"{site.media}/users/bob/match.mp4"), "AccessDenied")
+    refusal(page.goto(f"{site.media}/users/bob/match.mp4"), "MissingKey")
 
     # Control: her own library does hand out cookies, for her files. A browser keeps one
-    # CloudFront-* set per Domain and Path, so they replace the catalogue's.
+    # CloudFront-* set per Domain and Path; the library rule has its own cookie path
+    # (/users/), so the catalogue's set (/videos) stays and both grants work side by side.
     own = page.goto(f"{site.url}/users/alice/library")
     assert own is not None
     assert own.status == 200
-    assert cloudfront_cookies(context)["CloudFront-Policy"] != before["CloudFront-Policy"]
+    paths = {c["path"] for c in context.cookies() if c["name"] == "CloudFront-Policy"}
+    assert paths == {"/videos", "/users/"}
     holiday = page.goto(f"{site.media}/users/alice/holiday.mp4")
     assert holiday is not None
     assert holiday.status == 200
-    refusal(page.goto(f"{site.media}/videos/intro.jpg"), "AccessDenied")
+    # Bob's files now get alice's /users/ set, which does not cover them.
+    refusal(page.goto(f"{site.media}/users/bob/match.mp4"), "AccessDenied")
+    poster = page.goto(f"{site.media}/videos/intro.jpg")
+    assert poster is not None
+    assert poster.status == 200
 
 
 def test_host_only_cookies_never_reach_the_media_host(

@@ -426,3 +426,41 @@ def test_a_cookie_domain_covering_the_cdn_is_accepted(signer: CountingSigner, cl
         make_core(
             signer, clock, cookie_domain=domain, rules=[Rule("/v/*", resource=f"{MEDIA}/v/*")]
         )
+
+
+def test_rules_with_their_own_cookie_paths_keep_separate_sets(
+    signer: CountingSigner, clock: Clock
+) -> None:
+    """Disjoint paths give the browser one set per path on the media host, so opening the
+    library does not replace the catalogue's grant."""
+    core = make_core(
+        signer,
+        clock,
+        rules=[
+            Rule("/videos", resource=f"{MEDIA}/videos/*", cookie_path="/videos"),
+            Rule("/users/{u}/library", resource=f"{MEDIA}/users/{{u}}/*", cookie_path="/users/"),
+        ],
+        clear_on=["/logout"],
+    )
+    for path, cookie_path in (("/videos", "/videos"), ("/users/al/library", "/users/")):
+        headers = respond(core, path) or []
+        assert all(f"; Path={cookie_path};" in v for n, v in headers if n == "Set-Cookie")
+    route = core.match("/logout")
+    assert route is not None
+    cleared = [v for n, v in core.respond(route, 200, [], lambda: view("/logout")) or []]
+    cleared = [v for v in cleared if v.startswith("CloudFront-")]
+    assert len(cleared) == 3 * 5  # the default "/" and both rule paths, five names each
+    for cookie_path in ("/", "/videos", "/users/"):
+        assert sum(f"; Path={cookie_path};" in v for v in cleared) == 5
+
+
+@pytest.mark.parametrize(
+    ("cookie_path", "message"),
+    [("/images/", r"Rule\('/v/\*'\).cookie_path: /images/ is not a prefix"), ("/v/*", "glob")],
+)
+def test_a_rule_cookie_path_is_checked_at_build(
+    signer: CountingSigner, clock: Clock, cookie_path: str, message: str
+) -> None:
+    rule = Rule("/v/*", resource=f"{MEDIA}/v/*", cookie_path=cookie_path)
+    with pytest.raises(ConfigurationError, match=message):
+        make_core(signer, clock, rules=[rule])

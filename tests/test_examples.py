@@ -173,9 +173,10 @@ def test_videos_page_grants_the_catalogue_only(browser: Browser, verifier: Verif
     ):
         decision = verifier.check_cookies(url, cookies)
         assert (decision.allowed, decision.code) == (False, "AccessDenied"), url
-    # The defaults: host-only, Secure, HttpOnly, SameSite=Lax, whole-site Path, session cookie.
+    # The defaults (host-only, Secure, HttpOnly, SameSite=Lax, session cookie), and the
+    # catalogue rule's own cookie path.
     assert reply.attributes("CloudFront-Signature") == {
-        "path=/",
+        "path=/videos",
         "secure",
         "httponly",
         "samesite=lax",
