@@ -61,6 +61,7 @@ MAX_COOKIE_BYTES = 4096
 DEFAULT_CACHE_SIZE = 10_000
 """Signed cookie sets kept for reuse; about 1 KB each, so about 10 MB at most."""
 _MAX_WARNINGS = 100
+_MAX_AGE_ROOM = len("; Max-Age=2147483647")
 _PSL = PublicSuffixList()
 
 
@@ -96,6 +97,7 @@ class _Signed:
 
     signature: str
     set_cookies: list[str]
+    fits: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,7 +248,16 @@ class CookieCore:
         if policy is None or self._holds_current(request, signer, rule, policy, now):
             return []
         self._check_host(request.host, policy.resource)
-        set_cookies = self._signed(signer, policy, rule).set_cookies
+        signed = self._signed(signer, policy, rule)
+        if not signed.fits:
+            # A browser would keep the rest of the set without the policy: send none of it.
+            self._warn_once(
+                f"Rule({rule.pattern!r}): a cookie for {policy.resource[:100]} would be over "
+                f"{MAX_COOKIE_BYTES} bytes, which browsers drop; no cookies (shorten the "
+                "captured values or use a wildcard resource)"
+            )
+            return []
+        set_cookies = signed.set_cookies
         if self.max_age is None:
             return set_cookies
         max_age = min(self.max_age, policy.expires - int(now))
@@ -311,13 +322,19 @@ class CookieCore:
         fields = signer.sign_policy(policy)
         render = self._render[rule]
         headers = [render(name, value) for name, value in fields.items()]
-        return _Signed(fields["CloudFront-Signature"], headers)
+        fits = all(len(header) + _MAX_AGE_ROOM <= MAX_COOKIE_BYTES for header in headers)
+        return _Signed(fields["CloudFront-Signature"], headers, fits)
 
     # ---- checks ------------------------------------------------------------------------
     def _check_host(self, host: str, resource: str) -> None:
         """Warn once per problem when the browser would drop the cookies or never send them."""
         problem = self._host_problem(host, resource.split("/", 3)[2])
-        if problem is None or problem in self._warned:
+        if problem is not None:
+            self._warn_once(problem)
+
+    def _warn_once(self, problem: str) -> None:
+        """Log a problem a request revealed once, not on every request (at most 100 kinds)."""
+        if problem in self._warned:
             return
         with self._lock:
             if len(self._warned) >= _MAX_WARNINGS or problem in self._warned:
@@ -378,7 +395,7 @@ class CookieCore:
         # The longest cookie: the policy with every condition, the longest epoch, a /32 address.
         worst = Policy(template, 2**31 - 1, 2**31 - 2, "255.255.255.255/32")
         header = self._render[rule]("CloudFront-Policy", "x" * _b64_length(worst))
-        if len(header) + (0 if self.max_age is None else 20) > MAX_COOKIE_BYTES:
+        if len(header) + (0 if self.max_age is None else _MAX_AGE_ROOM) > MAX_COOKIE_BYTES:
             raise ConfigurationError(
                 f"{where}.resource: the CloudFront-Policy cookie would be {len(header)} bytes, "
                 f"over the {MAX_COOKIE_BYTES} bytes browsers keep; shorten the resource (a "

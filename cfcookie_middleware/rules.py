@@ -26,13 +26,15 @@ __all__ = ["Rule", "compile_pattern", "is_ambiguous_path"]
 ResourceSource = Union[str, "Callable[[RequestView], str | None]"]
 
 _FIELD = re.compile(r"\{([^{}/]*)\}")
-# Segments a framework, a proxy or a browser may resolve or merge: matching around them could
-# hand out cookies for a route the app never served, so such paths match no rule.
-_AMBIGUOUS = re.compile(r"//|/\.\.?(?:/|$)|\\|\x00")
+# Segments a framework, a proxy or a browser may resolve or merge, and characters routers treat
+# differently (Werkzeug's and Starlette's path converters stop at a newline): matching around
+# them could hand out cookies for a route the app never served, so such paths match no rule.
+_AMBIGUOUS = re.compile(r"//|/\.\.?(?:/|$)|\\|[\x00-\x1f\x7f]|^(?!/)")
 
 
 def is_ambiguous_path(path: str) -> bool:
-    """True for paths with ``//``, ``.``/``..`` segments, backslashes or NUL."""
+    """True for paths with ``//``, ``.``/``..`` segments, backslashes or control characters,
+    and for paths that do not start with ``/``."""
     return _AMBIGUOUS.search(path) is not None
 
 

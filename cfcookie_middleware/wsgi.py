@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.wsgi import get_host
 
 from cfcookie_middleware.cookies import RequestCookies
-from cfcookie_middleware.core import CookieCore, RequestView, Route
+from cfcookie_middleware.core import CookieCore, RequestView, Route, logger
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -78,7 +78,10 @@ class CloudFrontCookieMiddleware:
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         path = wsgi_path(environ)
-        route = None if path is None else self.core.match(path)
+        if path is None:
+            logger.debug("cfcookie: no cookies for a PATH_INFO that is not UTF-8")
+            return self.app(environ, start_response)
+        route = self.core.match(path)
         if route is None:
             return self.app(environ, start_response)
 
