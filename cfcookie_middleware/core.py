@@ -59,7 +59,8 @@ CLOUDFRONT_COOKIES = (
 MAX_COOKIE_BYTES = 4096
 """What browsers keep of one cookie: name, value and attributes."""
 DEFAULT_CACHE_SIZE = 10_000
-"""Signed cookie sets kept for reuse; about 1 KB each, so about 10 MB at most."""
+"""Signed cookie sets kept for reuse, and as many verified returning sets: measured at about
+1.9 KB and 0.8 KB an entry (RSA-2048), so about 30 MB at most (benchmarks/bench_per_user.py)."""
 _MAX_WARNINGS = 100
 _MAX_AGE_ROOM = len("; Max-Age=2147483647")
 _PSL = PublicSuffixList()
@@ -93,9 +94,8 @@ class Route(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class _Signed:
-    """One cached signature and the ``Set-Cookie`` values that carry it."""
+    """One cached signed set: its ``Set-Cookie`` values, and whether each fits in a cookie."""
 
-    signature: str
     set_cookies: list[str]
     fits: bool
 
@@ -168,6 +168,7 @@ class CookieCore:
         if not isinstance(cache_size, int) or cache_size < 1:
             raise ConfigurationError(f"cache_size: {cache_size!r} must be a positive int")
         self._signed = functools.lru_cache(maxsize=cache_size)(self._sign)
+        self._genuine = functools.lru_cache(maxsize=cache_size)(self._verify)
         # Logout expires every cookie at every path the rules set them on.
         paths = dict.fromkeys([cookie_path, *(r.cookie_path or cookie_path for r in self.rules)])
         self._clearing = [
@@ -316,14 +317,29 @@ class CookieCore:
         expected = Policy(policy.resource, held.expires, not_before, policy.ip_network)
         if issued % window.step or held != expected:
             return False
-        return self._signed(signer, held, rule).signature == cookies.get("CloudFront-Signature")
+        return self._genuine(signer, held.text(), cookies.get("CloudFront-Signature", ""))
+
+    @staticmethod
+    def _verify(signer: Signer, policy_text: str, signature: str) -> bool:
+        """Whether ``signer``'s key made ``signature`` over the policy: checked against its public
+        key (not re-signed) so sets from another worker, an earlier process or a randomized
+        ECDSA signature count; memoized, so a returning visitor costs one lookup."""
+        try:
+            raw = b64decode(signature)
+        except ValueError:
+            return False
+        return signer.verify(policy_text.encode("ascii"), raw)
 
     def _sign(self, signer: Signer, policy: Policy, rule: Rule) -> _Signed:
         fields = signer.sign_policy(policy)
+        needed = {"CloudFront-Expires" if policy.canned else "CloudFront-Policy"}
+        needed |= {"CloudFront-Signature", "CloudFront-Key-Pair-Id"}
+        if not needed <= fields.keys():  # half a set would be worse than none
+            raise ValueError(f"{signer!r} returned {sorted(fields)}, not a whole cookie set")
         render = self._render[rule]
         headers = [render(name, value) for name, value in fields.items()]
         fits = all(len(header) + _MAX_AGE_ROOM <= MAX_COOKIE_BYTES for header in headers)
-        return _Signed(fields["CloudFront-Signature"], headers, fits)
+        return _Signed(headers, fits)
 
     # ---- checks ------------------------------------------------------------------------
     def _check_host(self, host: str, resource: str) -> None:

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal, Protocol, TypeAlias, runtime_checkable
 
-from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
@@ -41,6 +41,7 @@ __all__ = [
     "custom_policy",
     "load_private_key",
     "load_public_key",
+    "signature_matches",
     "to_epoch",
     "validate_ip_network",
     "validate_resource",
@@ -519,13 +520,30 @@ class SigningBackend(Protocol):
     def public_key(self) -> VerifyingKey: ...
 
 
+def signature_matches(
+    key: VerifyingKey, signature: bytes, data: bytes, hash_algorithm: str
+) -> bool:
+    """Whether ``signature`` is ``key``'s CloudFront signature over ``data`` (PKCS#1 v1.5 for
+    RSA, DER for ECDSA) with ``hash_algorithm`` (``"SHA1"`` or ``"SHA256"``)."""
+    digest = HASHES[hash_algorithm]
+    try:
+        if isinstance(key, rsa.RSAPublicKey):
+            key.verify(signature, data, _PKCS1, digest)
+        else:
+            key.verify(signature, data, ec.ECDSA(digest))
+    except InvalidSignature:
+        return False
+    return True
+
+
 class LocalKey:
     """The ``SigningBackend`` for a private key held in this process."""
 
-    __slots__ = ("_arguments", "_key", "hash_algorithm")
+    __slots__ = ("_arguments", "_key", "_public_key", "hash_algorithm")
 
     def __init__(self, key: SigningKey, hash_algorithm: HashAlgorithm) -> None:
         self._key = key
+        self._public_key = key.public_key()
         self.hash_algorithm = hash_algorithm
         digest = HASHES[hash_algorithm]
         # The key's sign() arguments, fixed once: RSA takes (padding, hash), ECDSA (ECDSA(hash),).
@@ -537,7 +555,7 @@ class LocalKey:
         return self._key.sign(message, *self._arguments)
 
     def public_key(self) -> VerifyingKey:
-        return self._key.public_key()
+        return self._public_key
 
     def __repr__(self) -> str:
         return _key_description(self._key)
@@ -623,6 +641,12 @@ class Signer:
     def sign(self, message: bytes) -> bytes:
         """The raw signature over ``message`` (PKCS#1 v1.5 for RSA, DER for ECDSA)."""
         return self._backend.sign(message)
+
+    def verify(self, message: bytes, signature: bytes) -> bool:
+        """Whether this key made ``signature`` over ``message``: ECDSA signatures differ each
+        time, so a set this key issued earlier (or in another process) is checked, not
+        re-signed."""
+        return signature_matches(self.public_key, signature, message, self.hash_algorithm)
 
     def sign_cookies(
         self,

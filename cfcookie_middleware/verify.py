@@ -54,10 +54,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Literal
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-
 from cfcookie_middleware.cookies import parse_cookie_pairs
 from cfcookie_middleware.signing import (
     HASHES,
@@ -71,6 +67,7 @@ from cfcookie_middleware.signing import (
     b64decode,
     canned_policy,
     load_public_key,
+    signature_matches,
     to_epoch,
     validate_key_pair_id,
 )
@@ -173,11 +170,10 @@ def _parse_policy(data: bytes) -> tuple[Policy, str]:
     return policy, f"custom policy {_show(policy.resource)}"
 
 
-def _signature(fields: dict[str, str], prefix: str) -> tuple[str, hashes.HashAlgorithm, bytes]:
-    """The hash algorithm's name and object, and the decoded signature."""
+def _signature(fields: dict[str, str], prefix: str) -> tuple[str, bytes]:
+    """The hash algorithm's name and the decoded signature."""
     hash_name = fields.get("Hash-Algorithm", "SHA1")
-    algorithm = HASHES.get(hash_name)
-    if algorithm is None:
+    if hash_name not in HASHES:
         raise _Refusal(
             "MalformedSignature",
             f"{prefix}Hash-Algorithm {_show(hash_name, 40)} is neither SHA1 nor SHA256, so the "
@@ -196,7 +192,7 @@ def _signature(fields: dict[str, str], prefix: str) -> tuple[str, hashes.HashAlg
             f"{prefix}Signature {_show(text, 60)} is not CloudFront base64 (A-Z a-z 0-9 - ~ _, "
             "never quoted)",
         )
-    return hash_name, algorithm, signature
+    return hash_name, signature
 
 
 def _signed_data(url: str, fields: dict[str, str], prefix: str) -> tuple[bytes, int | None]:
@@ -248,19 +244,6 @@ def _check_terms(policy: Policy, what: str, url: str, client_ip: str | None, now
                 f"the client IP {address} is outside the policy's IpAddress {policy.ip_network}"
             )
     raise _Refusal("AccessDenied", reason, policy)
-
-
-def _signature_matches(
-    key: VerifyingKey, signature: bytes, data: bytes, algorithm: hashes.HashAlgorithm
-) -> bool:
-    try:
-        if isinstance(key, rsa.RSAPublicKey):
-            key.verify(signature, data, padding.PKCS1v15(), algorithm)
-        else:
-            key.verify(signature, data, ec.ECDSA(algorithm))
-    except InvalidSignature:
-        return False
-    return True
 
 
 def _epoch_now(now: When | None) -> int:
@@ -364,9 +347,9 @@ class Verifier:
                 f"key pair id {_show(key_id, 40)} is not a trusted key ({', '.join(self._keys)}); "
                 "sign with a key of the distribution's key group",
             )
-        hash_name, algorithm, signature = _signature(fields, prefix)
+        hash_name, signature = _signature(fields, prefix)
         data, expires = _signed_data(url, fields, prefix)
-        if not _signature_matches(key, signature, data, algorithm):
+        if not signature_matches(key, signature, data, hash_name):
             raise _Refusal(
                 "AccessDenied",
                 f"the signature does not match the canned policy for {_show(url)} expiring "

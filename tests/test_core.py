@@ -464,3 +464,22 @@ def test_a_rule_cookie_path_is_checked_at_build(
     rule = Rule("/v/*", resource=f"{MEDIA}/v/*", cookie_path=cookie_path)
     with pytest.raises(ConfigurationError, match=message):
         make_core(signer, clock, rules=[rule])
+
+
+@pytest.mark.parametrize("key", ["rsa2048", "p256"])
+def test_a_set_from_another_worker_is_checked_not_re_signed(
+    key: str, clock: Clock, request: pytest.FixtureRequest
+) -> None:
+    """Two workers (or a restart) share a key but not a cache; ECDSA signatures also differ on
+    every signing. A current set from the other worker is verified with the public key: nothing
+    is re-issued and nothing is signed."""
+    private_key = request.getfixturevalue(key)
+    worker_a = make_core(CountingSigner("K2JCJMDEHXQW5F", private_key), clock)
+    signer_b = CountingSigner("K2JCJMDEHXQW5F", private_key)
+    worker_b = make_core(signer_b, clock, cache_size=1)
+    held = cookie_header(set_cookies(respond(worker_a, "/videos/a")))
+    for _ in range(3):
+        assert respond(worker_b, "/videos/b", cookie=held) is None
+    assert signer_b.calls == 0
+    forged = held.replace("CloudFront-Signature=", "CloudFront-Signature=AAAA")
+    assert respond(worker_b, "/videos/b", cookie=forged) is not None
