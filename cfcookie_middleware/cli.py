@@ -544,8 +544,8 @@ def _run_edge(args: argparse.Namespace) -> int:
     host = f"[{args.host}]" if ":" in args.host else args.host
     url = f"{'https' if ssl_context else 'http'}://{host}:{server.server_port}/"
     names = f"policies name {args.public_url}" if args.public_url else f"policies name {url}"
+    _interrupt_on_sigterm()  # before the line that tells a supervisor we are up
     print(f"serving {args.root} at {url} ({names}; Ctrl-C stops)", flush=True)
-    _interrupt_on_sigterm()
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -714,8 +714,8 @@ def _run_demo(args: argparse.Namespace) -> int:
         with demo.running_demo(*ports) as started:
             if args.self_test:
                 return 0 if demo.self_test(started) else 1
+            _interrupt_on_sigterm()  # before the banner that says we are up
             print(demo.instructions(started), flush=True)
-            _interrupt_on_sigterm()
             threading.Event().wait()  # until Ctrl-C or kill
     except KeyboardInterrupt:
         print("stopped", flush=True)

@@ -1,0 +1,158 @@
+"""Django middleware: ``"cfcookie_middleware.django.CloudFrontCookieMiddleware"`` in ``MIDDLEWARE``.
+
+Its options are the keys of ``settings.CLOUDFRONT_COOKIES``, a dict whose lower-case keys are
+the options of ``cfcookie_middleware.core.CookieCore`` (``signer`` may be left out: then
+``Signer.from_env()``). Django builds each middleware once per process, at startup, so every
+settings error surfaces then, as ``ImproperlyConfigured`` carrying the core's message.
+
+Rules match ``request.path_info``, the path below the mount point (``SCRIPT_NAME``, or
+``FORCE_SCRIPT_NAME`` when set), which is what Django's URL resolver routes on. The middleware
+only looks at the response, so its place in ``MIDDLEWARE`` does not change what ``when`` sees:
+``view.native`` is the ``HttpRequest``, with ``session`` and ``user`` once their middleware ran.
+
+How the cookies are sent: Django's handlers write the response's headers (one value per name),
+then one ``Set-Cookie`` per entry of ``response.cookies``, as ``morsel.output(header="")``.
+``response.set_cookie`` would let ``http.cookies`` quote a value, and a quoted CloudFront
+signature no longer verifies; so each value the core rendered goes into ``response.cookies`` as
+a ``Morsel`` whose output is that value, byte for byte. The app's own cookies stay where they
+are, except one the app set under a ``CloudFront-*`` name, which this replaces.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Container, Mapping
+from http.cookies import Morsel
+from typing import Any
+
+try:
+    from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
+    from django.http import HttpRequest, HttpResponseBase
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ImportError(
+        'cfcookie_middleware.django needs Django: pip install "cfcookie-middleware[django]"'
+    ) from exc
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+
+from cfcookie_middleware.cookies import RequestCookies
+from cfcookie_middleware.core import CookieCore, Headers, RequestView, Route
+from cfcookie_middleware.signing import ConfigurationError, Signer
+
+__all__ = ["SETTING", "CloudFrontCookieMiddleware"]
+
+SETTING = "CLOUDFRONT_COOKIES"
+_OPTIONS = frozenset(inspect.signature(CookieCore).parameters)
+
+
+class CloudFrontCookieMiddleware:
+    """Adds CloudFront signed cookies to successful responses of matching routes (sync or
+    async, whichever the rest of the middleware chain is)."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        self.get_response = get_response
+        self.core = build_core()
+        self._async = iscoroutinefunction(get_response)
+        if self._async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        route = self.core.match(request.path_info)
+        if route is None:
+            return self.get_response(request)
+        if self._async:
+            return self._acall(request, route)
+        return self._add(request, route, self.get_response(request))
+
+    async def _acall(self, request: HttpRequest, route: Route) -> HttpResponseBase:
+        response: Awaitable[HttpResponseBase] = self.get_response(request)
+        return self._add(request, route, await response)
+
+    def _add(
+        self, request: HttpRequest, route: Route, response: HttpResponseBase
+    ) -> HttpResponseBase:
+        replaced = self.core.respond(
+            route, response.status_code, list(response.items()), lambda: _view(request, route)
+        )
+        if replaced is not None:
+            _apply(response, replaced)
+        return response
+
+
+def build_core() -> CookieCore:
+    """The core from ``settings.CLOUDFRONT_COOKIES``; every problem is ``ImproperlyConfigured``."""
+    configured = getattr(settings, SETTING, None)
+    if not isinstance(configured, Mapping):
+        found = "not set" if configured is None else f"a {type(configured).__name__}"
+        raise ImproperlyConfigured(
+            f"settings.{SETTING}: {found}; it must be a dict of options such as "
+            "{'rules': [Rule('/videos/*', resource='https://media.example.com/videos/*')], "
+            "'cookie_domain': '.example.com'}"
+        )
+    unknown = set(configured) - _OPTIONS
+    if unknown:
+        raise ImproperlyConfigured(
+            f"settings.{SETTING}: unknown key {', '.join(map(repr, sorted(unknown, key=str)))}; "
+            f"the keys are the lower-case options {', '.join(sorted(_OPTIONS))}"
+        )
+    try:
+        signer = configured["signer"] if "signer" in configured else Signer.from_env()
+        return CookieCore(**{**configured, "signer": signer})
+    except ConfigurationError as error:
+        raise ImproperlyConfigured(str(error)) from error
+
+
+def _apply(response: HttpResponseBase, headers: Headers) -> None:
+    """Make ``response`` send ``headers``, the core's replacement for its own header list."""
+    for name, value in headers:
+        if name.lower() != "set-cookie":
+            response.headers[name] = value
+        elif value != response.headers.get("Set-Cookie"):  # not one the app put in headers
+            morsel = _RawMorsel(value)
+            response.cookies[morsel.key] = morsel
+
+
+class _RawMorsel(Morsel[str]):
+    """A cookie whose ``Set-Cookie`` value is exactly ``header``, never re-quoted.
+
+    ``key`` and ``coded_value`` are set too, so Django's test client sends it back verbatim;
+    ``__reduce__`` keeps ``header`` through ``copy`` and ``pickle`` (``Morsel``'s own state
+    would drop it).
+    """
+
+    def __init__(self, header: str) -> None:
+        super().__init__()
+        name, _, value = header.split(";", 1)[0].partition("=")
+        self.set(name, value, value)
+        self._header = header
+
+    def OutputString(self, attrs: Container[str] | None = None) -> str:
+        return self._header
+
+    def output(self, attrs: Container[str] | None = None, header: str = "Set-Cookie:") -> str:
+        """``Morsel.output`` puts a space after ``header`` even when it is empty, as Django's
+        WSGI handler calls it; this sends the value as rendered."""
+        return f"{header} {self._header}" if header else self._header
+
+    def __reduce__(self) -> tuple[type[_RawMorsel], tuple[str]]:
+        return (_RawMorsel, (self._header,))
+
+
+def _view(request: HttpRequest, route: Route) -> RequestView:
+    meta = request.META
+    return RequestView(
+        method=request.method or "GET",
+        scheme=request.scheme,
+        # Not request.get_host(): it raises for a host outside ALLOWED_HOSTS.
+        host=meta.get("HTTP_HOST") or meta.get("SERVER_NAME", ""),
+        path=request.path_info,
+        headers=request.headers,
+        cookies=RequestCookies(meta.get("HTTP_COOKIE", "")),
+        client_ip=meta.get("REMOTE_ADDR"),
+        params=route.params,
+        native=request,
+    )

@@ -1,0 +1,15 @@
+"""The example's routes; the middleware's rules (``examples.common``) name the same paths."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from examples.django_app import views
+
+urlpatterns = [
+    path("", views.home),
+    path("login", views.login),
+    path("videos", views.videos),
+    path("users/<str:user_id>/library", views.library),
+    path("logout", views.logout),
+]

@@ -1,0 +1,804 @@
+"""The Django middleware, through Django's own machinery: its test clients (sync and async), its
+WSGI handler under ``wsgiref.validate`` and its ASGI handler (the raw header bytes a server gets),
+``runserver``, and the example project with the local edge standing in for CloudFront.
+
+Django's settings are process-wide, and pytest-django is not used: a module fixture configures
+them for this module only and puts them back to unconfigured afterwards; each test then layers
+its own with ``override_settings``. ``django.setup()`` is never called (no installed apps are
+needed), so the app registry of the process is left untouched too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import importlib
+import os
+import pickle
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from unittest.mock import ANY
+from wsgiref.util import setup_testing_defaults
+from wsgiref.validate import validator
+
+import pytest
+from asgiref.sync import iscoroutinefunction
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.handlers.asgi import ASGIHandler
+from django.core.handlers.wsgi import WSGIHandler
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseForbidden,
+    HttpResponseRedirect,
+    StreamingHttpResponse,
+)
+from django.test import AsyncClient, Client, override_settings
+from django.urls import path, re_path
+from django.utils.functional import empty
+from middleware_helpers import (
+    APP_HOST,
+    BAD_CONFIGS,
+    CANNED_SET,
+    CLOUDFRONT_NAMES,
+    DOMAIN,
+    KEY_ID,
+    MEDIA,
+    T0,
+    VECTORS,
+    BadConfig,
+    Clock,
+    assert_grants,
+    cloudfront_set_cookies,
+    cookie_header,
+    header_values,
+    make_signer,
+    options,
+    parse_set_cookie,
+    policy_expiry,
+    verifier_for,
+)
+from werkzeug.test import Client as WerkzeugClient
+
+from cfcookie_middleware.core import RequestView
+from cfcookie_middleware.edge import REASON_HEADER, Edge
+from cfcookie_middleware.signing import ConfigurationError, Signer
+from cfcookie_middleware.wsgi import CloudFrontCookieMiddleware as WsgiMiddleware
+
+ROOT = Path(__file__).resolve().parent.parent
+MIDDLEWARE = "cfcookie_middleware.django.CloudFrontCookieMiddleware"
+SESSIONS = "django.contrib.sessions.middleware.SessionMiddleware"
+BASE_SETTINGS = {
+    "SECRET_KEY": "test-secret",
+    "DEBUG": False,
+    "ALLOWED_HOSTS": [APP_HOST, "testserver"],
+    "ROOT_URLCONF": __name__,
+    "INSTALLED_APPS": [],
+    "MIDDLEWARE": [SESSIONS, MIDDLEWARE],
+    "SESSION_ENGINE": "django.contrib.sessions.backends.signed_cookies",
+}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def django_settings() -> Iterator[None]:
+    assert not settings.configured, "Django settings were configured before this module"
+    settings.configure(**BASE_SETTINGS)
+    try:
+        yield
+    finally:
+        settings._wrapped = empty  # unconfigured again, for whatever runs next
+
+
+# ---- the app under the middleware --------------------------------------------------------------
+def video(request: HttpRequest, name: str) -> HttpResponse:
+    response = HttpResponse(f"video {name}")
+    response.set_cookie("session", "abc123", httponly=True)
+    response["X-Custom"] = "kept as is"
+    response["Cache-Control"] = "public, max-age=60, s-maxage=600"
+    return response
+
+
+def with_session(request: HttpRequest) -> HttpResponse:
+    request.session["seen"] = True  # SessionMiddleware adds its cookie and "Vary: Cookie"
+    return HttpResponse("session page")
+
+
+def raw_header(request: HttpRequest) -> HttpResponse:
+    response = HttpResponse("raw")
+    response["Set-Cookie"] = "legacy=1; Path=/"  # one header set directly, not via set_cookie
+    return response
+
+
+def streamed(request: HttpRequest) -> StreamingHttpResponse:
+    return StreamingHttpResponse(iter([b"part one, ", b"part two"]))
+
+
+async def async_video(request: HttpRequest, name: str) -> HttpResponse:
+    return HttpResponse(f"async video {name}")
+
+
+def broken(request: HttpRequest) -> HttpResponse:
+    raise ZeroDivisionError("a bug in the view")
+
+
+def library(request: HttpRequest, user_id: str) -> HttpResponse:
+    if user_id == "mallory":
+        return HttpResponseForbidden("not yours")
+    if user_id == "nobody":
+        raise Http404("no such user")
+    return HttpResponse(f"library of {user_id}")
+
+
+urlpatterns = [
+    path("videos/with-session", with_session),
+    path("videos/streamed", streamed),
+    path("videos/raw-header", raw_header),
+    path("videos/broken", broken),
+    path("videos/async/<str:name>", async_video),
+    re_path(r"^videos/(?P<name>.+)$", video),
+    path("users/<str:user_id>/library", library),
+    path("poster", lambda request: HttpResponse("poster")),
+    path("plain", lambda request: HttpResponse("no rule here")),
+    path("logout", lambda request: HttpResponseRedirect("/")),
+]
+
+
+# ---- reading responses -------------------------------------------------------------------------
+def set_cookies(response: Any) -> list[str]:
+    """The ``Set-Cookie`` values a response carries, written the way Django's WSGI and ASGI
+    handlers write them: ``morsel.output(header="")`` per cookie, stripped as the ASGI one does."""
+    return [morsel.output(header="").strip() for morsel in response.cookies.values()]
+
+
+def client() -> Client:
+    return Client(raise_request_exception=False, HTTP_HOST=APP_HOST)
+
+
+def get(url: str, **extra: Any) -> Any:
+    return client().get(url, secure=True, **extra)
+
+
+def run_wsgi(
+    handler: Any, path_info: str, **environ: str
+) -> tuple[str, list[tuple[str, str]], bytes]:
+    """One request through ``wsgiref.validate`` (which checks the handler and the headers it
+    sends against PEP 3333): the status and header list given to ``start_response``, and the
+    body. The environ is what a server would build for https://app.example.com."""
+    env: dict[str, Any] = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": path_info,
+        "QUERY_STRING": "",
+        "SCRIPT_NAME": "",
+        "HTTP_HOST": APP_HOST,
+        "SERVER_NAME": APP_HOST,
+        "SERVER_PORT": "443",
+        "wsgi.url_scheme": "https",
+        "REMOTE_ADDR": "192.0.2.7",
+        **environ,
+    }
+    setup_testing_defaults(env)
+    started: list[tuple[str, list[tuple[str, str]]]] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        started.append((status, list(headers)))
+        return lambda data: None
+
+    body = validator(handler)(env, start_response)
+    try:
+        data = b"".join(body)
+    finally:
+        body.close()  # type: ignore[attr-defined]
+    [(status, headers)] = started
+    return status, headers, data
+
+
+def plain_wsgi_set_cookies(signer: Signer, clock: Clock, path_info: str) -> list[str]:
+    """What the plain WSGI adapter (the same core, another transport) sends for this request
+    at this time: the bytes the Django adapter must pass on unchanged."""
+
+    def bare(environ: Any, start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b""]
+
+    middleware = WsgiMiddleware(bare, **options(signer, clock=clock))
+    return header_values(run_wsgi(middleware, path_info)[1], "Set-Cookie")
+
+
+# ---- the middleware ----------------------------------------------------------------------------
+def test_appends_cookies_and_keeps_the_apps_own() -> None:
+    signer = make_signer()
+    with override_settings(CLOUDFRONT_COOKIES=options(signer)):
+        response = get("/videos/a.mp4")
+    assert response.status_code == 200
+    assert response.content == b"video a.mp4"
+    assert response["X-Custom"] == "kept as is"
+    assert response["Cache-Control"] == "private, max-age=60"
+    assert response["Vary"] == "Cookie"
+    own = parse_set_cookie(response.cookies["session"].output(header="").strip())
+    assert (own.value, "httponly" in own.attributes) == ("abc123", True)
+    assert_grants(set_cookies(response), signer, f"{MEDIA}/videos/a.mp4", f"{MEDIA}/images/a")
+
+
+def test_the_bytes_a_wsgi_server_gets_are_the_cores_unquoted() -> None:
+    """Under Django's WSGI handler, each CloudFront ``Set-Cookie`` value is exactly what the
+    plain WSGI adapter sends for the same request at the same time (the same core, another
+    transport): no quoting, no reordered attributes, not even Django's leading space. The
+    values hold ``~``, ``-`` and ``_``, which ``http.cookies`` would quote."""
+    signer, clock = make_signer(), Clock()
+    with override_settings(CLOUDFRONT_COOKIES=options(signer, clock=clock)):
+        status, headers, body = run_wsgi(WSGIHandler(), "/videos/a.mp4")
+    assert (status, body) == ("200 OK", b"video a.mp4")
+    expected = plain_wsgi_set_cookies(signer, clock, "/videos/a.mp4")
+    assert len(expected) == 3
+    sent = header_values(headers, "Set-Cookie")
+    assert [value for value in sent if value.startswith("CloudFront-")] == expected
+    assert any("~" in value for value in expected)  # would be quoted by SimpleCookie
+    assert [value for value in sent if "session=" in value] == [
+        " session=abc123; HttpOnly; Path=/"  # Django's own rendering, untouched
+    ]
+    assert_grants(expected, signer, f"{MEDIA}/videos/a.mp4", f"{MEDIA}/images/a", now=clock.now)
+
+
+def test_wsgi_handler_with_sessions_streaming_raw_headers_and_a_canned_policy() -> None:
+    signer = make_signer()
+    with override_settings(CLOUDFRONT_COOKIES=options(signer)):
+        handler = WSGIHandler()
+        status, headers, body = run_wsgi(handler, "/videos/with-session")
+        assert status == "200 OK"
+        assert header_values(headers, "Vary") == ["Cookie"]  # ours and the session's, merged
+        sent = header_values(headers, "Set-Cookie")
+        assert any(value.lstrip().startswith("sessionid=") for value in sent)
+        assert_grants(sent, signer, f"{MEDIA}/videos/x", None)
+
+        status, headers, body = run_wsgi(handler, "/videos/streamed")
+        assert (status, body) == ("200 OK", b"part one, part two")
+        assert_grants(header_values(headers, "Set-Cookie"), signer, f"{MEDIA}/videos/x", None)
+
+        _, headers, _ = run_wsgi(handler, "/videos/raw-header")
+        sent = header_values(headers, "Set-Cookie")
+        assert sent.count("legacy=1; Path=/") == 1
+        assert_grants(sent, signer, f"{MEDIA}/videos/x", None)
+
+        _, headers, _ = run_wsgi(handler, "/poster")
+        assert_grants(
+            header_values(headers, "Set-Cookie"),
+            signer,
+            f"{MEDIA}/poster.jpg",
+            f"{MEDIA}/poster.png",
+            expected_names=CANNED_SET,
+        )
+
+
+@pytest.mark.parametrize(
+    ("url", "status"),
+    [
+        ("/users/mallory/library", 403),  # the view's own 403
+        ("/users/nobody/library", 404),  # Http404
+        ("/videos/broken", 500),  # an exception, Django's 500 page
+        ("/videos/", 404),  # a rule's path without a Django route
+    ],
+)
+def test_error_responses_hand_out_nothing(url: str, status: int) -> None:
+    with override_settings(CLOUDFRONT_COOKIES=options(make_signer())):
+        response = get(url)
+    assert response.status_code == status
+    assert not cloudfront_set_cookies(set_cookies(response))
+    assert "private" not in response.get("Cache-Control", "")
+
+
+def test_when_gets_the_django_request_and_the_server_facts() -> None:
+    seen: list[RequestView] = []
+
+    def members_only(view: RequestView) -> bool:
+        seen.append(view)
+        return view.native.GET.get("member") == "yes"
+
+    signer = make_signer()
+    with override_settings(CLOUDFRONT_COOKIES=options(signer, when=members_only)):
+        refused = get("/videos/a.mp4?member=no")
+        allowed = get(
+            "/videos/b.mp4?member=yes",
+            SCRIPT_NAME="/app",
+            REMOTE_ADDR="203.0.113.9",
+            HTTP_COOKIE="k=v",
+        )
+    assert not cloudfront_set_cookies(set_cookies(refused))
+    assert_grants(set_cookies(allowed), signer, f"{MEDIA}/videos/b", None)
+    view = seen[-1]
+    assert isinstance(view.native, HttpRequest)
+    assert view.native.path == "/app/videos/b.mp4"
+    assert (view.method, view.scheme, view.host, view.path) == (
+        "GET",
+        "https",
+        APP_HOST,
+        "/videos/b.mp4",
+    )
+    assert (view.client_ip, dict(view.cookies), view.headers["Cookie"]) == (
+        "203.0.113.9",
+        {"k": "v"},
+        "k=v",
+    )
+
+
+def test_a_host_django_would_refuse_does_not_break_the_middleware(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``request.get_host()`` raises for a Host outside ``ALLOWED_HOSTS``; a view that never
+    asks still succeeds, and the middleware reads the Host header without raising (then warns
+    that browsers would drop cookies for that host)."""
+    signer = make_signer()
+    with override_settings(CLOUDFRONT_COOKIES=options(signer)):
+        response = client().get("/videos/a.mp4", secure=True, HTTP_HOST="evil.example.org")
+    assert response.status_code == 200
+    assert_grants(set_cookies(response), signer, f"{MEDIA}/videos/a", None)
+    assert "not inside cookie_domain" in caplog.text
+    assert "without CloudFront cookies" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("script_name", "force", "path_info", "granted"),
+    [
+        ("/app", None, "/videos/a.mp4", True),  # mounted below /app: rules see /videos/...
+        ("", "/app", "/videos/a.mp4", True),  # FORCE_SCRIPT_NAME replaces the server's
+        ("/videos", None, "/plain", False),  # /videos/plain in full, but not below the mount
+        ("", "/videos", "/plain", False),
+    ],
+)
+def test_rules_match_the_path_below_the_mount_point(
+    script_name: str, force: str | None, path_info: str, granted: bool
+) -> None:
+    signer = make_signer()
+    config = options(signer)
+    with override_settings(CLOUDFRONT_COOKIES=config, FORCE_SCRIPT_NAME=force):
+        status, headers, _ = run_wsgi(WSGIHandler(), path_info, SCRIPT_NAME=script_name)
+        response = get(path_info, SCRIPT_NAME=script_name)
+    assert status == "200 OK"
+    assert response.status_code == 200
+    for sent in (header_values(headers, "Set-Cookie"), set_cookies(response)):
+        if granted:
+            assert_grants(sent, signer, f"{MEDIA}/videos/a", None)
+        else:
+            assert not cloudfront_set_cookies(sent)
+
+
+def test_clear_on_a_logout_redirect() -> None:
+    with override_settings(CLOUDFRONT_COOKIES=options(make_signer(), clear_on="/logout")):
+        response = get("/logout")
+    assert response.status_code == 302
+    cleared = cloudfront_set_cookies(set_cookies(response))
+    assert set(cleared) == set(CLOUDFRONT_NAMES)
+    for cookie in cleared.values():
+        assert (cookie.value, cookie.attributes["max-age"]) == ("", "0")
+        assert (cookie.attributes["domain"], cookie.attributes["path"]) == (DOMAIN, "/")
+    assert response["Cache-Control"] == "private"
+
+
+def test_a_returning_visitor_gets_nothing_until_near_expiry() -> None:
+    """Django's test client keeps the cookies in its jar and sends them back verbatim."""
+    signer, clock = make_signer(), Clock()
+    visitor = client()
+    with override_settings(CLOUDFRONT_COOKIES=options(signer, clock=clock)):
+        first = visitor.get("/videos/a.mp4", secure=True)
+        assert_grants(set_cookies(first), signer, f"{MEDIA}/videos/a", None, now=clock.now)
+        clock.now = T0 + 6 * 60
+        again = visitor.get("/videos/b.mp4", secure=True)
+        assert not cloudfront_set_cookies(set_cookies(again))
+        clock.now = T0 + 35 * 60
+        refreshed = visitor.get("/videos/c.mp4", secure=True)
+    values = assert_grants(set_cookies(refreshed), signer, f"{MEDIA}/videos/c", None, now=clock.now)
+    assert policy_expiry(values) == T0 + 35 * 60 + 3600
+
+
+def test_the_cookies_survive_copy_and_pickle() -> None:
+    """Django's cache framework pickles responses; a copy must still send the exact bytes."""
+    with override_settings(CLOUDFRONT_COOKIES=options(make_signer())):
+        response = get("/videos/a.mp4")
+    sent = set_cookies(response)
+    assert cloudfront_set_cookies(sent)
+    for cookies in (copy.deepcopy(response.cookies), pickle.loads(pickle.dumps(response.cookies))):
+        assert [m.output(header="").strip() for m in cookies.values()] == sent
+        assert [m.output() for m in cookies.values()] == [f"Set-Cookie: {v}" for v in sent]
+
+
+# ---- async -------------------------------------------------------------------------------------
+def test_async_chain_runs_the_middleware_on_the_event_loop() -> None:
+    """Under ASGI the middleware is a coroutine function, so Django does not hop to a thread
+    for it: ``when`` runs on the event loop (``get_running_loop`` only works there)."""
+    loops: list[object] = []
+
+    def on_loop(view: RequestView) -> bool:
+        loops.append(asyncio.get_running_loop())
+        return True
+
+    signer = make_signer()
+    with override_settings(CLOUDFRONT_COOKIES=options(signer, when=on_loop)):
+        from cfcookie_middleware.django import CloudFrontCookieMiddleware
+
+        async def downstream(request: HttpRequest) -> HttpResponse:
+            return HttpResponse()
+
+        assert iscoroutinefunction(CloudFrontCookieMiddleware(downstream))
+        assert not iscoroutinefunction(CloudFrontCookieMiddleware(lambda request: HttpResponse()))
+
+        async def visit() -> list[Any]:
+            return [
+                await AsyncClient(raise_request_exception=False).get(url, secure=True)
+                for url in ("/videos/async/a.mp4", "/videos/b.mp4", "/users/mallory/library")
+            ]  # an async view, a sync one and a 403, each for a new visitor
+
+        async_view, sync_view, forbidden = asyncio.run(visit())
+    assert async_view.content == b"async video a.mp4"
+    for response in (async_view, sync_view):
+        assert response.status_code == 200
+        assert_grants(set_cookies(response), signer, f"{MEDIA}/videos/a", None)
+    assert forbidden.status_code == 403
+    assert not cloudfront_set_cookies(set_cookies(forbidden))
+    assert len(loops) == 2
+
+
+def run_asgi(path: str, root_path: str = "") -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """One GET through Django's ``ASGIHandler`` as an ASGI server mounted at ``root_path``
+    would send it: status, the raw header pairs of ``http.response.start``, and the body."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "https",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": root_path,
+        "query_string": b"",
+        "headers": [(b"host", APP_HOST.encode())],
+        "client": ("192.0.2.7", 50000),
+        "server": (APP_HOST, 443),
+    }
+    sent: list[dict[str, Any]] = []
+
+    async def run() -> None:
+        finished = asyncio.Event()
+        requests = [{"type": "http.request", "body": b"", "more_body": False}]
+
+        async def receive() -> dict[str, Any]:
+            if requests:
+                return requests.pop()
+            await finished.wait()  # the client stays until the response is complete
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                finished.set()
+
+        await ASGIHandler()(scope, receive, send)
+
+    asyncio.run(run())
+    start, *bodies = sent
+    return start["status"], list(start["headers"]), b"".join(m.get("body", b"") for m in bodies)
+
+
+@pytest.mark.parametrize(
+    ("root_path", "path_info", "granted"),
+    [("", "/videos/a.mp4", True), ("/app", "/videos/a.mp4", True), ("/videos", "/plain", False)],
+)
+def test_asgi_handler_sends_the_cores_bytes_below_root_path(
+    root_path: str, path_info: str, granted: bool
+) -> None:
+    """As under WSGI: the raw ASGI header bytes are what the plain WSGI adapter sends, and
+    rules see the path below the server's ``root_path`` (``uvicorn --root-path``)."""
+    signer, clock = make_signer(), Clock()
+    with override_settings(CLOUDFRONT_COOKIES=options(signer, clock=clock)):
+        status, headers, _ = run_asgi(root_path + path_info, root_path)
+    assert status == 200
+    sent = [value.decode("latin-1") for name, value in headers if name.lower() == b"set-cookie"]
+    if not granted:
+        assert not cloudfront_set_cookies(sent)
+        return
+    expected = plain_wsgi_set_cookies(signer, clock, path_info)
+    assert [value for value in sent if value.startswith("CloudFront-")] == expected
+    assert_grants(expected, signer, f"{MEDIA}/videos/a.mp4", None, now=clock.now)
+
+
+def test_async_follows_django_on_force_script_name() -> None:
+    """Whether Django strips FORCE_SCRIPT_NAME from an ASGI request's path depends on its
+    version (4.2 does not and answers 404 here; 5.2 does and serves the video). The middleware
+    reads ``path_info``, so it grants exactly when Django served the rule's view."""
+    signer = make_signer()
+    with override_settings(CLOUDFRONT_COOKIES=options(signer), FORCE_SCRIPT_NAME="/app"):
+        response = asyncio.run(
+            AsyncClient(raise_request_exception=False).get("/app/videos/a.mp4", secure=True)
+        )
+    assert (response.status_code, response.content) in ((200, b"video a.mp4"), (404, ANY))
+    if response.status_code == 200:
+        assert_grants(set_cookies(response), signer, f"{MEDIA}/videos/a", None)
+    else:
+        assert not cloudfront_set_cookies(set_cookies(response))
+
+
+# ---- settings ----------------------------------------------------------------------------------
+def build() -> Any:
+    """Build the middleware as Django does at startup (``WSGIHandler`` loads ``MIDDLEWARE``)."""
+    return WSGIHandler()
+
+
+@pytest.mark.parametrize(
+    "case", [case for case in BAD_CONFIGS if case.stage == "build"], ids=lambda case: case.id
+)
+def test_settings_errors_are_improperly_configured_with_the_cores_message(case: BadConfig) -> None:
+    with (
+        override_settings(CLOUDFRONT_COOKIES=case.make(make_signer())),
+        pytest.raises(ImproperlyConfigured, match=case.match) as raised,
+    ):
+        build()
+    assert isinstance(raised.value.__cause__, ConfigurationError)
+    assert str(raised.value) == str(raised.value.__cause__)
+
+
+@pytest.mark.parametrize(
+    ("value", "match"),
+    [
+        (None, r"settings.CLOUDFRONT_COOKIES: not set; it must be a dict of options"),
+        ([("rules", [])], r"settings.CLOUDFRONT_COOKIES: a list; it must be a dict"),
+        ({"cookie_domian": DOMAIN}, r"unknown key 'cookie_domian'; the keys .* cookie_domain, "),
+        ({"RULES": []}, r"unknown key 'RULES'; the keys are the lower-case options"),
+    ],
+)
+def test_the_setting_itself_is_checked(value: Any, match: str) -> None:
+    with (
+        override_settings(CLOUDFRONT_COOKIES=value),
+        pytest.raises(ImproperlyConfigured, match=match),
+    ):
+        build()
+
+
+def test_a_missing_setting_is_improperly_configured() -> None:
+    with pytest.raises(ImproperlyConfigured, match="CLOUDFRONT_COOKIES: not set"):
+        build()
+
+
+def test_signer_left_out_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    config = options(make_signer())
+    del config["signer"]
+    for name in ("CLOUDFRONT_KEY_PAIR_ID", "CLOUDFRONT_PRIVATE_KEY", "CLOUDFRONT_PRIVATE_KEY_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    with override_settings(CLOUDFRONT_COOKIES=config):
+        with pytest.raises(ImproperlyConfigured, match="CLOUDFRONT_KEY_PAIR_ID: not set"):
+            build()
+        monkeypatch.setenv("CLOUDFRONT_KEY_PAIR_ID", KEY_ID)
+        monkeypatch.setenv("CLOUDFRONT_PRIVATE_KEY_FILE", str(VECTORS / "test-rsa-key.pem"))
+        response = get("/videos/a.mp4")
+    assert_grants(set_cookies(response), Signer.from_env(), f"{MEDIA}/videos/a", None)
+
+
+def test_importing_without_django_names_the_extra() -> None:
+    code = (
+        "import sys\n"
+        "sys.modules['django'] = None\n"
+        "try:\n"
+        "    import cfcookie_middleware.django\n"
+        "except ImportError as exc:\n"
+        "    print(exc)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert 'pip install "cfcookie-middleware[django]"' in done.stdout
+
+
+# ---- the example project -----------------------------------------------------------------------
+EXAMPLE_ENV = ("MEDIA_URL", "COOKIE_DOMAIN", "COOKIE_SECURE", "SECRET_KEY", "PORT")
+KEY_ENV = (
+    "CLOUDFRONT_KEY_PAIR_ID",
+    "CLOUDFRONT_PRIVATE_KEY",
+    "CLOUDFRONT_PRIVATE_KEY_FILE",
+    "CLOUDFRONT_HASH_ALGORITHM",
+    "CLOUDFRONT_PRIVATE_KEY_PASSPHRASE",
+)
+WWW = "www.mydomain.com"
+MEDIA_HOST = "media.mydomain.com"
+EXAMPLE_FILES = {
+    "videos/intro.mp4": b"intro",
+    "users/alice/holiday.mp4": b"alice's holiday",
+    "users/bob/match.mp4": b"bob's match",
+}
+
+
+class MediaJar:
+    """The cookies a browser would send to ``media.mydomain.com``: those whose Domain
+    domain-matches it (RFC 6265 section 5.1.3). Host-only cookies set by ``www`` (the session)
+    stay behind; ``Max-Age=0`` deletes (section 5.3)."""
+
+    def __init__(self) -> None:
+        self.cookies: dict[str, str] = {}
+
+    def take(self, set_cookie_values: list[str]) -> None:
+        for raw in set_cookie_values:
+            cookie = parse_set_cookie(raw)
+            domain = (cookie.attributes.get("domain") or "").lstrip(".").lower()
+            if not domain or not (domain == MEDIA_HOST or MEDIA_HOST.endswith("." + domain)):
+                continue
+            if cookie.attributes.get("max-age") == "0":
+                self.cookies.pop(cookie.name, None)
+            else:
+                self.cookies[cookie.name] = cookie.value
+
+
+@pytest.fixture
+def example_settings(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Signer]:
+    """``examples.django_app.settings`` as a deployment would load it: the key from the
+    environment, everything else from the module's defaults (the shell's variables cleared)."""
+    for name in (*EXAMPLE_ENV, *KEY_ENV):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CLOUDFRONT_KEY_PAIR_ID", KEY_ID)
+    monkeypatch.setenv("CLOUDFRONT_PRIVATE_KEY_FILE", str(VECTORS / "test-rsa-key.pem"))
+    module = importlib.reload(importlib.import_module("examples.django_app.settings"))
+    names = {name: getattr(module, name) for name in dir(module) if name.isupper()}
+    # Overriding INSTALLED_APPS needs the app registry this module leaves alone; it is empty.
+    assert names.pop("INSTALLED_APPS") == BASE_SETTINGS["INSTALLED_APPS"] == []
+    with override_settings(**names):
+        yield Signer.from_env()
+
+
+@pytest.fixture
+def edge(tmp_path: Path, example_settings: Signer) -> Callable[[str, MediaJar], Any]:
+    """The local CloudFront stand-in for https://media.mydomain.com, serving the example's
+    files and trusting the example's public key."""
+    for name, data in EXAMPLE_FILES.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(data)
+    app = Edge(tmp_path, {KEY_ID: example_settings.public_key}, public_url=f"https://{MEDIA_HOST}")
+    browser = WerkzeugClient(app, use_cookies=False)  # the Cookie header is the MediaJar's
+
+    def fetch(file: str, jar: MediaJar) -> Any:
+        headers = {"Cookie": cookie_header(jar.cookies)} if jar.cookies else {}
+        response = browser.get(f"/{file}", base_url=f"https://{MEDIA_HOST}", headers=headers)
+        response.get_data()  # read, then close the file the edge opened
+        response.close()
+        return response
+
+    return fetch
+
+
+def test_example_www_page_hands_out_cookies_the_edge_accepts(
+    edge: Callable[[str, MediaJar], Any],
+) -> None:
+    www = Client(raise_request_exception=False, HTTP_HOST=WWW)
+    jar = MediaJar()
+
+    def visit(method: str, url: str, **data: str) -> Any:
+        response = getattr(www, method)(url, data or None, secure=True)
+        jar.take(set_cookies(response))
+        return response
+
+    before = visit("get", "/videos")
+    assert (before.status_code, before["Location"]) == (303, "/login")
+    refused = edge("videos/intro.mp4", jar)
+    assert (refused.status_code, b"<Code>MissingKey</Code>" in refused.data) == (403, True)
+    assert refused.headers[REASON_HEADER]
+
+    login = visit("post", "/login", user="alice")
+    assert (login.status_code, login["Location"]) == (303, "/videos")
+    assert not jar.cookies  # the session cookie is host-only: www only
+
+    page = visit("get", "/videos")
+    assert page.status_code == 200
+    assert f'src="https://{MEDIA_HOST}/videos/intro.mp4"' in page.content.decode()
+    issued = cloudfront_set_cookies(set_cookies(page))
+    assert set(issued) == {"CloudFront-Policy", "CloudFront-Signature", "CloudFront-Key-Pair-Id"}
+    for cookie in issued.values():
+        assert cookie.attributes["domain"] == ".mydomain.com"
+        assert "secure" in cookie.attributes
+    served = edge("videos/intro.mp4", jar)
+    assert (served.status_code, served.data) == (200, b"intro"), served.headers[REASON_HEADER]
+    outside = edge("users/bob/match.mp4", jar)
+    assert (outside.status_code, b"<Code>AccessDenied</Code>" in outside.data) == (403, True)
+
+    assert visit("get", "/users/alice/library").status_code == 200
+    assert edge("users/alice/holiday.mp4", jar).status_code == 200
+    assert edge("users/bob/match.mp4", jar).status_code == 403
+    forbidden = visit("get", "/users/bob/library")
+    assert (forbidden.status_code, cloudfront_set_cookies(set_cookies(forbidden))) == (403, {})
+
+    logout = visit("post", "/logout")
+    assert (logout.status_code, logout["Location"]) == (303, "/login")
+    assert not jar.cookies  # every CloudFront cookie cleared
+    after = edge("users/alice/holiday.mp4", jar)
+    assert (after.status_code, b"<Code>MissingKey</Code>" in after.data) == (403, True)
+
+
+def test_example_refuses_an_unknown_user(edge: Callable[[str, MediaJar], Any]) -> None:
+    www = Client(raise_request_exception=False, HTTP_HOST=WWW)
+    assert www.post("/login", {"user": "mallory"}, secure=True).status_code == 401
+    page = www.get("/videos", secure=True)
+    assert (page.status_code, cloudfront_set_cookies(set_cookies(page))) == (303, {})
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        number: int = sock.getsockname()[1]
+        return number
+
+
+def _raw_http(number: int, request: str) -> bytes:
+    """One request over a socket, the response's bytes as the server wrote them."""
+    with socket.create_connection(("127.0.0.1", number), timeout=10) as connection:
+        connection.sendall(request.encode("latin-1"))
+        chunks = []
+        while chunk := connection.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_example_runs_under_runserver(tmp_path: Path) -> None:
+    """The command in the settings module's docstring, over real HTTP: the CloudFront
+    ``Set-Cookie`` lines on the wire are verbatim and verify."""
+    number = _free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in (*EXAMPLE_ENV, *KEY_ENV)},
+        "DJANGO_SETTINGS_MODULE": "examples.django_app.settings",
+        "CLOUDFRONT_KEY_PAIR_ID": KEY_ID,
+        "CLOUDFRONT_PRIVATE_KEY_FILE": str(VECTORS / "test-rsa-key.pem"),
+        "COOKIE_SECURE": "0",
+    }
+    log = tmp_path / "runserver.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "django", "runserver", f"127.0.0.1:{number}", "--noreload"],
+            cwd=ROOT,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", number), timeout=1).close()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"runserver did not start:\n{log.read_text()[-2000:]}")
+                time.sleep(0.1)
+        body = "user=alice"
+        login = _raw_http(
+            number,
+            f"POST /login HTTP/1.1\r\nHost: {WWW}\r\nConnection: close\r\n"
+            "Content-Type: application/x-www-form-urlencoded\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n{body}",
+        )
+        assert login.startswith(b"HTTP/1.1 303 "), login[:200]
+        session = next(
+            line.split(b":", 1)[1].strip().split(b";")[0]
+            for line in login.split(b"\r\n")
+            if line.lower().startswith(b"set-cookie:")
+        )
+        page = _raw_http(
+            number,
+            f"GET /videos HTTP/1.1\r\nHost: {WWW}\r\nConnection: close\r\n"
+            f"Cookie: {session.decode()}\r\n\r\n",
+        )
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    head = page.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")
+    assert head[0].startswith("HTTP/1.1 200 "), head
+    lines = [line for line in head if line.startswith("Set-Cookie: CloudFront-")]
+    assert len(lines) == 3, head
+    values = [line.removeprefix("Set-Cookie: ") for line in lines]
+    assert all(not value.startswith(" ") for value in values)
+    cookies = cloudfront_set_cookies(values)
+    assert all(c.attributes["domain"] == ".mydomain.com" for c in cookies.values())
+    grants = {name: cookie.value for name, cookie in cookies.items()}
+    decision = verifier_for(make_signer()).check_cookies(
+        f"https://{MEDIA_HOST}/videos/intro.mp4", grants
+    )
+    assert decision.allowed, decision.reason
