@@ -134,15 +134,15 @@ class RequestCookies(Mapping[str, str]):
     """A ``Cookie`` header read as a mapping (first of repeated names wins), parsed on first use:
     most requests never look at it."""
 
-    __slots__ = ("_header", "_parsed")
+    __slots__ = ("_parsed", "header")
 
     def __init__(self, header: str) -> None:
-        self._header = header
+        self.header = header
         self._parsed: dict[str, str] | None = None
 
     def _cookies(self) -> dict[str, str]:
         if self._parsed is None:
-            self._parsed = parse_cookie_header(self._header)
+            self._parsed = parse_cookie_header(self.header)
         return self._parsed
 
     def __getitem__(self, name: str) -> str:

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 from publicsuffixlist import PublicSuffixList
 
-from cfcookie_middleware.cookies import parse_cookie_pairs, set_cookie_header
+from cfcookie_middleware.cookies import RequestCookies, parse_cookie_pairs, set_cookie_header
 from cfcookie_middleware.rules import Rule, compile_pattern, is_ambiguous_path
 from cfcookie_middleware.signing import (
     ConfigurationError,
@@ -215,9 +215,15 @@ class CookieCore:
         return None
 
     def respond(
-        self, route: Route, status: int, headers: Headers, view: Callable[[], RequestView]
+        self,
+        route: Route,
+        status: int,
+        headers: Iterable[tuple[str, str]],
+        view: Callable[[], RequestView],
     ) -> Headers | None:
         """The response headers to send instead of ``headers``, or ``None`` to leave them be.
+
+        ``headers`` is read only when cookies go out, so an adapter may pass a lazy iterable.
 
         Never raises: a failure (a signer that is down, a ``when`` that breaks) is logged and
         the response goes out as the app made it, without CloudFront cookies.
@@ -297,7 +303,7 @@ class CookieCore:
     ) -> bool:
         """Whether the request already carries a set this middleware issued for ``policy``'s
         terms and key, far enough from expiry (its signature is compared, not trusted)."""
-        cookies = _cloudfront_cookies(request.headers.get("cookie", ""))
+        cookies = _cloudfront_cookies(_cookie_header(request))
         if (
             cookies is None
             or cookies.get("CloudFront-Key-Pair-Id") != signer.key_pair_id
@@ -317,10 +323,10 @@ class CookieCore:
         expected = Policy(policy.resource, held.expires, not_before, policy.ip_network)
         if issued % window.step or held != expected:
             return False
-        return self._genuine(signer, held.text(), cookies.get("CloudFront-Signature", ""))
+        return self._genuine(signer, held, cookies.get("CloudFront-Signature", ""))
 
     @staticmethod
-    def _verify(signer: Signer, policy_text: str, signature: str) -> bool:
+    def _verify(signer: Signer, policy: Policy, signature: str) -> bool:
         """Whether ``signer``'s key made ``signature`` over the policy: checked against its public
         key (not re-signed) so sets from another worker, an earlier process or a randomized
         ECDSA signature count; memoized, so a returning visitor costs one lookup."""
@@ -328,7 +334,7 @@ class CookieCore:
             raw = b64decode(signature)
         except ValueError:
             return False
-        return signer.verify(policy_text.encode("ascii"), raw)
+        return signer.verify(policy.text().encode("ascii"), raw)
 
     def _sign(self, signer: Signer, policy: Policy, rule: Rule) -> _Signed:
         fields = signer.sign_policy(policy)
@@ -510,6 +516,13 @@ def _client_network(client_ip: str | None) -> str | None:
     return None if address is None else f"{address}/32"
 
 
+def _cookie_header(request: RequestView) -> str:
+    """The raw Cookie header, which the adapters' ``RequestCookies`` already holds."""
+    if isinstance(request.cookies, RequestCookies):
+        return request.cookies.header
+    return request.headers.get("cookie", "")
+
+
 def _held_policy(cookies: Mapping[str, str], policy: Policy) -> Policy | None:
     """The terms of the set a request holds, read the way ``policy`` would be sent."""
     if not policy.canned:
@@ -545,7 +558,7 @@ def _decode_policy(value: str) -> Policy | None:
         return None
 
 
-def _private(headers: Headers, set_cookies: list[str]) -> Headers:
+def _private(headers: Iterable[tuple[str, str]], set_cookies: list[str]) -> Headers:
     """``headers`` plus ``set_cookies``, made unstorable by shared caches.
 
     ``Cache-Control`` gains ``private`` (``public`` and ``s-maxage`` go, since they contradict

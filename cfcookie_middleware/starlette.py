@@ -65,10 +65,10 @@ class CloudFrontCookieMiddleware:
 
         async def send_with_cookies(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = [
+                headers = (  # decoded only if cookies go out
                     (name.decode("latin-1"), value.decode("latin-1"))
                     for name, value in message.get("headers", ())
-                ]
+                )
                 replaced = self.core.respond(
                     route, message["status"], headers, lambda: _view(scope, route)
                 )
@@ -84,16 +84,22 @@ class CloudFrontCookieMiddleware:
 
 
 def _view(scope: Scope, route: Route) -> RequestView:
-    headers = Headers(scope=scope)
+    host = cookie = None
+    for name, value in scope.get("headers", ()):  # one pass for the two the core reads
+        if name == b"host" and host is None:
+            host = value.decode("latin-1")
+        elif name == b"cookie":  # HTTP/2 may split the Cookie header; rejoin it
+            text = value.decode("latin-1")
+            cookie = text if cookie is None else f"{cookie}; {text}"
     client = scope.get("client")
     scheme = scope.get("scheme", "http")
     return RequestView(
         method=scope.get("method", "GET"),
         scheme=scheme,
-        host=get_host(scheme, headers.get("host"), scope.get("server")),
+        host=host or get_host(scheme, None, scope.get("server")),
         path=asgi_path(scope),
-        headers=headers,
-        cookies=RequestCookies(headers.get("cookie", "")),
+        headers=Headers(scope=scope),
+        cookies=RequestCookies(cookie or ""),
         client_ip=client[0] if client else None,
         params=route.params,
         native=scope,
