@@ -9,24 +9,19 @@ app and its CloudFront distribution would (``app.example.com``, ``media.example.
 from __future__ import annotations
 
 import base64
-import datetime
 import hashlib
 import socket
-import ssl
 import struct
 import threading
 import zlib
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import uvicorn
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from conftest import SelfSignedCertificate, self_signed_certificate
+from cryptography.hazmat.primitives import serialization
 from werkzeug.serving import BaseWSGIServer, make_server
 
 if TYPE_CHECKING:
@@ -50,54 +45,18 @@ CHROMIUM_FLAGS = (
 )
 
 
-@dataclass(frozen=True)
-class Certificate:
-    """One self-signed certificate for both host names, and its files."""
+def make_certificate(folder: Path) -> SelfSignedCertificate:
+    """One self-signed certificate for both host names."""
+    return self_signed_certificate(folder, APP_HOST, MEDIA_HOST)
 
-    certfile: Path
-    keyfile: Path
-    spki_sha256: str
+
+def spki_sha256(certificate: SelfSignedCertificate) -> str:
     """base64 of the SHA-256 of the SubjectPublicKeyInfo: what Chromium's
     ``--ignore-certificate-errors-spki-list`` trusts."""
-
-    def server_context(self) -> ssl.SSLContext:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        context.load_cert_chain(self.certfile, self.keyfile)
-        return context
-
-
-def make_certificate(folder: Path) -> Certificate:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, APP_HOST)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(hours=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.DNSName(APP_HOST), x509.DNSName(MEDIA_HOST)]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    certfile, keyfile = folder / "cert.pem", folder / "key.pem"
-    certfile.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    keyfile.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    spki = key.public_key().public_bytes(
+    spki = certificate.public_key.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    return Certificate(certfile, keyfile, base64.b64encode(hashlib.sha256(spki).digest()).decode())
+    return base64.b64encode(hashlib.sha256(spki).digest()).decode()
 
 
 def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
@@ -141,7 +100,9 @@ def serving(server: BaseWSGIServer) -> Iterator[int]:
         thread.join(timeout=10)
 
 
-def serve_wsgi(app: WSGIApplication, certificate: Certificate) -> AbstractContextManager[int]:
+def serve_wsgi(
+    app: WSGIApplication, certificate: SelfSignedCertificate
+) -> AbstractContextManager[int]:
     """Werkzeug's threaded server over TLS on a free loopback port."""
     return serving(
         make_server("127.0.0.1", 0, app, threaded=True, ssl_context=certificate.server_context())
@@ -149,7 +110,7 @@ def serve_wsgi(app: WSGIApplication, certificate: Certificate) -> AbstractContex
 
 
 @contextmanager
-def serve_asgi(app: ASGIApp, certificate: Certificate) -> Iterator[int]:
+def serve_asgi(app: ASGIApp, certificate: SelfSignedCertificate) -> Iterator[int]:
     """Uvicorn over TLS on a free loopback port, in a thread; yields the port."""
     config = uvicorn.Config(
         app,

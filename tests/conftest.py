@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import json
 import os
 import shutil
+import ssl
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
 
 VECTORS = Path(__file__).parent / "vectors"
 NO_SKIP = os.environ.get("CFCOOKIE_NO_SKIP") == "1"
@@ -59,3 +66,61 @@ def rsa2048() -> rsa.RSAPrivateKey:
 @pytest.fixture(scope="session")
 def p256() -> ec.EllipticCurvePrivateKey:
     return ec.generate_private_key(ec.SECP256R1())
+
+
+@dataclass(frozen=True)
+class SelfSignedCertificate:
+    """A self-signed certificate written to disk, for TLS servers on loopback."""
+
+    certfile: Path
+    keyfile: Path
+    public_key: ec.EllipticCurvePublicKey
+
+    def server_context(self) -> ssl.SSLContext:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(self.certfile, self.keyfile)
+        return context
+
+    def client_context(self) -> ssl.SSLContext:
+        """A client context that trusts this certificate (its own CA) and nothing else."""
+        return ssl.create_default_context(cafile=str(self.certfile))
+
+
+def self_signed_certificate(folder: Path, *names: str) -> SelfSignedCertificate:
+    """A certificate for host names or IP addresses, signed by its own key and usable as its
+    own trust anchor (CA, with key identifiers, as strict X.509 verification requires)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
+    alternative: list[x509.GeneralName] = []
+    for name in names:
+        try:
+            alternative.append(x509.IPAddress(ipaddress.ip_address(name)))
+        except ValueError:
+            alternative.append(x509.DNSName(name))
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName(alternative), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key()), critical=False
+        )
+        .sign(key, hashes.SHA256())
+    )
+    certfile, keyfile = folder / "cert.pem", folder / "key.pem"
+    certfile.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    keyfile.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return SelfSignedCertificate(certfile, keyfile, key.public_key())

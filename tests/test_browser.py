@@ -24,14 +24,14 @@ from browser_helpers import (
     CHROMIUM_FLAGS,
     MEDIA_HOST,
     SITE,
-    Certificate,
     make_certificate,
     png,
     serve_asgi,
     serve_wsgi,
     serving,
+    spki_sha256,
 )
-from conftest import require, require_executable
+from conftest import SelfSignedCertificate, require, require_executable
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from cfcookie_middleware import Signer
@@ -90,12 +90,12 @@ class Site:
 
 
 @pytest.fixture(scope="module")
-def certificate(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> SelfSignedCertificate:
     return make_certificate(tmp_path_factory.mktemp("tls"))
 
 
 @pytest.fixture(scope="module")
-def chromium(certificate: Certificate) -> Iterator[Browser]:
+def chromium(certificate: SelfSignedCertificate) -> Iterator[Browser]:
     require_executable(CHROMIUM)
     require(
         importlib.util.find_spec("playwright") is not None,
@@ -109,7 +109,7 @@ def chromium(certificate: Certificate) -> Iterator[Browser]:
             # Trust exactly this test's certificate, not every certificate.
             args=[
                 *CHROMIUM_FLAGS,
-                f"--ignore-certificate-errors-spki-list={certificate.spki_sha256}",
+                f"--ignore-certificate-errors-spki-list={spki_sha256(certificate)}",
             ],
         )
         yield browser
@@ -145,7 +145,9 @@ def signer(rsa2048: rsa.RSAPrivateKey) -> Signer:
 
 @pytest.fixture(scope="module")
 def media(
-    tmp_path_factory: pytest.TempPathFactory, certificate: Certificate, rsa2048: rsa.RSAPrivateKey
+    tmp_path_factory: pytest.TempPathFactory,
+    certificate: SelfSignedCertificate,
+    rsa2048: rsa.RSAPrivateKey,
 ) -> Iterator[str]:
     """The edge, trusting the signer's public key, serving the media files; yields its URL."""
     from cfcookie_middleware.edge import Edge, serve
@@ -161,7 +163,7 @@ def media(
 
 @contextmanager
 def running(
-    framework: str, signer: Signer, media: str, certificate: Certificate, **overrides: Any
+    framework: str, signer: Signer, media: str, certificate: SelfSignedCertificate, **overrides: Any
 ) -> Iterator[Site]:
     """An example app over TLS, configured as a production deployment would be."""
     module = importlib.import_module(f"examples.{framework}_app")
@@ -181,14 +183,16 @@ def framework(request: pytest.FixtureRequest) -> str:
 # Tests list a site before ``context``, so the browser (and its keep-alive connections) is closed
 # before the server stops: uvicorn waits for open connections before it exits.
 @pytest.fixture
-def site(framework: str, signer: Signer, media: str, certificate: Certificate) -> Iterator[Site]:
+def site(
+    framework: str, signer: Signer, media: str, certificate: SelfSignedCertificate
+) -> Iterator[Site]:
     with running(framework, signer, media, certificate) as production:
         yield production
 
 
 @pytest.fixture
 def host_only_site(
-    framework: str, signer: Signer, media: str, certificate: Certificate
+    framework: str, signer: Signer, media: str, certificate: SelfSignedCertificate
 ) -> Iterator[Site]:
     """The classic mistake: no cookie domain, so the cookies stay on the app's host."""
     with running(framework, signer, media, certificate, cookie_domain=None) as host_only:

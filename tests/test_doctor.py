@@ -4,9 +4,7 @@ small WSGI apps that answer as an unrestricted behavior, an S3 origin or a redir
 
 from __future__ import annotations
 
-import datetime as dt
 import io
-import ipaddress
 import re
 import socket
 import socketserver
@@ -20,11 +18,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from cryptography import x509
+from conftest import self_signed_certificate
 from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID
 from werkzeug.serving import make_server
 
 from cfcookie_middleware import cli
@@ -739,30 +736,8 @@ def test_probe_of_something_that_is_not_an_http_url(signer: Signer) -> None:
 
 def self_signed(directory: Path) -> tuple[str, ssl.SSLContext]:
     """A certificate for 127.0.0.1 (its own CA) and a server context using it."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cfcookie test edge")])
-    now = dt.datetime.now(dt.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(pem(key))
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert_file, key_file)
-    return str(cert_file), context
+    certificate = self_signed_certificate(directory, "127.0.0.1")
+    return str(certificate.certfile), certificate.server_context()
 
 
 # --- command line -----------------------------------------------------------------------------

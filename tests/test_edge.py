@@ -8,7 +8,6 @@ hand from the fixture's bytes, never taken from the code under test.
 from __future__ import annotations
 
 import http.client
-import ipaddress
 import logging
 import re
 import select
@@ -21,15 +20,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from conftest import self_signed_certificate
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID
 from werkzeug.test import Client, EnvironBuilder, TestResponse, run_wsgi_app
 
 from cfcookie_middleware.cli import main
@@ -490,42 +487,9 @@ def test_real_server(edge: Edge, old_signer: Signer) -> None:
             assert fetch(port, target)[0] == 403, target
 
 
-def _self_signed(folder: Path, key: ec.EllipticCurvePrivateKey) -> tuple[Path, Path]:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.now(timezone.utc)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(hours=1))
-        .not_valid_after(now + timedelta(hours=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(key.public_key()), critical=False
-        )
-        .sign(key, hashes.SHA256())
-    )
-    certfile, keyfile = folder / "cert.pem", folder / "key.pem"
-    certfile.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    keyfile.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return certfile, keyfile
-
-
 def test_tls(edge: Edge, old_signer: Signer, tmp_path: Path) -> None:
-    certfile, keyfile = _self_signed(tmp_path, ec.generate_private_key(ec.SECP256R1()))
+    certificate = self_signed_certificate(tmp_path, "127.0.0.1")
+    certfile, keyfile = certificate.certfile, certificate.keyfile
     server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server_context.load_cert_chain(certfile, keyfile)
     client_context = ssl.create_default_context(cafile=str(certfile))
@@ -573,7 +537,8 @@ def test_cli_serves_until_sigint(
     argv = ["edge", "--root", str(root), "--public-key", key, "--port", "0"]
     context = None
     if scheme == "https":
-        certfile, keyfile = _self_signed(tmp_path, ec.generate_private_key(ec.SECP256R1()))
+        certificate = self_signed_certificate(tmp_path, "127.0.0.1")
+        certfile, keyfile = certificate.certfile, certificate.keyfile
         argv += ["--tls-cert", str(certfile), "--tls-key", str(keyfile)]
         context = ssl.create_default_context(cafile=str(certfile))
     process = subprocess.Popen(
