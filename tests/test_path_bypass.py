@@ -13,7 +13,8 @@ Each attack path goes through the framework the way a request would: its test cl
 WSGI/ASGI with the exact path a server would decode (uvicorn percent-decodes ``path`` as UTF-8
 with replacement characters; a PEP 3333 server such as gunicorn gives ``PATH_INFO`` as the latin-1
 text of the decoded bytes), and a real server (uvicorn, Werkzeug's) over a socket. What the app
-stack received is recorded outside the middleware, and the outcome must satisfy:
+stack received is recorded outside the middleware (for Django, by a middleware of its own ahead
+of this one: the path its request carries, which its router reads), and the outcome must satisfy:
 
 * CloudFront cookies only when a protected view handled the request with a 2xx, and then the
   whole set (never the catch-all or the fallback);
@@ -44,6 +45,12 @@ from wsgiref.util import setup_testing_defaults
 
 import pytest
 import uvicorn
+from django import conf, urls
+from django.core.handlers.wsgi import WSGIHandler
+from django.http import HttpRequest, HttpResponse
+from django.test import Client as DjangoClient
+from django.test import override_settings
+from django.utils.functional import empty
 from fastapi import FastAPI
 from flask import Flask
 from hypothesis import HealthCheck, given, settings
@@ -295,9 +302,11 @@ class Seen:
 Driver = Callable[[str], Outcome]
 
 
-def raw_wsgi_driver(app: Any) -> Driver:
-    seen = Seen()
-    recorded = seen.wsgi(app)
+def raw_wsgi_driver(app: Any, inside: Seen | None = None) -> Driver:
+    """PEP 3333 environs straight into ``app``, ``PATH_INFO`` recorded around it; or, given
+    ``inside``, the recorder the app feeds from within (Django's, with the path it decoded)."""
+    seen = inside or Seen()
+    recorded = app if inside else seen.wsgi(app)
 
     def send(target: str) -> Outcome:
         before = len(seen.paths)
@@ -315,14 +324,15 @@ def raw_wsgi_driver(app: Any) -> Driver:
         finally:
             getattr(body, "close", lambda: None)()
         status, headers = started[-1]
-        return seen.outcome(int(status[:3]), headers, wsgi=True, before=before)
+        return seen.outcome(int(status[:3]), headers, wsgi=inside is None, before=before)
 
     return send
 
 
 def not_sent(seen: Seen, before: int, error: Exception) -> Outcome:
     """A test client refusing a target sends nothing (httpx: a URL over 64 KB; Werkzeug: a
-    '//name' read as a host that IDNA rejects); an error after the app saw the request is real."""
+    '//name' read as a host that IDNA rejects; Django: one ``urlsplit`` rejects); an error after
+    the app saw the request is real."""
     if len(seen.paths) > before:
         raise error
     return Outcome(0, None, [], False, None)
@@ -460,6 +470,97 @@ def flask_client(signer: Signer) -> Driver:
     return wsgi_client_driver(seen, app.test_client(use_cookies=False))
 
 
+# ---- Django: the same table as URL patterns, its settings this module's only -----------------
+DJANGO_SEEN = Seen()
+
+
+def record_django_path(get_response: Callable[[HttpRequest], Any]) -> Callable[[HttpRequest], Any]:
+    """The outermost Django middleware: records ``request.path_info``, which Django's router
+    and the middleware both read. Django decodes ``PATH_INFO`` itself, percent-encoding again
+    any bytes that are not UTF-8: ``/videos/%ff`` reaches both as the well-formed
+    ``/videos/%FF`` (where Werkzeug routes on U+FFFD), so that is what counts as seen."""
+
+    def record(request: HttpRequest) -> Any:
+        DJANGO_SEEN.paths.append(request.path_info)
+        return get_response(request)
+
+    return record
+
+
+def django_view(view: str) -> Callable[..., HttpResponse]:
+    def respond(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        return HttpResponse(view, content_type="text/plain", headers={"X-View": view})
+
+    return respond
+
+
+# ROOT_URLCONF is this module: Django reads ``urlpatterns`` and ``handler404`` from it. Its
+# ``<path:>`` converter is ``.+`` (never empty, no newline), hence the ``videos/`` pattern, as
+# Werkzeug's table has ``/videos/``; ``<str:>`` is ``[^/]+``, newlines included.
+urlpatterns = [
+    urls.path("videos/", django_view("videos")),
+    urls.path("videos/<path:name>", django_view("videos")),
+    urls.path("users/<str:user_id>/library", django_view("library")),
+    urls.re_path(r"^(?P<rest>.*)$", django_view("public")),
+]
+handler404 = django_view("fallback")
+DJANGO_SETTINGS = {
+    "DEBUG": False,  # with DEBUG, Django answers a 404 with its own page, not handler404
+    "ALLOWED_HOSTS": [APP_HOST],
+    "ROOT_URLCONF": __name__,
+    "INSTALLED_APPS": [],
+    "MIDDLEWARE": [
+        f"{__name__}.record_django_path",
+        # APPEND_SLASH, as startproject sets it up: it redirects only a path that resolves to
+        # no view when one with a '/' appended does, which the catch-all leaves to none here
+        "django.middleware.common.CommonMiddleware",
+        "cfcookie_middleware.django.CloudFrontCookieMiddleware",
+    ],
+}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def django_configured() -> Iterator[None]:
+    """Django's settings for this module only (as in test_django.py: no pytest-django, no
+    ``django.setup()``), unconfigured again afterwards for the modules that run next. Read as
+    ``conf.settings``: a module-level name bound to the lazy settings object would break
+    hypothesis, which inspects this module's names after a failure, once they are reset."""
+    assert not conf.settings.configured, "Django settings were configured before this module"
+    conf.settings.configure(**DJANGO_SETTINGS)
+    try:
+        yield
+    finally:
+        conf.settings._wrapped = empty
+
+
+def django_handler(signer: Signer) -> WSGIHandler:
+    with override_settings(CLOUDFRONT_COOKIES=middleware_options(signer)):
+        return WSGIHandler()  # builds the middleware chain, the core with it
+
+
+def django_client(signer: Signer) -> Driver:
+    """Django's test client, which splits the target with ``urlsplit``: a ``//name`` start is
+    taken for a host and left out of the path (the recorder sees what was sent), and a target
+    ``urlsplit`` rejects (``//[x``, an invalid IPv6 host) is never sent."""
+    client = DjangoClient(HTTP_HOST=APP_HOST)
+    with override_settings(CLOUDFRONT_COOKIES=middleware_options(signer)):
+        client.handler.load_middleware()  # now, with this signer, not on the first request
+
+    def send(target: str) -> Outcome:
+        before = len(DJANGO_SEEN.paths)
+        client.cookies.clear()  # each attack arrives without the cookies an earlier one earned
+        try:
+            response = client.get(wire(target), secure=True)
+        except Exception as error:
+            return not_sent(DJANGO_SEEN, before, error)
+        # Set-Cookie values written as Django's WSGI handler writes them
+        cookies = [("Set-Cookie", morsel.output(header="")) for morsel in response.cookies.values()]
+        headers = [*response.items(), *cookies]
+        return DJANGO_SEEN.outcome(response.status_code, headers, wsgi=False, before=before)
+
+    return send
+
+
 LOCAL_DRIVERS: dict[str, Callable[[Signer], Driver]] = {
     "wsgi-raw": lambda s: raw_wsgi_driver(WSGIMiddleware(routed_wsgi_app, **middleware_options(s))),
     "wsgi-werkzeug-client": plain_wsgi_client,
@@ -470,6 +571,8 @@ LOCAL_DRIVERS: dict[str, Callable[[Signer], Driver]] = {
     "starlette-client": lambda s: asgi_client_driver(starlette_app(s)),
     "fastapi-raw": lambda s: raw_asgi_driver(fastapi_app(s)),
     "fastapi-client": lambda s: asgi_client_driver(fastapi_app(s)),
+    "django-raw": lambda s: raw_wsgi_driver(django_handler(s), DJANGO_SEEN),
+    "django-client": django_client,
 }
 SERVERS = ("uvicorn-fastapi", "werkzeug-server-flask")
 DRIVERS = (*LOCAL_DRIVERS, *SERVERS)
@@ -619,10 +722,10 @@ def test_baselines_earn_cookies(driver: str, drivers: dict[str, Driver]) -> None
         assert set(cloudfront_set_cookies(outcome.set_cookies)) == CUSTOM_SET
 
 
-RAW = ("wsgi-raw", "flask-raw", "starlette-raw", "fastapi-raw", "uvicorn-fastapi")
+RAW = ("wsgi-raw", "flask-raw", "starlette-raw", "fastapi-raw", "uvicorn-fastapi", "django-raw")
 
 
-@pytest.mark.parametrize("driver", [*RAW, "werkzeug-server-flask"])
+@pytest.mark.parametrize("driver", [*RAW, "werkzeug-server-flask", "django-client"])
 def test_the_catch_all_answers_a_traversal_and_earns_nothing(
     driver: str, drivers: dict[str, Driver], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -652,7 +755,7 @@ def test_a_newline_in_the_path_earns_nothing_from_the_fallback(
 
 SILENT = {
     "not-utf8": ("/videos/%ff", ("wsgi-raw", "flask-raw")),
-    "no-leading-slash": ("videos/a.mp4", ("wsgi-raw", "flask-raw")),
+    "no-leading-slash": ("videos/a.mp4", ("wsgi-raw", "flask-raw", "django-raw")),
 }
 
 
@@ -679,6 +782,44 @@ def test_werkzeug_routes_what_the_middleware_refuses_silently(
         outcome = drivers[driver](target)
         assert (outcome.status, outcome.view) == (200, "videos")
         assert cloudfront_set_cookies(outcome.set_cookies) == {}
+
+
+@pytest.mark.parametrize("driver", ["django-raw", "django-client"])
+def test_django_reads_bytes_that_are_not_utf8_as_percent_escapes(
+    driver: str, drivers: dict[str, Driver], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Where Django differs from Werkzeug above: its request percent-encodes again the bytes
+    of ``PATH_INFO`` that are not UTF-8 (``repercent_broken_unicode``), so the router and the
+    middleware both read the same well-formed path. A video it routes as such earns the set
+    like any video (its view answered 200); an overlong ``..`` stays a literal segment of the
+    public catch-all's path and earns nothing."""
+    caplog.set_level(logging.DEBUG, logger="cfcookie_middleware")
+    outcome = drivers[driver]("/videos/%ff")
+    assert (outcome.status, outcome.view, outcome.seen) == (200, "videos", "/videos/%FF")
+    assert set(cloudfront_set_cookies(outcome.set_cookies)) == CUSTOM_SET
+    outcome = drivers[driver]("/public/%c0%ae%c0%ae/videos/a.mp4")
+    assert (outcome.view, outcome.seen) == ("public", "/public/%C0%AE%C0%AE/videos/a.mp4")
+    assert cloudfront_set_cookies(outcome.set_cookies) == {}
+    assert not refusals(caplog)  # nothing ambiguous: the rule simply does not match
+
+
+@pytest.mark.parametrize("driver", ["django-raw", "django-client"])
+def test_django_routes_slashes_its_own_way_and_earns_nothing(
+    driver: str, drivers: dict[str, Driver], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Where Werkzeug's router sends ``/videos//a.mp4`` to the catch-all and redirects
+    ``/videos`` to ``/videos/``, Django keeps the ``//`` in the ``<path:>`` value, so the videos
+    view answers, and gives ``/videos`` to the catch-all (APPEND_SLASH only redirects a path no
+    pattern resolves). No cookies for the first, which the middleware cannot be sure of, and
+    none for the public one."""
+    caplog.set_level(logging.DEBUG, logger="cfcookie_middleware")
+    outcome = drivers[driver]("/videos//a.mp4")
+    assert (outcome.status, outcome.view) == (200, "videos")
+    assert cloudfront_set_cookies(outcome.set_cookies) == {}
+    assert refusals(caplog)
+    outcome = drivers[driver]("/videos")
+    assert (outcome.status, outcome.view) == (200, "public")
+    assert cloudfront_set_cookies(outcome.set_cookies) == {}
 
 
 # ---- generated paths ------------------------------------------------------------------------
