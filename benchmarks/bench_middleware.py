@@ -27,25 +27,28 @@ RULES = [Rule("/videos/*", resource=f"{MEDIA}/videos/*")]
 OPTIONS: dict[str, Any] = {"rules": RULES, "cookie_domain": ".example.com"}
 
 
+ENVIRON = {
+    "REQUEST_METHOD": "GET",
+    "SCRIPT_NAME": "",
+    "QUERY_STRING": "",
+    "SERVER_NAME": "www.example.com",
+    "SERVER_PORT": "443",
+    "HTTP_HOST": "www.example.com",
+    "SERVER_PROTOCOL": "HTTP/1.1",
+    "REMOTE_ADDR": "203.0.113.9",
+    "wsgi.url_scheme": "https",
+    "wsgi.input": io.BytesIO(),
+    "wsgi.errors": io.StringIO(),
+    "wsgi.version": (1, 0),
+    "wsgi.multithread": False,
+    "wsgi.multiprocess": False,
+    "wsgi.run_once": False,
+}
+"""A WSGI request as a server on www.example.com would build it (PATH_INFO left to the caller)."""
+
+
 def wsgi_runner(app: Any, cookie: str) -> Callable[[int], None]:
-    environ = {
-        "REQUEST_METHOD": "GET",
-        "PATH_INFO": "/videos/a",
-        "SCRIPT_NAME": "",
-        "QUERY_STRING": "",
-        "SERVER_NAME": "www.example.com",
-        "SERVER_PORT": "443",
-        "HTTP_HOST": "www.example.com",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "REMOTE_ADDR": "203.0.113.9",
-        "wsgi.url_scheme": "https",
-        "wsgi.input": io.BytesIO(),
-        "wsgi.errors": io.StringIO(),
-        "wsgi.version": (1, 0),
-        "wsgi.multithread": False,
-        "wsgi.multiprocess": False,
-        "wsgi.run_once": False,
-    }
+    environ: dict[str, Any] = {**ENVIRON, "PATH_INFO": "/videos/a"}
     if cookie:
         environ["HTTP_COOKIE"] = cookie
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import io
 import sys
 import time
 import tracemalloc
@@ -29,6 +28,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from bench_middleware import ENVIRON, bare_wsgi
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
@@ -60,28 +60,7 @@ class CountingSigner(Signer):
         return super().sign(message)
 
 
-def bare_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
-    start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "5")])
-    return [b"hello"]
-
-
-ENVIRON = {
-    "REQUEST_METHOD": "GET",
-    "SCRIPT_NAME": "",
-    "QUERY_STRING": "",
-    "SERVER_NAME": "www.example.com",
-    "SERVER_PORT": "443",
-    "HTTP_HOST": "www.example.com",
-    "SERVER_PROTOCOL": "HTTP/1.1",
-    "REMOTE_ADDR": "203.0.113.9",
-    "wsgi.url_scheme": "https",
-    "wsgi.input": io.BytesIO(),
-    "wsgi.errors": io.StringIO(),
-    "wsgi.version": (1, 0),
-    "wsgi.multithread": False,
-    "wsgi.multiprocess": False,
-    "wsgi.run_once": False,
-}
+bare_app = bare_wsgi()
 
 
 def visit(app: Any, user: int, cookie: str) -> str:
