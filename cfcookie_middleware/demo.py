@@ -35,6 +35,7 @@ __all__ = [
     "Demo",
     "configure_logging",
     "instructions",
+    "png",
     "running_demo",
     "self_test",
 ]
@@ -103,7 +104,7 @@ def _write_media(root: Path) -> None:
     """The files the example's pages point at: posters are real images, videos placeholders."""
     catalogue = importlib.import_module("examples.common")
     files = {f"videos/{name}.mp4": b"demo video " + name.encode() for name in catalogue.VIDEOS}
-    files.update({f"videos/{name}.jpg": _png(160, 90) for name in catalogue.VIDEOS})
+    files.update({f"videos/{name}.jpg": png(160, 90) for name in catalogue.VIDEOS})
     for user, names in catalogue.LIBRARIES.items():
         files.update({f"users/{user}/{name}": f"{user}'s {name}".encode() for name in names})
     for relative, data in files.items():
@@ -111,15 +112,17 @@ def _write_media(root: Path) -> None:
         (root / relative).write_bytes(data)
 
 
-def _png(width: int, height: int) -> bytes:
-    """A plain grey PNG (browsers sniff image types, so it serves as a .jpg poster too)."""
+def png(width: int, height: int, rgb: tuple[int, int, int] = (0x90, 0x90, 0x90)) -> bytes:
+    """A one-colour PNG built from the spec (signature, IHDR, IDAT, IEND; each chunk is length,
+    type, data, CRC-32 of type and data): demo posters need no imaging library. Browsers sniff
+    image types, so it serves as a .jpg poster too."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         body = kind + data
         return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
 
-    rows = b"".join(b"\x00" + b"\x90\x90\x90" * width for _ in range(height))
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    rows = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))  # filter 0 per row
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB, no interlace
     return (
         b"\x89PNG\r\n\x1a\n"
         + chunk(b"IHDR", header)

@@ -11,9 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import socket
-import struct
 import threading
-import zlib
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -57,25 +55,6 @@ def spki_sha256(certificate: SelfSignedCertificate) -> str:
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     return base64.b64encode(hashlib.sha256(spki).digest()).decode()
-
-
-def png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
-    """A one-colour truecolour PNG, built from the PNG spec (signature, IHDR, IDAT, IEND; each
-    chunk is length, type, data, CRC-32 of type and data), so the suite needs no imaging library."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-        )
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB, no interlace
-    rows = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))  # filter 0 per row
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
 
 
 def free_socket() -> socket.socket:

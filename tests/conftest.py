@@ -7,7 +7,14 @@ import ipaddress
 import json
 import os
 import shutil
+import socket
 import ssl
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -124,3 +131,44 @@ def self_signed_certificate(folder: Path, *names: str) -> SelfSignedCertificate:
         )
     )
     return SelfSignedCertificate(certfile, keyfile, key.public_key())
+
+
+def import_error_without(module: str, blocked: str) -> str:
+    """The ImportError message of importing ``module`` in a fresh interpreter where the
+    package ``blocked`` is missing (as on a machine without that extra)."""
+    code = (
+        f"import sys\nsys.modules[{blocked!r}] = None\n"
+        f"try:\n    import {module}\nexcept ImportError as exc:\n    print(exc)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).parent.parent,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@contextmanager
+def running_uvicorn(app: Any) -> Iterator[int]:
+    """``app`` served by uvicorn in a thread on a free loopback port; yields the port."""
+    import uvicorn
+
+    config = uvicorn.Config(app, lifespan="off", ws="none", log_level="warning")
+    server = uvicorn.Server(config)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert server.started
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()

@@ -17,6 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from cfcookie_middleware.cookies import RequestCookies, parse_cookie_header, parse_cookie_pairs
 from cfcookie_middleware.rules import Rule
 from cfcookie_middleware.signing import Policy, Signer
 from cfcookie_middleware.verify import Verifier
@@ -323,3 +324,16 @@ class ClosingBody:
 
     def close(self) -> None:
         self.closed = True
+
+
+def check_cookie_parsing(header: str) -> None:
+    """What must hold for any Cookie header: pairs are trimmed names without ';' or '=', values
+    without ';', and the lazy mapping agrees with the eager parser (the fuzz property)."""
+    pairs = parse_cookie_pairs(header)
+    assert len(pairs) <= header.count("=")
+    for name, value in pairs:
+        assert name == name.strip() != ""
+        assert not set(name) & set(";=")
+        assert ";" not in value
+        assert value == value.strip()
+    assert dict(RequestCookies(header)) == parse_cookie_header(header)

@@ -25,7 +25,6 @@ from browser_helpers import (
     MEDIA_HOST,
     SITE,
     make_certificate,
-    png,
     serve_asgi,
     serve_wsgi,
     serving,
@@ -35,6 +34,7 @@ from conftest import SelfSignedCertificate, require, require_executable
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from cfcookie_middleware import Signer
+from cfcookie_middleware.demo import png
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page, Request, Response

@@ -28,6 +28,7 @@ from wsgiref.validate import validator
 
 import pytest
 from asgiref.sync import iscoroutinefunction
+from conftest import import_error_without
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.handlers.asgi import ASGIHandler
@@ -578,19 +579,8 @@ def test_signer_left_out_comes_from_the_environment(monkeypatch: pytest.MonkeyPa
 
 
 def test_importing_without_django_names_the_extra() -> None:
-    code = (
-        "import sys\n"
-        "sys.modules['django'] = None\n"
-        "try:\n"
-        "    import cfcookie_middleware.django\n"
-        "except ImportError as exc:\n"
-        "    print(exc)\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    assert 'pip install "cfcookie-middleware[django]"' in done.stdout
+    message = import_error_without("cfcookie_middleware.django", "django")
+    assert 'pip install "cfcookie-middleware[django]"' in message
 
 
 # ---- the example project -----------------------------------------------------------------------

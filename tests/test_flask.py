@@ -5,13 +5,12 @@ response, the ones Flask's error handlers make included."""
 from __future__ import annotations
 
 import logging
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import flask
 import pytest
+from conftest import import_error_without
 from middleware_helpers import (
     BAD_CONFIGS,
     BASE_URL,
@@ -312,16 +311,5 @@ def test_configuration_errors_surface_at_init_app(case: BadConfig) -> None:
 
 
 def test_importing_without_flask_names_the_extra() -> None:
-    code = (
-        "import sys\n"
-        "sys.modules['flask'] = None\n"
-        "try:\n"
-        "    import cfcookie_middleware.flask\n"
-        "except ImportError as exc:\n"
-        "    print(exc)\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    assert 'pip install "cfcookie-middleware[flask]"' in done.stdout
+    message = import_error_without("cfcookie_middleware.flask", "flask")
+    assert 'pip install "cfcookie-middleware[flask]"' in message

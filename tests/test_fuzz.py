@@ -33,6 +33,7 @@ from middleware_helpers import (
     ROTATED_KEY_ID,
     VECTORS,
     Clock,
+    check_cookie_parsing,
     cloudfront_set_cookies,
     cookie_header,
     default_rules,
@@ -292,15 +293,8 @@ octets = st.text(alphabet=COOKIE_OCTET, max_size=40)
 @FUZZ
 @given(header=anything)
 def test_parse_cookie_pairs_on_anything(header: str) -> None:
-    pairs = parse_cookie_pairs(header)
-    assert len(pairs) <= header.count("=")
-    for name, value in pairs:
-        assert name == name.strip() != ""
-        assert not set(name) & set(";=")
-        assert ";" not in value
-        assert value == value.strip()
+    check_cookie_parsing(header)
     header_view = RequestCookies(header)
-    assert dict(header_view) == parse_cookie_header(header)
     assert len(header_view) == len(parse_cookie_header(header))
     assert isinstance(repr(header_view), str)
     for name in header_view:

@@ -34,9 +34,7 @@ import asyncio
 import http.client
 import logging
 import os
-import socket
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -44,7 +42,7 @@ from urllib.parse import quote, unquote, unquote_to_bytes
 from wsgiref.util import setup_testing_defaults
 
 import pytest
-import uvicorn
+from conftest import running_uvicorn
 from django import conf, urls
 from django.core.handlers.wsgi import WSGIHandler
 from django.http import HttpRequest, HttpResponse
@@ -420,24 +418,8 @@ def socket_driver(port: int, seen: Seen, *, wsgi: bool) -> Driver:
 @pytest.fixture(scope="module")
 def uvicorn_port() -> Iterator[tuple[int, Seen]]:
     seen = Seen()
-    config = uvicorn.Config(
-        seen.asgi(fastapi_app(make_signer())), lifespan="off", ws="none", log_level="warning"
-    )
-    server = uvicorn.Server(config)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert server.started
-    try:
-        yield sock.getsockname()[1], seen
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+    with running_uvicorn(seen.asgi(fastapi_app(make_signer()))) as port:
+        yield port, seen
 
 
 @pytest.fixture(scope="module")

@@ -6,18 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
-import subprocess
-import sys
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx2
 import pytest
-import uvicorn
+from conftest import import_error_without, running_uvicorn
 from fastapi import FastAPI, HTTPException
 from fastapi import Response as FastAPIResponse
 from middleware_helpers import (
@@ -523,22 +518,8 @@ def streaming_server() -> Iterator[tuple[str, dict[str, Any]]]:
 
     state["signer"] = make_signer()
     middleware = CloudFrontCookieMiddleware(app, **options(state["signer"]))
-    config = uvicorn.Config(middleware, lifespan="off", ws="none", log_level="warning")
-    server = uvicorn.Server(config)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert server.started
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}", state
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
+    with running_uvicorn(middleware) as port:
+        yield f"http://127.0.0.1:{port}", state
 
 
 def test_streamed_body_reaches_the_client_chunk_by_chunk(
@@ -617,16 +598,5 @@ def test_configuration_errors_surface_when_the_app_starts(case: BadConfig) -> No
 
 
 def test_importing_without_starlette_names_the_extra() -> None:
-    code = (
-        "import sys\n"
-        "sys.modules['starlette'] = None\n"
-        "try:\n"
-        "    import cfcookie_middleware.starlette\n"
-        "except ImportError as exc:\n"
-        "    print(exc)\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    assert 'pip install "cfcookie-middleware[starlette]"' in done.stdout
+    message = import_error_without("cfcookie_middleware.starlette", "starlette")
+    assert 'pip install "cfcookie-middleware[starlette]"' in message
