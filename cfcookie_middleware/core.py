@@ -19,12 +19,13 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from types import MappingProxyType
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from publicsuffixlist import PublicSuffixList
 
-from cfcookie_middleware.cookies import RequestCookies, parse_cookie_pairs, set_cookie_header
+from cfcookie_middleware.cookies import parse_cookie_pairs, set_cookie_header
 from cfcookie_middleware.rules import Rule, compile_pattern, is_ambiguous_path
 from cfcookie_middleware.signing import (
     ConfigurationError,
@@ -64,6 +65,8 @@ DEFAULT_CACHE_SIZE = 10_000
 _MAX_WARNINGS = 100
 _MAX_AGE_ROOM = len("; Max-Age=2147483647")
 _PSL = PublicSuffixList()
+_PRIVATE = [("Cache-Control", "private"), ("Vary", "Cookie")]
+_NO_PARAMS: Mapping[str, str] = MappingProxyType({})
 
 
 @dataclass(slots=True, eq=False)
@@ -92,22 +95,41 @@ class Route(NamedTuple):
     params: Mapping[str, str]
 
 
+_CLEAR_ROUTE = Route(None, _NO_PARAMS)
+
+
 @dataclass(frozen=True, slots=True)
 class _Signed:
-    """One cached signed set: its ``Set-Cookie`` values, and whether each fits in a cookie."""
+    """One cached signed set: its ``Set-Cookie`` headers, and whether each fits in a cookie."""
 
-    set_cookies: list[str]
+    set_cookies: list[tuple[str, str]]
     fits: bool
 
 
-@dataclass(frozen=True, slots=True)
-class _Window:
-    """Per-rule timing, fixed at build: policies end on multiples of ``step`` seconds."""
+@dataclass(frozen=True, slots=True, eq=False)
+class _Plan:
+    """What the core fixed for one rule at build time: policies end on multiples of ``step``
+    seconds; ``reads_request`` says whether the rule needs the request view at all, and
+    ``resource`` is the resource when it is the same for every request."""
 
     ttl: int
     step: int
     margin: int
     not_before: int | None
+    render: Callable[..., str]
+    reads_request: bool
+    resource: str | None
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _HeldSet:
+    """The ``CloudFront-*`` cookies a request carries, read once: the terms, the raw signature
+    and the key they claim (identity-hashed, so the signature check is memoized per set)."""
+
+    policy: Policy
+    signature: bytes
+    key_pair_id: str
+    hash_algorithm: str
 
 
 class CookieCore:
@@ -154,13 +176,20 @@ class CookieCore:
             render("CloudFront-Policy", "x")  # checks domain, path and SameSite syntax
             return render
 
-        self._render = {rule: renderer(rule.cookie_path or cookie_path) for rule in self.rules}
         self.max_age = _seconds(max_age, "max_age")
         margin = _seconds(refresh_margin, "refresh_margin")
-        self._windows = {rule: _window(rule, margin, self.max_age) for rule in self.rules}
+        self._plans = {
+            rule: _plan(rule, margin, self.max_age, renderer(rule.cookie_path or cookie_path))
+            for rule in self.rules
+        }
         if isinstance(clear_on, str):
             clear_on = (clear_on,)
         self._clear = [compile_pattern(p, name=f"clear_on[{i}]") for i, p in enumerate(clear_on)]
+        # A rule that captures nothing always gives the same route: made once, not per request.
+        self._matchers = [
+            (rule, rule.regex.fullmatch, None if rule.regex.groupindex else Route(rule, _NO_PARAMS))
+            for rule in self.rules
+        ]
         if cookie_domain is not None:
             check_cookie_domain(cookie_domain)
         for rule in self.rules:
@@ -168,11 +197,12 @@ class CookieCore:
         if not isinstance(cache_size, int) or cache_size < 1:
             raise ConfigurationError(f"cache_size: {cache_size!r} must be a positive int")
         self._signed = functools.lru_cache(maxsize=cache_size)(self._sign)
-        self._genuine = functools.lru_cache(maxsize=cache_size)(self._verify)
+        self._held = functools.lru_cache(maxsize=cache_size)(_read_held_set)
+        self._genuine = functools.lru_cache(maxsize=cache_size)(_genuine)
         # Logout expires every cookie at every path the rules set them on.
         paths = dict.fromkeys([cookie_path, *(r.cookie_path or cookie_path for r in self.rules)])
         self._clearing = [
-            renderer(path)(name, "", max_age=0, expires=0)
+            ("Set-Cookie", renderer(path)(name, "", max_age=0, expires=0))
             for path in paths
             for name in CLOUDFRONT_COOKIES
         ]
@@ -207,11 +237,11 @@ class CookieCore:
             return None
         for pattern in self._clear:
             if pattern.fullmatch(path):
-                return Route(None, {})
-        for rule in self.rules:
-            params = rule.match(path)
-            if params is not None:
-                return Route(rule, params)
+                return _CLEAR_ROUTE
+        for rule, fullmatch, fixed in self._matchers:
+            found = fullmatch(path)
+            if found is not None:
+                return fixed or Route(rule, found.groupdict())
         return None
 
     def respond(
@@ -220,140 +250,151 @@ class CookieCore:
         status: int,
         headers: Iterable[tuple[str, str]],
         view: Callable[[], RequestView],
+        *,
+        host: str,
+        cookie_header: str,
     ) -> Headers | None:
         """The response headers to send instead of ``headers``, or ``None`` to leave them be.
 
+        ``host`` and ``cookie_header`` are the request's raw ``Host`` and ``Cookie`` values;
+        ``view`` builds the request view, called only when ``when`` or the rule reads it.
         ``headers`` is read only when cookies go out, so an adapter may pass a lazy iterable.
 
         Never raises: a failure (a signer that is down, a ``when`` that breaks) is logged and
         the response goes out as the app made it, without CloudFront cookies.
         """
         try:
-            if route.rule is None:
+            rule = route.rule
+            if rule is None:
                 return None if status >= 400 else _private(headers, self._clearing)
             if not 200 <= status < 300:
                 return None
-            request = view()
-            if self.when is not None:
-                decided = self.when(request)
-                if inspect.isawaitable(decided):  # an async callable object: fail closed
-                    getattr(decided, "close", lambda: None)()
-                    raise TypeError("when returned an awaitable; it must decide synchronously")
-                if not decided:
+            plan = self._plans[rule]
+            if plan.resource is not None and self.when is None:
+                resource, network = plan.resource, None  # nothing to read from the request
+            else:
+                grant = self._grant(rule, plan, route.params, view)
+                if grant is None:
                     return None
-            set_cookies = self._set_cookies(route.rule, request)
-            return None if not set_cookies else _private(headers, set_cookies)
+                resource, network = grant
+            set_cookies = self._set_cookies(rule, plan, resource, network, host, cookie_header)
+            return None if set_cookies is None else _private(headers, set_cookies)
         except Exception:
             logger.exception("cfcookie: response sent without CloudFront cookies")
             return None
 
-    def _set_cookies(self, rule: Rule, request: RequestView) -> list[str]:
+    def _grant(
+        self, rule: Rule, plan: _Plan, params: Mapping[str, str], view: Callable[[], RequestView]
+    ) -> tuple[str, str | None] | None:
+        """The resource and IP range this request earns, or ``None`` for nothing; the request
+        view is built only when ``when`` or the rule reads it."""
+        request = None
+        if self.when is not None:
+            request = view()
+            if not _decided(self.when(request)):
+                return None
+        elif plan.reads_request:
+            request = view()
+        if request is None or not callable(rule.resource):
+            resource = rule.fill(params)
+        else:
+            found = rule.resource(request)
+            if found is None:
+                return None
+            resource = validate_resource(found, name=f"Rule({rule.pattern!r}).resource()")
+        if request is None or not rule.bind_client_ip:
+            return resource, None
+        network = _client_network(request.client_ip)
+        if network is None:
+            logger.warning(
+                "cfcookie: bind_client_ip needs an IPv4 client address, got %r: no cookies",
+                request.client_ip,
+            )
+            return None
+        return resource, network
+
+    def _set_cookies(
+        self,
+        rule: Rule,
+        plan: _Plan,
+        resource: str,
+        network: str | None,
+        host: str,
+        cookie_header: str,
+    ) -> list[tuple[str, str]] | None:
+        """The ``Set-Cookie`` headers for this grant, or ``None`` when none should go out."""
         signer = rule.signer or self._signer
-        window = self._windows[rule]
         now = self.clock()
-        policy = self._policy(rule, window, request, int(now // window.step * window.step))
-        if policy is None or self._holds_current(request, signer, rule, policy, now):
-            return []
-        self._check_host(request.host, policy.resource)
-        signed = self._signed(signer, policy, rule)
+        expires = int(now // plan.step * plan.step) + plan.ttl
+        if "CloudFront-" in cookie_header and self._holds_current(
+            cookie_header, signer, plan, resource, network, expires, now
+        ):
+            return None
+        problem = self._host_problem(host, resource)
+        if problem is not None:
+            self._warn_once(problem)
+        signed = self._signed(signer, plan, resource, network, expires)
         if not signed.fits:
             # A browser would keep the rest of the set without the policy: send none of it.
             self._warn_once(
-                f"Rule({rule.pattern!r}): a cookie for {policy.resource[:100]} would be over "
+                f"Rule({rule.pattern!r}): a cookie for {resource[:100]} would be over "
                 f"{MAX_COOKIE_BYTES} bytes, which browsers drop; no cookies (shorten the "
                 "captured values or use a wildcard resource)"
             )
-            return []
-        set_cookies = signed.set_cookies
+            return None
         if self.max_age is None:
-            return set_cookies
-        max_age = min(self.max_age, policy.expires - int(now))
-        return [f"{header}; Max-Age={max_age}" for header in set_cookies]
-
-    def _policy(
-        self, rule: Rule, window: _Window, request: RequestView, issued: int
-    ) -> Policy | None:
-        """The grant for this request in the expiry window that starts at ``issued``."""
-        if callable(rule.resource):
-            resource = rule.resource(request)
-            if resource is None:
-                return None
-            validate_resource(resource, name=f"Rule({rule.pattern!r}).resource()")
-        else:
-            resource = rule.fill(request.params)
-        network = None
-        if rule.bind_client_ip:
-            network = _client_network(request.client_ip)
-            if network is None:
-                logger.warning(
-                    "cfcookie: bind_client_ip needs an IPv4 client address, got %r: no cookies",
-                    request.client_ip,
-                )
-                return None
-        not_before = None if window.not_before is None else issued + window.not_before
-        return Policy(resource, issued + window.ttl, not_before, network)
+            return signed.set_cookies
+        max_age = min(self.max_age, expires - int(now))
+        return [(name, f"{value}; Max-Age={max_age}") for name, value in signed.set_cookies]
 
     def _holds_current(
         self,
-        request: RequestView,
+        cookie_header: str,
         signer: Signer,
-        rule: Rule,
-        policy: Policy,
+        plan: _Plan,
+        resource: str,
+        network: str | None,
+        expires: int,
         now: float,
     ) -> bool:
-        """Whether the request already carries a set this middleware issued for ``policy``'s
-        terms and key, far enough from expiry (its signature is compared, not trusted)."""
-        cookies = _cloudfront_cookies(_cookie_header(request))
+        """Whether the request already carries a set this middleware issued for these terms and
+        key in this or an earlier window, far enough from expiry. Only such terms count, so a
+        request cannot make it accept arbitrary expiries; the signature is checked last."""
+        part = _cloudfront_part(cookie_header)
+        canned = "*" not in resource and plan.not_before is None and network is None
+        held = self._held(part, resource if canned else None)
         if (
-            cookies is None
-            or cookies.get("CloudFront-Key-Pair-Id") != signer.key_pair_id
-            or cookies.get("CloudFront-Hash-Algorithm", "SHA1") != signer.hash_algorithm
+            held is None
+            or held.key_pair_id != signer.key_pair_id
+            or held.hash_algorithm != signer.hash_algorithm
         ):
             return False
-        held = _held_policy(cookies, policy)
-        if held is None:
-            return False
-        window = self._windows[rule]
-        issued = held.expires - window.ttl
-        if held.expires - now <= window.margin or held.expires > policy.expires:
-            return False
-        # Only terms this middleware would have issued in an earlier window count, so a
-        # request cannot make it sign arbitrary expiries.
-        not_before = None if window.not_before is None else issued + window.not_before
-        expected = Policy(policy.resource, held.expires, not_before, policy.ip_network)
-        if issued % window.step or held != expected:
-            return False
-        return self._genuine(signer, held, cookies.get("CloudFront-Signature", ""))
+        policy = held.policy
+        issued = policy.expires - plan.ttl
+        return (
+            policy.resource == resource
+            and policy.ip_network == network
+            and policy.not_before == (None if plan.not_before is None else issued + plan.not_before)
+            and issued % plan.step == 0
+            and now + plan.margin < policy.expires <= expires
+            and self._genuine(signer, held)
+        )
 
-    @staticmethod
-    def _verify(signer: Signer, policy: Policy, signature: str) -> bool:
-        """Whether ``signer``'s key made ``signature`` over the policy: checked against its public
-        key (not re-signed) so sets from another worker, an earlier process or a randomized
-        ECDSA signature count; memoized, so a returning visitor costs one lookup."""
-        try:
-            raw = b64decode(signature)
-        except ValueError:
-            return False
-        return signer.verify(policy.text().encode("ascii"), raw)
-
-    def _sign(self, signer: Signer, policy: Policy, rule: Rule) -> _Signed:
+    def _sign(
+        self, signer: Signer, plan: _Plan, resource: str, network: str | None, expires: int
+    ) -> _Signed:
+        not_before = None if plan.not_before is None else expires - plan.ttl + plan.not_before
+        policy = Policy(resource, expires, not_before, network)
         fields = signer.sign_policy(policy)
         needed = {"CloudFront-Expires" if policy.canned else "CloudFront-Policy"}
         needed |= {"CloudFront-Signature", "CloudFront-Key-Pair-Id"}
         if not needed <= fields.keys():  # half a set would be worse than none
             raise ValueError(f"{signer!r} returned {sorted(fields)}, not a whole cookie set")
-        render = self._render[rule]
-        headers = [render(name, value) for name, value in fields.items()]
-        fits = all(len(header) + _MAX_AGE_ROOM <= MAX_COOKIE_BYTES for header in headers)
+        headers = [("Set-Cookie", plan.render(name, value)) for name, value in fields.items()]
+        fits = all(len(value) + _MAX_AGE_ROOM <= MAX_COOKIE_BYTES for _, value in headers)
         return _Signed(headers, fits)
 
     # ---- checks ------------------------------------------------------------------------
-    def _check_host(self, host: str, resource: str) -> None:
-        """Warn once per problem when the browser would drop the cookies or never send them."""
-        problem = self._host_problem(host, resource.split("/", 3)[2])
-        if problem is not None:
-            self._warn_once(problem)
-
     def _warn_once(self, problem: str) -> None:
         """Log a problem a request revealed once, not on every request (at most 100 kinds)."""
         if problem in self._warned:
@@ -365,10 +406,11 @@ class CookieCore:
         logger.warning("cfcookie: %s", problem)
 
     @functools.lru_cache(maxsize=256)  # noqa: B019 - a few hosts per app, one core per app
-    def _host_problem(self, host: str, resource_netloc: str) -> str | None:
+    def _host_problem(self, host: str, resource: str) -> str | None:
+        """Why a browser would drop the cookies or never send them to ``resource``'s host."""
         try:
             request_host = (urlsplit(f"//{host}").hostname or "").lower()
-            resource_host = (urlsplit(f"//{resource_netloc}").hostname or "").lower()
+            resource_host = (urlsplit(resource).hostname or "").lower()
         except ValueError:
             return f"request host {host[:100]!r} is not a valid host name"
         if self.cookie_domain is None:
@@ -416,7 +458,7 @@ class CookieCore:
             )
         # The longest cookie: the policy with every condition, the longest epoch, a /32 address.
         worst = Policy(template, 2**31 - 1, 2**31 - 2, "255.255.255.255/32")
-        header = self._render[rule]("CloudFront-Policy", "x" * _b64_length(worst))
+        header = self._plans[rule].render("CloudFront-Policy", "x" * _b64_length(worst))
         if len(header) + (0 if self.max_age is None else _MAX_AGE_ROOM) > MAX_COOKIE_BYTES:
             raise ConfigurationError(
                 f"{where}.resource: the CloudFront-Policy cookie would be {len(header)} bytes, "
@@ -449,7 +491,7 @@ def _seconds(value: timedelta | int | None, name: str) -> int | None:
     return int(seconds)
 
 
-def _window(rule: Rule, margin: int | None, max_age: int | None) -> _Window:
+def _plan(rule: Rule, margin: int | None, max_age: int | None, render: Callable[..., str]) -> _Plan:
     ttl = int(rule.ttl.total_seconds())
     where = f"Rule({rule.pattern!r})"
     if max_age is not None and max_age > ttl:
@@ -467,7 +509,9 @@ def _window(rule: Rule, margin: int | None, max_age: int | None) -> _Window:
     # tenth of the ttl (at most 5 minutes) keeps at least 90% of the ttl for each cookie.
     step = max(1, min(ttl // 10, 300, ttl - margin))
     offset = None if rule.not_before is None else math.floor(rule.not_before.total_seconds())
-    return _Window(ttl, step, margin, offset)
+    reads_request = callable(rule.resource) or rule.bind_client_ip
+    fixed = None if reads_request or rule.template_fields else rule.fill({})
+    return _Plan(ttl, step, margin, offset, render, reads_request, fixed)
 
 
 def check_cookie_domain(domain: str) -> None:
@@ -516,38 +560,64 @@ def _client_network(client_ip: str | None) -> str | None:
     return None if address is None else f"{address}/32"
 
 
-def _cookie_header(request: RequestView) -> str:
-    """The raw Cookie header, which the adapters' ``RequestCookies`` already holds."""
-    if isinstance(request.cookies, RequestCookies):
-        return request.cookies.header
-    return request.headers.get("cookie", "")
+def _decided(answer: object) -> bool:
+    """``when``'s answer; an awaitable (an async callable object) fails closed."""
+    if inspect.isawaitable(answer):
+        getattr(answer, "close", lambda: None)()
+        raise TypeError("when returned an awaitable; it must decide synchronously")
+    return bool(answer)
 
 
-def _held_policy(cookies: Mapping[str, str], policy: Policy) -> Policy | None:
-    """The terms of the set a request holds, read the way ``policy`` would be sent."""
-    if not policy.canned:
-        return _decode_policy(cookies.get("CloudFront-Policy", ""))
-    expires = cookies.get("CloudFront-Expires", "")
-    if not (expires.isascii() and expires.isdigit()) or len(expires) > 10:
-        return None
-    return Policy(policy.resource, int(expires))
+def _cloudfront_part(header: str) -> str:
+    """The run of whole ``name=value`` pairs of a Cookie header that holds every name with
+    ``CloudFront-`` in it ("" when none does): a returning visitor's set is then looked up by
+    this run, whatever else (a session cookie, analytics) the header carries."""
+    first = header.find("CloudFront-")
+    if first < 0:
+        return ""
+    start = header.rfind(";", 0, first) + 1
+    end = header.find(";", header.rfind("CloudFront-"))
+    return header[start:] if end < 0 else header[start:end]
 
 
-def _cloudfront_cookies(header: str) -> dict[str, str] | None:
-    """The ``CloudFront-*`` cookies of a Cookie header; ``None`` when one name repeats (two sets
-    from different domains or paths: which one CloudFront reads is undocumented)."""
-    found: dict[str, str] = {}
-    if "CloudFront-" not in header:
-        return found
-    for name, value in parse_cookie_pairs(header):
+def _read_held_set(part: str, canned_resource: str | None) -> _HeldSet | None:
+    """The set in ``part``, read the way the core would send it: a canned set (its resource is
+    the request's) when ``canned_resource`` is given, else a custom policy. ``None`` for
+    anything unusable, such as a name given twice (two sets from different domains or paths:
+    which one CloudFront reads is undocumented)."""
+    cookies: dict[str, str] = {}
+    for name, value in parse_cookie_pairs(part):
         if name.startswith("CloudFront-"):
-            if name in found:
+            if name in cookies:
                 return None
-            found[name] = value
-    return found
+            cookies[name] = value
+    if canned_resource is None:
+        policy = _decode_policy(cookies.get("CloudFront-Policy", ""))
+    else:
+        expires = cookies.get("CloudFront-Expires", "")
+        usable = expires.isascii() and expires.isdigit() and len(expires) <= 10
+        policy = Policy(canned_resource, int(expires)) if usable else None
+    try:
+        signature = b64decode(cookies.get("CloudFront-Signature", ""))
+    except ValueError:
+        return None
+    if policy is None:
+        return None
+    return _HeldSet(
+        policy,
+        signature,
+        cookies.get("CloudFront-Key-Pair-Id", ""),
+        cookies.get("CloudFront-Hash-Algorithm", "SHA1"),
+    )
 
 
-@functools.lru_cache(maxsize=DEFAULT_CACHE_SIZE)
+def _genuine(signer: Signer, held: _HeldSet) -> bool:
+    """Whether ``signer``'s key made the held signature: checked against its public key (not
+    re-signed) so sets from another worker, an earlier process or a randomized ECDSA signature
+    count; memoized per core, so a returning visitor costs a lookup."""
+    return signer.verify(held.policy.text().encode("ascii"), held.signature)
+
+
 def _decode_policy(value: str) -> Policy | None:
     """A request's ``CloudFront-Policy`` cookie as terms, or ``None`` for anything unusable."""
     if not value or len(value) > MAX_COOKIE_BYTES:
@@ -558,7 +628,7 @@ def _decode_policy(value: str) -> Policy | None:
         return None
 
 
-def _private(headers: Iterable[tuple[str, str]], set_cookies: list[str]) -> Headers:
+def _private(headers: Iterable[tuple[str, str]], set_cookies: list[tuple[str, str]]) -> Headers:
     """``headers`` plus ``set_cookies``, made unstorable by shared caches.
 
     ``Cache-Control`` gains ``private`` (``public`` and ``s-maxage`` go, since they contradict
@@ -566,24 +636,28 @@ def _private(headers: Iterable[tuple[str, str]], set_cookies: list[str]) -> Head
     """
     result: Headers = []
     cache_control = vary = None
-    for name, value in headers:
-        lowered = name.lower()
+    for header in headers:
+        lowered = header[0].lower()
         if lowered == "cache-control":
-            cache_control = value if cache_control is None else f"{cache_control}, {value}"
+            cache_control = header[1] if cache_control is None else f"{cache_control}, {header[1]}"
         elif lowered == "vary":
-            vary = value if vary is None else f"{vary}, {value}"
+            vary = header[1] if vary is None else f"{vary}, {header[1]}"
         else:
-            result.append((name, value))
-    result.append(("Cache-Control", _private_cache_control(cache_control)))
+            result.append(header)
+    if cache_control is None and vary is None:
+        result += _PRIVATE
+    else:
+        result.append(("Cache-Control", _private_cache_control(cache_control)))
+        result.append(("Vary", _vary_cookie(vary)))
+    result += set_cookies
+    return result
+
+
+def _vary_cookie(vary: str | None) -> str:
     tokens = {token.strip().lower() for token in (vary or "").split(",")}
     if vary is None:
-        result.append(("Vary", "Cookie"))
-    elif "cookie" in tokens or "*" in tokens:
-        result.append(("Vary", vary))
-    else:
-        result.append(("Vary", f"{vary}, Cookie"))
-    result.extend(("Set-Cookie", value) for value in set_cookies)
-    return result
+        return "Cookie"
+    return vary if "cookie" in tokens or "*" in tokens else f"{vary}, Cookie"
 
 
 def _private_cache_control(value: str | None) -> str:

@@ -75,8 +75,14 @@ class CloudFrontCookieMiddleware:
     def _add(
         self, request: HttpRequest, route: Route, response: HttpResponseBase
     ) -> HttpResponseBase:
+        meta = request.META
         replaced = self.core.respond(
-            route, response.status_code, list(response.items()), lambda: _view(request, route)
+            route,
+            response.status_code,
+            list(response.items()),
+            lambda: _view(request, route),
+            host=_host(meta),
+            cookie_header=meta.get("HTTP_COOKIE", ""),
         )
         if replaced is not None:
             _apply(response, replaced)
@@ -142,13 +148,18 @@ class _RawMorsel(Morsel[str]):
         return (_RawMorsel, (self._header,))
 
 
+def _host(meta: Mapping[str, Any]) -> str:
+    """Not ``request.get_host()``: it raises for a host outside ``ALLOWED_HOSTS``."""
+    host: str = meta.get("HTTP_HOST") or meta.get("SERVER_NAME", "")
+    return host
+
+
 def _view(request: HttpRequest, route: Route) -> RequestView:
     meta = request.META
     return RequestView(
         method=request.method or "GET",
         scheme=request.scheme,
-        # Not request.get_host(): it raises for a host outside ALLOWED_HOSTS.
-        host=meta.get("HTTP_HOST") or meta.get("SERVER_NAME", ""),
+        host=_host(meta),
         path=request.path_info,
         headers=request.headers,
         cookies=RequestCookies(meta.get("HTTP_COOKIE", "")),

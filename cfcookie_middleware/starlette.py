@@ -69,8 +69,14 @@ class CloudFrontCookieMiddleware:
                     (name.decode("latin-1"), value.decode("latin-1"))
                     for name, value in message.get("headers", ())
                 )
+                host, cookie = _host_and_cookie(scope)
                 replaced = self.core.respond(
-                    route, message["status"], headers, lambda: _view(scope, route)
+                    route,
+                    message["status"],
+                    headers,
+                    lambda: _view(scope, route, host, cookie),
+                    host=host,
+                    cookie_header=cookie,
                 )
                 if replaced is not None:
                     # ASGI wants lower-case header names; the core writes them capitalized.
@@ -83,23 +89,29 @@ class CloudFrontCookieMiddleware:
         await self.app(scope, receive, send_with_cookies)
 
 
-def _view(scope: Scope, route: Route) -> RequestView:
+def _host_and_cookie(scope: Scope) -> tuple[str, str]:
+    """The ``Host`` and ``Cookie`` headers, found in one pass (HTTP/2 may split the Cookie
+    header: the parts are rejoined)."""
     host = cookie = None
-    for name, value in scope.get("headers", ()):  # one pass for the two the core reads
+    for name, value in scope.get("headers", ()):
         if name == b"host" and host is None:
             host = value.decode("latin-1")
-        elif name == b"cookie":  # HTTP/2 may split the Cookie header; rejoin it
+        elif name == b"cookie":
             text = value.decode("latin-1")
             cookie = text if cookie is None else f"{cookie}; {text}"
-    client = scope.get("client")
     scheme = scope.get("scheme", "http")
+    return host or get_host(scheme, None, scope.get("server")), cookie or ""
+
+
+def _view(scope: Scope, route: Route, host: str, cookie: str) -> RequestView:
+    client = scope.get("client")
     return RequestView(
         method=scope.get("method", "GET"),
-        scheme=scheme,
-        host=host or get_host(scheme, None, scope.get("server")),
+        scheme=scope.get("scheme", "http"),
+        host=host,
         path=asgi_path(scope),
         headers=Headers(scope=scope),
-        cookies=RequestCookies(cookie or ""),
+        cookies=RequestCookies(cookie),
         client_ip=client[0] if client else None,
         params=route.params,
         native=scope,

@@ -26,11 +26,17 @@ ExcInfo = tuple[type[BaseException], BaseException, TracebackType] | tuple[None,
 def wsgi_path(environ: WSGIEnvironment) -> str | None:
     """``PATH_INFO`` decoded the WSGI way (latin-1 bytes, then UTF-8); ``None`` when it is not
     UTF-8, since the framework would then route on replacement characters."""
+    path: str = environ.get("PATH_INFO", "")
+    if path.isascii():  # the common case, and the same string either way
+        return path
     try:
-        path: str = environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8")
+        return path.encode("latin-1").decode("utf-8")
     except UnicodeError:
         return None
-    return path
+
+
+def _host(environ: WSGIEnvironment) -> str:
+    return environ.get("HTTP_HOST") or get_host(environ)
 
 
 def _environ_key(name: str) -> str:
@@ -89,7 +95,14 @@ class CloudFrontCookieMiddleware:
             status: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None
         ) -> Callable[[bytes], object]:
             code = int(status[:3]) if status[:3].isdigit() else 500
-            replaced = self.core.respond(route, code, headers, lambda: self._view(environ, route))
+            replaced = self.core.respond(
+                route,
+                code,
+                headers,
+                lambda: self._view(environ, route),
+                host=_host(environ),
+                cookie_header=environ.get("HTTP_COOKIE", ""),
+            )
             return start_response(status, headers if replaced is None else replaced, exc_info)
 
         return self.app(environ, start)
@@ -98,7 +111,7 @@ class CloudFrontCookieMiddleware:
         return RequestView(
             method=environ.get("REQUEST_METHOD", "GET"),
             scheme=environ.get("wsgi.url_scheme", "http"),
-            host=environ.get("HTTP_HOST") or get_host(environ),
+            host=_host(environ),
             path=wsgi_path(environ) or "",
             headers=EnvironHeaders(environ),
             cookies=RequestCookies(environ.get("HTTP_COOKIE", "")),

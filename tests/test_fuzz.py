@@ -449,7 +449,7 @@ def issued_headers(draw: st.DrawFn, path: str) -> str:
     route = CORE.match(path)
     assert route is not None
     view = request_view(path, "app.example.com", "", "203.0.113.9", route.params)
-    issued = CORE.respond(route, 200, [], lambda: view) or []
+    issued = CORE.respond(route, 200, [], lambda: view, host=view.host, cookie_header="") or []
     values = {c.name: c.value for c in cloudfront_set_cookies(v for _, v in issued).values()}
     header = cookie_header(values)
     return draw(st.one_of(st.just(header), mutated(header)))
@@ -503,9 +503,16 @@ def test_respond_to_anything_a_request_carries(
     view = request_view(path, host, header, client_ip, route.params)
     app_headers: Headers = [("Content-Type", "text/plain")]
     with logged(logging.ERROR) as errors:
-        answer = CORE.respond(route, 200, list(app_headers), lambda: view)
+        answer = CORE.respond(
+            route, 200, list(app_headers), lambda: view, host=host, cookie_header=header
+        )
         fresh = CORE.respond(
-            route, 200, [], lambda: request_view(path, host, "", client_ip, route.params)
+            route,
+            200,
+            [],
+            lambda: request_view(path, host, "", client_ip, route.params),
+            host=host,
+            cookie_header="",
         )
     assert errors == []
     if fresh is None:  # bind_client_ip without an IPv4 client: nothing, whatever the cookies

@@ -6,9 +6,11 @@ import re
 from datetime import timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cfcookie_middleware import ConfigurationError
-from cfcookie_middleware.rules import Rule, compile_pattern, is_ambiguous_path
+from cfcookie_middleware.rules import _AMBIGUOUS, Rule, compile_pattern, is_ambiguous_path
 
 MEDIA = "https://media.example.com"
 
@@ -119,6 +121,12 @@ def test_static_host() -> None:
 )
 def test_ambiguous_paths(path: str, ambiguous: bool) -> None:
     assert is_ambiguous_path(path) is ambiguous
+
+
+@given(st.text(alphabet=st.sampled_from("/.\\a\x00\x1f\x7f\x85\u2028\u200b é"), max_size=12))
+def test_ambiguous_path_shortcut_agrees_with_the_full_check(path: str) -> None:
+    """The string-method shortcut decides exactly as the regex it skips."""
+    assert is_ambiguous_path(path) is (_AMBIGUOUS.search(path) is not None)
 
 
 def test_compile_pattern_keeps_a_compiled_regex() -> None:
