@@ -19,9 +19,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from hypothesis import given
+from hypothesis import strategies as st
 from oracles import pem, verify
 
 import cfcookie_middleware
+from cfcookie_middleware import signing
 from cfcookie_middleware.signing import ConfigurationError, Policy, Signer
 
 SEP: dict[str, Any] = json.loads((VECTORS / "sep-vectors.json").read_text())
@@ -735,3 +738,24 @@ def test_key_material_check_can_fail() -> None:
     body = pem_body(ECDSA_PKCS8.read_text())
     with pytest.raises(AssertionError, match="key material"):
         assert_no_key_material(f"oops: {body[30:50]}")
+
+
+@given(
+    st.builds(
+        "".join,
+        st.lists(
+            st.one_of(
+                st.sampled_from(["https://", "HTTP://", "http*://", "ftp://", "k", "K", "/", "*"]),
+                st.characters(),
+            ),
+            max_size=8,
+        ),
+    )
+)
+def test_the_one_pass_resource_check_agrees_with_the_two_it_replaces(resource: str) -> None:
+    """``validate_resource``'s shortcut accepts exactly what the scheme and character checks
+    (which word the errors) accept: a Kelvin sign is refused, a 'k' is not."""
+    separate = bool(signing._SCHEME.match(resource)) and not signing._BAD_RESOURCE_CHAR.search(
+        resource
+    )
+    assert (signing._VALID_RESOURCE.fullmatch(resource) is not None) is separate
