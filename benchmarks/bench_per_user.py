@@ -33,7 +33,6 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from cfcookie_middleware import Signer
-from cfcookie_middleware import core as core_module
 from cfcookie_middleware.core import DEFAULT_CACHE_SIZE
 from cfcookie_middleware.rules import Rule
 from cfcookie_middleware.signing import Policy
@@ -140,25 +139,21 @@ def strings_mb(strings: Iterable[str]) -> float:
 
 def memory_pass(make_app: Callable[[], Any], n: int) -> None:
     """(c): retained memory of a fresh middleware after each tenth of ``n`` users."""
-    core_module._decode_policy.cache_clear()  # module-wide cache of decoded policies: start empty
     gc.collect()
     tracemalloc.start()
     app = make_app()
     base = tracemalloc.get_traced_memory()[0]
-    signed = app.core._signed  # the core's LRU of signed sets (a private attribute)
-    decoded = core_module._decode_policy
+    # The core's two LRUs (private attributes): signed sets, and returning visitors' sets.
+    entries = {"signed set": app.core._signed, "held set": app.core._held}
     print("\n(c) memory under tracemalloc: a fresh middleware, each user a first then a return")
-    print(f"{'users':>8}{'kept by the middleware':>25}{'signed sets':>13}{'decoded policies':>18}")
+    print(f"{'users':>8}{'kept by the middleware':>25}{'signed sets':>13}{'held sets':>11}")
     for part in tenths(n):
         for user in part:
             visit(app, user, visit(app, user, ""))
         gc.collect()
         kept = tracemalloc.get_traced_memory()[0] - base
-        print(
-            f"{part.stop:>8}{kept / MB:>22.1f} MB{signed.cache_info().currsize:>13}"
-            f"{decoded.cache_info().currsize:>18}"
-        )
-    entries = {"signed set": signed, "decoded policy": decoded}
+        sizes = [cache.cache_info().currsize for cache in entries.values()]
+        print(f"{part.stop:>8}{kept / MB:>22.1f} MB{sizes[0]:>13}{sizes[1]:>11}")
     for name, cache in entries.items():
         count = cache.cache_info().currsize
         before = tracemalloc.get_traced_memory()[0]

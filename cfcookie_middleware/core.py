@@ -61,7 +61,7 @@ MAX_COOKIE_BYTES = 4096
 """What browsers keep of one cookie: name, value and attributes."""
 DEFAULT_CACHE_SIZE = 10_000
 """Signed cookie sets kept for reuse, and as many verified returning sets: measured at about
-1.9 KB and 0.8 KB an entry (RSA-2048), so about 30 MB at most (benchmarks/bench_per_user.py)."""
+1.5 KB and 1.0 KB an entry (RSA-2048), so about 25 MB at most (benchmarks/bench_per_user.py)."""
 _MAX_WARNINGS = 100
 _MAX_AGE_ROOM = len("; Max-Age=2147483647")
 _PSL = PublicSuffixList()
@@ -119,17 +119,6 @@ class _Plan:
     render: Callable[..., str]
     reads_request: bool
     resource: str | None
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class _HeldSet:
-    """The ``CloudFront-*`` cookies a request carries, read once: the terms, the raw signature
-    and the key they claim (identity-hashed, so the signature check is memoized per set)."""
-
-    policy: Policy
-    signature: bytes
-    key_pair_id: str
-    hash_algorithm: str
 
 
 class CookieCore:
@@ -197,8 +186,7 @@ class CookieCore:
         if not isinstance(cache_size, int) or cache_size < 1:
             raise ConfigurationError(f"cache_size: {cache_size!r} must be a positive int")
         self._signed = functools.lru_cache(maxsize=cache_size)(self._sign)
-        self._held = functools.lru_cache(maxsize=cache_size)(_read_held_set)
-        self._genuine = functools.lru_cache(maxsize=cache_size)(_genuine)
+        self._held = functools.lru_cache(maxsize=cache_size)(_genuine_terms)
         # Logout expires every cookie at every path the rules set them on.
         paths = dict.fromkeys([cookie_path, *(r.cookie_path or cookie_path for r in self.rules)])
         self._clearing = [
@@ -359,25 +347,18 @@ class CookieCore:
     ) -> bool:
         """Whether the request already carries a set this middleware issued for these terms and
         key in this or an earlier window, far enough from expiry. Only such terms count, so a
-        request cannot make it accept arbitrary expiries; the signature is checked last."""
-        part = _cloudfront_part(cookie_header)
+        request cannot make it accept arbitrary expiries."""
         canned = "*" not in resource and plan.not_before is None and network is None
-        held = self._held(part, resource if canned else None)
-        if (
-            held is None
-            or held.key_pair_id != signer.key_pair_id
-            or held.hash_algorithm != signer.hash_algorithm
-        ):
+        held = self._held(signer, _cloudfront_part(cookie_header), resource if canned else None)
+        if held is None:
             return False
-        policy = held.policy
-        issued = policy.expires - plan.ttl
+        issued = held.expires - plan.ttl
         return (
-            policy.resource == resource
-            and policy.ip_network == network
-            and policy.not_before == (None if plan.not_before is None else issued + plan.not_before)
+            held.resource == resource
+            and held.ip_network == network
+            and held.not_before == (None if plan.not_before is None else issued + plan.not_before)
             and issued % plan.step == 0
-            and now + plan.margin < policy.expires <= expires
-            and self._genuine(signer, held)
+            and now + plan.margin < held.expires <= expires
         )
 
     def _sign(
@@ -580,17 +561,25 @@ def _cloudfront_part(header: str) -> str:
     return header[start:] if end < 0 else header[start:end]
 
 
-def _read_held_set(part: str, canned_resource: str | None) -> _HeldSet | None:
-    """The set in ``part``, read the way the core would send it: a canned set (its resource is
-    the request's) when ``canned_resource`` is given, else a custom policy. ``None`` for
-    anything unusable, such as a name given twice (two sets from different domains or paths:
-    which one CloudFront reads is undocumented)."""
+def _genuine_terms(signer: Signer, part: str, canned_resource: str | None) -> Policy | None:
+    """The terms of the set in ``part`` if ``signer``'s key made it, read the way the core would
+    send it: canned (its resource is the request's) when ``canned_resource`` is given, else a
+    custom policy. The signature is checked against the public key, not re-signed, so sets from
+    another worker, an earlier process or a randomized ECDSA signature count; the core memoizes
+    this, so a returning visitor costs a lookup. ``None`` for anything else, such as a name
+    given twice (two sets from different domains or paths: which one CloudFront reads is
+    undocumented)."""
     cookies: dict[str, str] = {}
     for name, value in parse_cookie_pairs(part):
         if name.startswith("CloudFront-"):
             if name in cookies:
                 return None
             cookies[name] = value
+    if (
+        cookies.get("CloudFront-Key-Pair-Id") != signer.key_pair_id
+        or cookies.get("CloudFront-Hash-Algorithm", "SHA1") != signer.hash_algorithm
+    ):
+        return None
     if canned_resource is None:
         policy = _decode_policy(cookies.get("CloudFront-Policy", ""))
     else:
@@ -601,21 +590,9 @@ def _read_held_set(part: str, canned_resource: str | None) -> _HeldSet | None:
         signature = b64decode(cookies.get("CloudFront-Signature", ""))
     except ValueError:
         return None
-    if policy is None:
+    if policy is None or not signer.verify(policy.text().encode("ascii"), signature):
         return None
-    return _HeldSet(
-        policy,
-        signature,
-        cookies.get("CloudFront-Key-Pair-Id", ""),
-        cookies.get("CloudFront-Hash-Algorithm", "SHA1"),
-    )
-
-
-def _genuine(signer: Signer, held: _HeldSet) -> bool:
-    """Whether ``signer``'s key made the held signature: checked against its public key (not
-    re-signed) so sets from another worker, an earlier process or a randomized ECDSA signature
-    count; memoized per core, so a returning visitor costs a lookup."""
-    return signer.verify(held.policy.text().encode("ascii"), held.signature)
+    return policy
 
 
 def _decode_policy(value: str) -> Policy | None:
