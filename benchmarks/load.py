@@ -2,7 +2,9 @@
 
 uvicorn serves the Starlette and FastAPI apps and gunicorn (its default sync workers, which close
 the connection after each response) the Flask app, each with 2 worker processes and each app in
-both variants at once (``benchmarks/loadapps.py``; the workers read the key from the environment).
+three variants at once (``benchmarks/loadapps.py``; the workers read the key from the environment):
+without the middleware, with it, and, for first visits only, without it but sending the very
+headers it would add, which tells the cost of sending those bytes from the middleware's own.
 The load comes from this process: a small HTTP/1.1 keep-alive client on asyncio streams with 64
 connections (opened over 0.1 s, so that both workers get some), aimed at one server at a time for
 slices of --seconds / --rounds, the two variants of an app interleaved so the machine's noise hits
@@ -63,8 +65,16 @@ BODY = b"hello"
 KEY_ID = "K2JCJMDEHXQW5F"
 LOOPBACK = "127.0.0.1"
 SERVERS = {"starlette": "uvicorn", "fastapi": "uvicorn", "flask": "gunicorn"}
-VARIANTS = ("plain", "cf")
+VARIANTS = ("plain", "cf", "headers")
 VISITS = ("returning", "first")
+
+
+def variants(visit: str) -> tuple[str, ...]:
+    """The variants loaded for a visit: ``headers`` (the app itself sends what the middleware
+    adds to a first visit) only for first visits, where it is the same response."""
+    return VARIANTS if visit == "first" else VARIANTS[:2]
+
+
 INSIDE = f"{MEDIA}/videos/clip.mp4"
 OUTSIDE = f"{MEDIA}/users/alice/clip.mp4"
 MAX_SAMPLES = 100
@@ -509,7 +519,7 @@ class Bench:
                 seconds=seconds,
                 connections=self.args.connections,
                 cookie=self.cookies[name.rsplit("_", 1)[0]] if returning else "",
-                expect=self.expect if name.endswith("_cf") and not returning else frozenset(),
+                expect=frozenset() if returning or name.endswith("_plain") else self.expect,
                 watch=None if phase == "warm-up" else memory.watcher(server.workers),
             )
         )
@@ -526,12 +536,13 @@ class Bench:
         names = list(self.servers)
         for name in names:  # warm-up: imports, caches, each worker's first signature
             for visit in VISITS:
-                self.slice(name, visit, 1.0, "warm-up")
+                if name.rsplit("_", 1)[1] in variants(visit):
+                    self.slice(name, visit, 1.0, "warm-up")
         cpu, wall = time.process_time(), time.monotonic()
         for _ in range(args.rounds):
             for app in args.apps:
                 for visit in VISITS:
-                    for variant in VARIANTS:
+                    for variant in variants(visit):
                         self.slice(f"{app}_{variant}", visit, args.seconds / args.rounds, "timed")
         self.client_cpu = (time.process_time() - cpu) / (time.monotonic() - wall)
         soak = time.monotonic()
@@ -591,8 +602,9 @@ def report(bench: Bench, verifier: Verifier) -> bool:
     )
     print(f"load generator: {bench.client_cpu:.0%} of one core during the timed rounds\n")
     print(
-        f"{'':<21}{'requests/s (best slice)':>24}{'worker CPU us/request':>25}\n"
-        f"{'app':<10}{'visit':<11}{'without':>9}{'with':>8}{'ratio':>7}"
+        f"{'':<21}{'requests/s (best slice)':>24}{'app sends them':>18}"
+        f"{'worker CPU us/request':>25}\n"
+        f"{'app':<10}{'visit':<11}{'without':>9}{'with':>8}{'ratio':>7}{'req/s':>9}{'ratio':>9}"
         f"{'without':>9}{'with':>8}{'added':>8}{'errors':>8}{'malformed':>10}"
     )
     ratios = []
@@ -600,14 +612,21 @@ def report(bench: Bench, verifier: Verifier) -> bool:
         for visit in VISITS:
             plain, cf = bench.best[f"{app}_plain", visit], bench.best[f"{app}_cf", visit]
             ratios.append((cf / plain, f"{app} {visit}"))
-            cpu = [bench.timed[f"{app}_{v}", visit] for v in VARIANTS]
+            same = bench.best.get((f"{app}_headers", visit))
+            same_cells = f"{same:>9.0f}{same / plain:>9.2f}" if same else f"{'-':>9}{'-':>9}"
+            cpu = [bench.timed[f"{app}_{v}", visit] for v in VARIANTS[:2]]
             us = [t.worker_cpu / t.requests * 1e6 for t in cpu]
-            errors = sum(bench.tallies[f"{app}_{v}", visit].errors for v in VARIANTS)
-            malformed = sum(bench.tallies[f"{app}_{v}", visit].malformed for v in VARIANTS)
+            errors = sum(bench.tallies[f"{app}_{v}", visit].errors for v in variants(visit))
+            malformed = sum(bench.tallies[f"{app}_{v}", visit].malformed for v in variants(visit))
             print(
-                f"{app:<10}{visit:<11}{plain:>9.0f}{cf:>8.0f}{cf / plain:>7.2f}"
+                f"{app:<10}{visit:<11}{plain:>9.0f}{cf:>8.0f}{cf / plain:>7.2f}{same_cells}"
                 f"{us[0]:>9.0f}{us[1]:>8.0f}{us[1] - us[0]:>8.0f}{errors:>8}{malformed:>10}"
             )
+    print(
+        "app sends them: the plain app sending, from its own view, the headers the middleware "
+        "adds to a first visit\n(Cache-Control, Vary, the signed set): the cost of those bytes "
+        "alone, ratio to the plain app"
+    )
     timed = sum(t.requests for t in bench.timed.values())
     print(f"timed rounds: {timed} requests; errors and malformed count every request sent")
     for (name, visit), tally in bench.tallies.items():

@@ -3,9 +3,12 @@
 Servers import them by name, such as ``uvicorn benchmarks.loadapps:starlette_cf --workers 2`` or
 ``gunicorn benchmarks.loadapps:flask_cf --workers 2``, so every worker process builds its own
 middleware from ``Signer.from_env()`` (``CLOUDFRONT_KEY_PAIR_ID`` and ``CLOUDFRONT_PRIVATE_KEY``),
-as a deployed app would. Each ``*_plain`` app is its ``*_cf`` twin without the middleware. The
-route answers every path below ``/videos/`` with ``hello``; the rule grants ``/videos/*`` of the
-media host, with cookies for ``.example.com`` (clients send ``Host: www.example.com``).
+as a deployed app would. Each ``*_plain`` app is its ``*_cf`` twin without the middleware, and
+each ``*_headers`` app is the plain one sending, from its own view, the very headers the middleware
+adds to a first visit (made once at import): the cost of sending those bytes, without the
+middleware's. The route answers every path below ``/videos/`` with ``hello``; the rule grants
+``/videos/*`` of the media host, with cookies for ``.example.com`` (clients send
+``Host: www.example.com``).
 """
 
 from __future__ import annotations
@@ -21,18 +24,22 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from benchmarks.load import BODY, MEDIA
+from benchmarks.load import BODY, HOST, MEDIA, PATH, VARIANTS
 from cfcookie_middleware import Signer
+from cfcookie_middleware.core import CookieCore, RequestView
 from cfcookie_middleware.flask import CloudFrontCookies
 from cfcookie_middleware.rules import Rule
 from cfcookie_middleware.starlette import CloudFrontCookieMiddleware
 
 __all__ = [
     "fastapi_cf",
+    "fastapi_headers",
     "fastapi_plain",
     "flask_cf",
+    "flask_headers",
     "flask_plain",
     "starlette_cf",
+    "starlette_headers",
     "starlette_plain",
 ]
 
@@ -46,37 +53,65 @@ def options() -> dict[str, Any]:
     }
 
 
+def first_visit_headers() -> list[tuple[str, str]]:
+    """What the middleware adds to a first visit's response: Cache-Control, Vary, the set."""
+    core = CookieCore(**options())
+    route = core.match(PATH)
+    assert route is not None
+    added = core.respond(route, 200, [], _no_view, host=HOST, cookie_header="")
+    assert added
+    return added
+
+
+def _no_view() -> RequestView:
+    raise AssertionError("the rule reads nothing from the request")
+
+
+ADDED = first_visit_headers()
+RAW_ADDED = [(name.lower().encode(), value.encode()) for name, value in ADDED]
+
+
 async def hello(request: Request) -> PlainTextResponse:
     return PlainTextResponse(BODY)
 
 
-def starlette_app(cloudfront: bool) -> Starlette:
-    app = Starlette(routes=[Route("/videos/{name:path}", hello)])
-    if cloudfront:
+async def hello_with_headers(request: Request) -> PlainTextResponse:
+    response = PlainTextResponse(BODY)
+    response.raw_headers += RAW_ADDED
+    return response
+
+
+def starlette_app(variant: str) -> Starlette:
+    endpoint = hello_with_headers if variant == "headers" else hello
+    app = Starlette(routes=[Route("/videos/{name:path}", endpoint)])
+    if variant == "cf":
         app.add_middleware(CloudFrontCookieMiddleware, **options())
     return app
 
 
-def fastapi_app(cloudfront: bool) -> FastAPI:
+def fastapi_app(variant: str) -> FastAPI:
     app = FastAPI()
 
     @app.get("/videos/{name:path}")
     async def video(name: str) -> PlainTextResponse:
-        return PlainTextResponse(BODY)
+        response = PlainTextResponse(BODY)
+        if variant == "headers":
+            response.raw_headers += RAW_ADDED
+        return response
 
-    if cloudfront:
+    if variant == "cf":
         app.add_middleware(CloudFrontCookieMiddleware, **options())
     return app
 
 
-def flask_app(cloudfront: bool) -> Flask:
+def flask_app(variant: str) -> Flask:
     app = Flask(__name__)
 
     @app.get("/videos/<path:name>")
-    def video(name: str) -> bytes:
-        return BODY
+    def video(name: str) -> tuple[bytes, int, list[tuple[str, str]]]:
+        return BODY, 200, ADDED if variant == "headers" else []
 
-    if cloudfront:
+    if variant == "cf":
         CloudFrontCookies(app, **options())
     return app
 
@@ -106,9 +141,6 @@ def no_delay_for_inherited_listeners() -> None:
 
 
 no_delay_for_inherited_listeners()
-starlette_plain = starlette_app(cloudfront=False)
-starlette_cf = starlette_app(cloudfront=True)
-fastapi_plain = fastapi_app(cloudfront=False)
-fastapi_cf = fastapi_app(cloudfront=True)
-flask_plain = flask_app(cloudfront=False)
-flask_cf = flask_app(cloudfront=True)
+starlette_plain, starlette_cf, starlette_headers = map(starlette_app, VARIANTS)
+fastapi_plain, fastapi_cf, fastapi_headers = map(fastapi_app, VARIANTS)
+flask_plain, flask_cf, flask_headers = map(flask_app, VARIANTS)
