@@ -32,6 +32,7 @@ from cfcookie_middleware.signing import (
     Policy,
     Signer,
     b64decode,
+    b64encode,
     validate_resource,
 )
 
@@ -349,8 +350,9 @@ class CookieCore:
         key in this or an earlier window, far enough from expiry. Only such terms count, so a
         request cannot make it accept arbitrary expiries."""
         canned = "*" not in resource and plan.not_before is None and network is None
-        held = self._held(signer, _cloudfront_part(cookie_header), resource if canned else None)
-        if held is None:
+        try:
+            held = self._held(signer, _cloudfront_part(cookie_header), resource if canned else None)
+        except _NotHeld:
             return False
         issued = held.expires - plan.ttl
         return (
@@ -391,7 +393,8 @@ class CookieCore:
         """Why a browser would drop the cookies or never send them to ``resource``'s host."""
         try:
             request_host = (urlsplit(f"//{host}").hostname or "").lower()
-            resource_host = (urlsplit(resource).hostname or "").lower()
+            netloc = resource.split("/", 3)[2]  # not urlsplit(resource): it reads no http*:// host
+            resource_host = (urlsplit(f"//{netloc}").hostname or "").lower()
         except ValueError:
             return f"request host {host[:100]!r} is not a valid host name"
         if self.cookie_domain is None:
@@ -561,48 +564,52 @@ def _cloudfront_part(header: str) -> str:
     return header[start:] if end < 0 else header[start:end]
 
 
-def _genuine_terms(signer: Signer, part: str, canned_resource: str | None) -> Policy | None:
-    """The terms of the set in ``part`` if ``signer``'s key made it, read the way the core would
-    send it: canned (its resource is the request's) when ``canned_resource`` is given, else a
-    custom policy. The signature is checked against the public key, not re-signed, so sets from
-    another worker, an earlier process or a randomized ECDSA signature count; the core memoizes
-    this, so a returning visitor costs a lookup. ``None`` for anything else, such as a name
-    given twice (two sets from different domains or paths: which one CloudFront reads is
-    undocumented)."""
-    cookies: dict[str, str] = {}
-    for name, value in parse_cookie_pairs(part):
-        if name.startswith("CloudFront-"):
-            if name in cookies:
-                return None
-            cookies[name] = value
+class _NotHeld(Exception):
+    """Raised, not returned, by ``_genuine_terms``: the core's LRU then keeps genuine sets only,
+    so requests carrying junk cannot fill it (each costs a parse instead)."""
+
+
+def _genuine_terms(signer: Signer, part: str, canned_resource: str | None) -> Policy:
+    """The terms of the set in ``part`` when it is, byte for byte, one this core issues with
+    ``signer``'s key: the cookies of a canned set (its resource is the request's) when
+    ``canned_resource`` is given, else of a custom one, each once with nothing in between, and
+    a signature that verifies against the public key (not re-signed, so sets from another
+    worker, an earlier process or a randomized ECDSA signature count). ``_NotHeld`` for
+    anything else: a reformatted policy that CloudFront would refuse, or two sets from
+    different domains or paths (which one CloudFront reads is undocumented)."""
+    pairs = parse_cookie_pairs(part)
+    cookies = dict(pairs)
+    terms = "CloudFront-Policy" if canned_resource is None else "CloudFront-Expires"
+    names = {terms, "CloudFront-Signature", "CloudFront-Key-Pair-Id"}
+    if signer.hash_algorithm != "SHA1":
+        names.add("CloudFront-Hash-Algorithm")
     if (
-        cookies.get("CloudFront-Key-Pair-Id") != signer.key_pair_id
+        len(cookies) != len(pairs)
+        or cookies.keys() != names
+        or cookies["CloudFront-Key-Pair-Id"] != signer.key_pair_id
         or cookies.get("CloudFront-Hash-Algorithm", "SHA1") != signer.hash_algorithm
+        or len(cookies[terms]) > MAX_COOKIE_BYTES
     ):
-        return None
-    if canned_resource is None:
-        policy = _decode_policy(cookies.get("CloudFront-Policy", ""))
-    else:
-        expires = cookies.get("CloudFront-Expires", "")
-        usable = expires.isascii() and expires.isdigit() and len(expires) <= 10
-        policy = Policy(canned_resource, int(expires)) if usable else None
+        raise _NotHeld
     try:
-        signature = b64decode(cookies.get("CloudFront-Signature", ""))
+        if canned_resource is None:
+            policy = Policy.from_text(b64decode(cookies[terms]))
+        elif cookies[terms].isascii() and cookies[terms].isdigit():
+            policy = Policy(canned_resource, int(cookies[terms]))
+        else:
+            raise _NotHeld
+        data = policy.text().encode("ascii")
+        signature = b64decode(cookies["CloudFront-Signature"])
     except ValueError:
-        return None
-    if policy is None or not signer.verify(policy.text().encode("ascii"), signature):
-        return None
+        raise _NotHeld from None
+    issued = {terms: str(policy.expires) if canned_resource else b64encode(data)}
+    if (
+        issued[terms] != cookies[terms]
+        or b64encode(signature) != cookies["CloudFront-Signature"]
+        or not signer.verify(data, signature)
+    ):
+        raise _NotHeld
     return policy
-
-
-def _decode_policy(value: str) -> Policy | None:
-    """A request's ``CloudFront-Policy`` cookie as terms, or ``None`` for anything unusable."""
-    if not value or len(value) > MAX_COOKIE_BYTES:
-        return None
-    try:
-        return Policy.from_text(b64decode(value))
-    except ValueError:
-        return None
 
 
 def _private(headers: Iterable[tuple[str, str]], set_cookies: list[tuple[str, str]]) -> Headers:

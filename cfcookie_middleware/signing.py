@@ -69,9 +69,9 @@ _ACCESS_KEY_ID = re.compile(r"(AKIA|ASIA)[A-Z0-9]{12,}")
 # vectors say so) because CloudFront compares the raw request URL with the policy text.
 _BAD_RESOURCE_CHAR = re.compile(r'["\\#\s\x00-\x1f\x7f-\U0010ffff]')
 _SCHEME = re.compile(r"(https?|http\*)://", re.IGNORECASE)
-# Both checks above in one pass, for the common case of a valid resource (IGNORECASE only on the
-# scheme: case-folding the class would let 'k' match the Kelvin sign, U+212A).
-_VALID_RESOURCE = re.compile(r'(?i:https?|http\*)://[^"\\#\s\x00-\x1f\x7f-\U0010ffff]*')
+# Both checks above in one pass, for the common case of a valid resource. Case is ignored on the
+# scheme only, and the ASCII way: Unicode folding would let 's' match U+017F and 'k' U+212A.
+_VALID_RESOURCE = re.compile(r'(?ai:https?|http\*)://[^"\\#\s\x00-\x1f\x7f-\U0010ffff]*')
 SIGNED_URL_PARAMS = ("Expires", "Policy", "Signature", "Key-Pair-Id", "Hash-Algorithm")
 _MIN_RSA_BITS, _MAX_RSA_BITS = 1024, 4096
 # The largest plausible epoch in seconds; anything past 10**11 (year 5138) is milliseconds.

@@ -99,8 +99,12 @@ def _host_and_cookie(scope: Scope) -> tuple[str, str]:
         elif name == b"cookie":
             text = value.decode("latin-1")
             cookie = text if cookie is None else f"{cookie}; {text}"
-    scheme = scope.get("scheme", "http")
-    return host or get_host(scheme, None, scope.get("server")), cookie or ""
+    if not host:
+        try:
+            host = get_host(scope.get("scheme", "http"), None, scope.get("server"))
+        except (ValueError, TypeError):  # a malformed "server": no host rather than an error
+            host = ""
+    return host, cookie or ""
 
 
 def _view(scope: Scope, route: Route, host: str, cookie: str) -> RequestView:

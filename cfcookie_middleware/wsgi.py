@@ -36,7 +36,15 @@ def wsgi_path(environ: WSGIEnvironment) -> str | None:
 
 
 def _host(environ: WSGIEnvironment) -> str:
-    return environ.get("HTTP_HOST") or get_host(environ)
+    """``Host``, else the server's name and port as Werkzeug derives them; "" when a loose
+    environ lacks those too (what a request carries must never raise)."""
+    host: str | None = environ.get("HTTP_HOST")
+    if host:
+        return host
+    try:
+        return get_host(environ)
+    except (KeyError, ValueError, TypeError):
+        return ""
 
 
 def _environ_key(name: str) -> str:

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cfcookie_middleware import ConfigurationError, Policy, Signer
 from cfcookie_middleware.core import CookieCore, RequestView, Route, _private
 from cfcookie_middleware.rules import Rule
-from cfcookie_middleware.signing import b64decode
+from cfcookie_middleware.signing import b64decode, b64encode
 from cfcookie_middleware.verify import Verifier
 
 MEDIA = "https://media.example.com"
@@ -181,6 +181,21 @@ def test_returning_visitor_with_canned_cookies(signer: CountingSigner, clock: Cl
         pytest.param(
             lambda c: {k: v for k, v in c.items() if k != "CloudFront-Signature"}, id="missing"
         ),
+        # Genuine signatures over the same terms, in bytes CloudFront would refuse or this
+        # core never sends: holding them must not stop a fresh set.
+        pytest.param(
+            lambda c: {
+                **c,
+                "CloudFront-Policy": b64encode(b" " + b64decode(c["CloudFront-Policy"])),
+            },
+            id="reformatted-policy",
+        ),
+        pytest.param(
+            lambda c: {**c, "CloudFront-Signature": non_canonical(c["CloudFront-Signature"])},
+            id="non-canonical-base64",
+        ),
+        pytest.param(lambda c: {**c, "CloudFront-Expires": "1800003600"}, id="stray-expires"),
+        pytest.param(lambda c: {"other": "1", **c, "CloudFront-Extra": "x"}, id="stray-name"),
     ],
 )
 def test_unusable_cookies_are_replaced(
@@ -190,6 +205,29 @@ def test_unusable_cookies_are_replaced(
     issued = set_cookies(respond(core, "/videos/a"))
     replaced = set_cookies(respond(core, "/videos/a", cookie=cookie_header(tamper(issued))))
     assert replaced == issued
+
+
+def non_canonical(value: str) -> str:
+    """Another CloudFront base64 spelling of the same bytes (unused low bits set)."""
+    decoded = b64decode(value)
+    last = len(value.rstrip("_")) - 1
+    for char in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-~":
+        spelled = value[:last] + char + value[last + 1 :]
+        if spelled != value and b64decode(spelled) == decoded:
+            return spelled
+    raise AssertionError(f"{value[-4:]}: no other spelling (no padding?)")
+
+
+def test_only_genuine_sets_take_cache_space(signer: CountingSigner, clock: Clock) -> None:
+    """Requests carrying junk sets cannot fill the LRU of held sets; a genuine one is kept."""
+    core = make_core(signer, clock)
+    issued = set_cookies(respond(core, "/videos/a"))
+    for n in range(50):
+        junk = {**issued, "CloudFront-Signature": f"{n}" + issued["CloudFront-Signature"][1:]}
+        assert respond(core, "/videos/a", cookie=cookie_header(junk)) is not None
+    assert core._held.cache_info().currsize == 0
+    assert respond(core, "/videos/a", cookie=cookie_header(issued)) is None
+    assert core._held.cache_info().currsize == 1
 
 
 def test_duplicated_cloudfront_cookies_are_replaced(signer: CountingSigner, clock: Clock) -> None:
@@ -267,6 +305,17 @@ def test_callable_resource(signer: CountingSigner, clock: Clock) -> None:
     assert f"{MEDIA}/private/carol/*" in b64decode(cookies["CloudFront-Policy"]).decode()
     # A callable that returns something CloudFront cannot use hands out nothing.
     assert respond(core, "/me", cookies={"user": "a b"}) is None
+
+
+def test_a_wildcard_scheme_resource_is_checked_against_its_host(
+    signer: CountingSigner, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``http*://`` (both schemes) still has media.example.com as its host: no false warning."""
+    rule = Rule("/v/*", resource=lambda view: "http*://media.example.com/v/*")
+    core = make_core(signer, clock, rules=[rule], cookie_domain=".example.com")
+    with caplog.at_level(logging.WARNING, logger="cfcookie_middleware"):
+        assert respond(core, "/v/a") is not None
+    assert not caplog.records, caplog.text
 
 
 def test_max_age_is_capped_at_what_is_left(signer: CountingSigner, clock: Clock) -> None:

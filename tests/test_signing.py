@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from oracles import pem, verify
 
@@ -745,13 +745,16 @@ def test_key_material_check_can_fail() -> None:
         "".join,
         st.lists(
             st.one_of(
-                st.sampled_from(["https://", "HTTP://", "http*://", "ftp://", "k", "K", "/", "*"]),
+                st.sampled_from(
+                    ["https://", "HTTP://", "http*://", "ftp://", "k", "K", "/", "*", "\u017f"]
+                ),
                 st.characters(),
             ),
             max_size=8,
         ),
     )
 )
+@example("http\u017f://media.example.com/a.jpg")  # U+017F folds to 's' the Unicode way
 def test_the_one_pass_resource_check_agrees_with_the_two_it_replaces(resource: str) -> None:
     """``validate_resource``'s shortcut accepts exactly what the scheme and character checks
     (which word the errors) accept: a Kelvin sign is refused, a 'k' is not."""

@@ -589,6 +589,18 @@ def test_a_malformed_host_header_is_not_an_error_per_request(
     assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
 
 
+def test_an_environ_without_host_or_scheme_is_not_an_error() -> None:
+    """A loose harness (no Host, no wsgi.url_scheme) gets its response, without cookies' host
+    check crashing it: the middleware is called directly, as such a harness would."""
+    env = environ()
+    del env["HTTP_HOST"], env["wsgi.url_scheme"]
+    server = RecordingServer()
+    middleware = CloudFrontCookieMiddleware(App(), **options(make_signer()))
+    body = b"".join(middleware(env, server.start_response))
+    assert server.calls[-1][0] == "200 OK"
+    assert body
+
+
 def test_many_threads_get_valid_cookies_from_few_signatures() -> None:
     """32 threads x 20 requests against one middleware: every response carries a set that
     verifies, and signatures are reused (an RSA signature per request would be 640)."""
