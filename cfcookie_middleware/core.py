@@ -121,6 +121,10 @@ class _Plan:
     reads_request: bool
     resource: str | None
 
+    def expires(self, now: float) -> int:
+        """When a policy issued at ``now`` ends: the window's start on the grid, plus the ttl."""
+        return int(now // self.step * self.step) + self.ttl
+
 
 class CookieCore:
     """One object every adapter shares: validates the options once, then answers per response."""
@@ -233,6 +237,28 @@ class CookieCore:
                 return fixed or Route(rule, found.groupdict())
         return None
 
+    def holds_current(self, route: Route, cookie_header: str) -> bool:
+        """Whether the request already carries a current set for ``route``, so no response to
+        it gets cookies whatever its status: adapters then pass it on without wrapping the
+        response. ``False`` when only the response can tell (``when``, a callable resource,
+        ``bind_client_ip``); like ``respond``, never raises."""
+        rule = route.rule
+        if rule is None or self.when is not None or "CloudFront-" not in cookie_header:
+            return False
+        plan = self._plans[rule]
+        if plan.reads_request:
+            return False
+        try:
+            now = self.clock()
+            signer = rule.signer or self._signer
+            resource = rule.fill(route.params)
+            return self._holds_current(
+                cookie_header, signer, plan, resource, None, plan.expires(now), now
+            )
+        except Exception:
+            logger.exception("cfcookie: could not check the request's CloudFront cookies")
+            return False
+
     def respond(
         self,
         route: Route,
@@ -314,7 +340,7 @@ class CookieCore:
         """The ``Set-Cookie`` headers for this grant, or ``None`` when none should go out."""
         signer = rule.signer or self._signer
         now = self.clock()
-        expires = int(now // plan.step * plan.step) + plan.ttl
+        expires = plan.expires(now)
         if "CloudFront-" in cookie_header and self._holds_current(
             cookie_header, signer, plan, resource, network, expires, now
         ):

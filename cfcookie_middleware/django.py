@@ -62,7 +62,7 @@ class CloudFrontCookieMiddleware:
 
     def __call__(self, request: HttpRequest) -> Any:
         route = self.core.match(request.path_info)
-        if route is None:
+        if route is None or self.core.holds_current(route, request.META.get("HTTP_COOKIE", "")):
             return self.get_response(request)
         if self._async:
             return self._acall(request, route)

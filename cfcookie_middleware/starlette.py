@@ -62,6 +62,10 @@ class CloudFrontCookieMiddleware:
         if route is None:
             await self.app(scope, receive, send)
             return
+        host, cookie = _host_and_cookie(scope)
+        if self.core.holds_current(route, cookie):
+            await self.app(scope, receive, send)
+            return
 
         async def send_with_cookies(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -69,7 +73,6 @@ class CloudFrontCookieMiddleware:
                     (name.decode("latin-1"), value.decode("latin-1"))
                     for name, value in message.get("headers", ())
                 )
-                host, cookie = _host_and_cookie(scope)
                 replaced = self.core.respond(
                     route,
                     message["status"],

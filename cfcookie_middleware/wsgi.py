@@ -96,7 +96,7 @@ class CloudFrontCookieMiddleware:
             logger.debug("cfcookie: no cookies for a PATH_INFO that is not UTF-8")
             return self.app(environ, start_response)
         route = self.core.match(path)
-        if route is None:
+        if route is None or self.core.holds_current(route, environ.get("HTTP_COOKIE", "")):
             return self.app(environ, start_response)
 
         def start(

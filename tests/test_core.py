@@ -218,6 +218,38 @@ def non_canonical(value: str) -> str:
     raise AssertionError(f"{value[-4:]}: no other spelling (no padding?)")
 
 
+def test_holds_current_is_known_before_the_response_only_when_the_rule_allows(
+    signer: CountingSigner, clock: Clock
+) -> None:
+    """Adapters skip wrapping a response when ``holds_current`` says so: only for rules whose
+    grant needs nothing from the request view, and only for a current set."""
+    core = make_core(signer, clock)
+    route = core.match("/videos/a")
+    assert route is not None
+    held = cookie_header(set_cookies(respond(core, "/videos/a")))
+    assert core.holds_current(route, held)
+    assert not core.holds_current(route, "")
+    forged = held.replace("CloudFront-Signature=", "CloudFront-Signature=A")
+    assert not core.holds_current(route, forged)
+    clock.now = T0 + 1800  # inside the refresh margin
+    assert not core.holds_current(route, held)
+    clock.now = NOW
+    clear = make_core(signer, clock, clear_on="/logout").match("/logout")
+    assert clear is not None
+    assert not core.holds_current(clear, held)
+    for options in (
+        {"when": lambda request: True},
+        {"rules": [Rule("/videos/*", resource=lambda view: f"{MEDIA}/videos/*")]},
+        {"rules": [Rule("/videos/*", resource=f"{MEDIA}/videos/*", bind_client_ip=True)]},
+    ):
+        other = make_core(signer, clock, **options)
+        other_route = other.match("/videos/a")
+        assert other_route is not None
+        own = cookie_header(set_cookies(respond(other, "/videos/a")))
+        assert not other.holds_current(other_route, own), options
+        assert respond(other, "/videos/a", cookie=own) is None  # respond still sees it held
+
+
 def test_only_genuine_sets_take_cache_space(signer: CountingSigner, clock: Clock) -> None:
     """Requests carrying junk sets cannot fill the LRU of held sets; a genuine one is kept."""
     core = make_core(signer, clock)

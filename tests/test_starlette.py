@@ -344,6 +344,26 @@ def test_only_the_response_start_is_touched() -> None:
     assert header_values(sent.headers, "cache-control") == ["private"]
 
 
+def test_a_returning_visitor_is_passed_on_unwrapped() -> None:
+    """A request already holding a current set can earn nothing whatever the response, so the
+    app gets the server's own send; a first visit gets the middleware's."""
+    signer = make_signer()
+    seen: list[Send] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(send)
+        await replying(START)(scope, receive, send)
+
+    middleware = CloudFrontCookieMiddleware(app, **options(signer))
+    first = call(middleware, http_scope("/videos/a.mp4"))
+    held = {n: c.value for n, c in cloudfront_set_cookies(first.set_cookies).items()}
+    cookie = "; ".join(f"{n}={v}" for n, v in held.items()).encode()
+    again = call(middleware, http_scope("/videos/b.mp4", cookie=cookie))
+    assert seen[0] is not first
+    assert seen[1] is again
+    assert again.start["headers"] == START["headers"]
+
+
 def test_a_start_message_without_headers_or_with_tuples() -> None:
     """ASGI makes ``headers`` optional and any iterable of pairs."""
     signer = make_signer()

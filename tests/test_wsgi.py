@@ -439,6 +439,29 @@ def test_a_returning_visitor_is_refreshed_only_near_expiry() -> None:
     assert signer.calls == 2
 
 
+def test_a_returning_visitor_is_passed_on_unwrapped() -> None:
+    """A request already holding a current set can earn nothing whatever the response, so the
+    app gets the server's own start_response; a first visit gets the middleware's."""
+    signer, clock = make_signer(), Clock()
+    seen: list[Any] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        seen.append(start_response)
+        start_response("200 OK", list(APP_HEADERS))
+        return [b"hello"]
+
+    middleware = CloudFrontCookieMiddleware(app, **options(signer, clock=clock))
+    first = RecordingServer()
+    middleware(environ(), first.start_response)
+    issued = cloudfront_set_cookies(header_values(first.calls[0][1], "Set-Cookie"))
+    held = {name: cookie.value for name, cookie in issued.items()}
+    again = RecordingServer()
+    middleware(environ("/videos/b.mp4", cookie=cookie_header(held)), again.start_response)
+    assert seen[0] != first.start_response
+    assert seen[1] == again.start_response  # bound methods: equal, not identical
+    assert again.calls == [("200 OK", APP_HEADERS, None)]
+
+
 def test_refresh_margin_decides_when_to_re_issue() -> None:
     signer, clock = make_signer(), Clock()
     middleware = wrap(App(), signer, clock=clock, refresh_margin=timedelta(minutes=55))
