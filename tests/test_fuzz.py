@@ -48,7 +48,7 @@ from cfcookie_middleware.cookies import (
     parse_cookie_header,
     parse_cookie_pairs,
 )
-from cfcookie_middleware.core import CookieCore, Headers, RequestView
+from cfcookie_middleware.core import CookieCore, Headers, RequestView, _cloudfront_part
 from cfcookie_middleware.rules import Rule, compile_pattern
 from cfcookie_middleware.signing import ConfigurationError, Policy, Signer, b64encode
 from cfcookie_middleware.verify import Decision
@@ -316,6 +316,28 @@ def test_a_browsers_cookie_header_reads_back(pairs: list[tuple[str, str]], separ
         first.setdefault(name, value)
     assert parse_cookie_header(header) == first
     assert dict(RequestCookies(header)) == first
+
+
+def cloudfront_pairs(header: str) -> list[tuple[str, str]]:
+    return [(n, v) for n, v in parse_cookie_pairs(header) if "CloudFront-" in n]
+
+
+@FUZZ
+@given(
+    header=st.one_of(
+        cookie_headers,
+        st.lists(
+            st.sampled_from(["CloudFront-Policy=a", "x=CloudFront-", "a=1", ";", " ", "=", "b"]),
+            max_size=8,
+        ).map("".join),
+    )
+)
+def test_the_cloudfront_run_holds_every_cloudfront_pair(header: str) -> None:
+    """The core looks a returning visitor's set up by ``_cloudfront_part``: it must hold exactly
+    the whole ``CloudFront-`` pairs the full header does, whatever surrounds or splits them."""
+    part = _cloudfront_part(header)
+    assert cloudfront_pairs(part) == cloudfront_pairs(header)
+    assert part in header
 
 
 # ---- rule matching ---------------------------------------------------------------------------
