@@ -90,10 +90,12 @@ class RequestView:
 
 
 class Route(NamedTuple):
-    """What ``match`` found: a rule and its captured names, or a ``clear_on`` route."""
+    """What ``match`` found: a rule and its captured names, or a ``clear_on`` route; ``match``
+    also attaches what the core fixed for the rule at build, saving a lookup per request."""
 
     rule: Rule | None
     params: Mapping[str, str]
+    plan: _Plan | None = None
 
 
 _CLEAR_ROUTE = Route(None, _NO_PARAMS)
@@ -181,8 +183,13 @@ class CookieCore:
         self._clear = [compile_pattern(p, name=f"clear_on[{i}]") for i, p in enumerate(clear_on)]
         # A rule that captures nothing always gives the same route: made once, not per request.
         self._matchers = [
-            (rule, rule.regex.fullmatch, None if rule.regex.groupindex else Route(rule, _NO_PARAMS))
-            for rule in self.rules
+            (
+                rule,
+                rule.regex.fullmatch,
+                plan,
+                None if rule.regex.groupindex else Route(rule, _NO_PARAMS, plan),
+            )
+            for rule, plan in self._plans.items()
         ]
         if cookie_domain is not None:
             check_cookie_domain(cookie_domain)
@@ -231,10 +238,10 @@ class CookieCore:
         for pattern in self._clear:
             if pattern.fullmatch(path):
                 return _CLEAR_ROUTE
-        for rule, fullmatch, fixed in self._matchers:
+        for rule, fullmatch, plan, fixed in self._matchers:
             found = fullmatch(path)
             if found is not None:
-                return fixed or Route(rule, found.groupdict())
+                return fixed or Route(rule, found.groupdict(), plan)
         return None
 
     def holds_current(self, route: Route, cookie_header: str) -> bool:
@@ -245,13 +252,13 @@ class CookieCore:
         rule = route.rule
         if rule is None or self.when is not None or "CloudFront-" not in cookie_header:
             return False
-        plan = self._plans[rule]
+        plan = route.plan or self._plans[rule]
         if plan.reads_request:
             return False
         try:
             now = self.clock()
             signer = rule.signer or self._signer
-            resource = rule.fill(route.params)
+            resource = plan.resource or rule.fill(route.params)
             return self._holds_current(
                 cookie_header, signer, plan, resource, None, plan.expires(now), now
             )
@@ -284,7 +291,7 @@ class CookieCore:
                 return None if status >= 400 else _private(headers, self._clearing)
             if not 200 <= status < 300:
                 return None
-            plan = self._plans[rule]
+            plan = route.plan or self._plans[rule]
             if plan.resource is not None and self.when is None:
                 resource, network = plan.resource, None  # nothing to read from the request
             else:
