@@ -251,7 +251,7 @@ class CookieCore:
         ``bind_client_ip``); like ``respond``, never raises."""
         rule = route.rule
         if rule is None or self.when is not None or "CloudFront-" not in cookie_header:
-            return False
+            return False  # the last: a first visit, before reading the clock
         plan = route.plan or self._plans[rule]
         if plan.reads_request:
             return False
@@ -348,9 +348,7 @@ class CookieCore:
         signer = rule.signer or self._signer
         now = self.clock()
         expires = plan.expires(now)
-        if "CloudFront-" in cookie_header and self._holds_current(
-            cookie_header, signer, plan, resource, network, expires, now
-        ):
+        if self._holds_current(cookie_header, signer, plan, resource, network, expires, now):
             return None
         problem = self._host_problem(host, resource)
         if problem is not None:
@@ -382,6 +380,8 @@ class CookieCore:
         """Whether the request already carries a set this middleware issued for these terms and
         key in this or an earlier window, far enough from expiry. Only such terms count, so a
         request cannot make it accept arbitrary expiries."""
+        if "CloudFront-" not in cookie_header:  # a first visit
+            return False
         canned = "*" not in resource and plan.not_before is None and network is None
         try:
             held = self._held(signer, _cloudfront_part(cookie_header), resource if canned else None)
