@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import uvicorn
-from conftest import SelfSignedCertificate, self_signed_certificate
+from conftest import SelfSignedCertificate, self_signed_certificate, serving
 from cryptography.hazmat.primitives import serialization
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import make_server
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -64,19 +64,6 @@ def free_socket() -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     return sock
-
-
-@contextmanager
-def serving(server: BaseWSGIServer) -> Iterator[int]:
-    """Run a werkzeug server in a thread; yields its port, then shuts it down and closes it."""
-    thread = threading.Thread(target=server.serve_forever, name="wsgi-server", daemon=True)
-    thread.start()
-    try:
-        yield server.server_port
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
 
 
 def serve_wsgi(

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from wsgiref.util import setup_testing_defaults
 
 from cfcookie_middleware.cookies import RequestCookies, parse_cookie_header, parse_cookie_pairs
 from cfcookie_middleware.rules import Rule
@@ -41,6 +42,56 @@ CANNED_SET = {"CloudFront-Expires", "CloudFront-Signature", "CloudFront-Key-Pair
 # A window start on the one-hour rules' 300 s grid (a tenth of the ttl, at most five minutes):
 # requests timed from here get policies expiring at exactly T0 + 3600.
 T0 = 1_800_000_000
+
+
+CLIENT_IP = "203.0.113.9"
+
+
+def asgi_scope(
+    path: str,
+    *,
+    root_path: str = "",
+    raw_path: bytes | None = None,
+    query_string: bytes = b"",
+    headers: Iterable[tuple[bytes, bytes]] = (),
+    spec_version: str = "2.3",
+) -> dict[str, Any]:
+    """A GET scope as an ASGI server for https://app.example.com builds it: ``Host`` first,
+    then ``headers``; ``raw_path`` defaults to ``path`` encoded."""
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": spec_version},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "https",
+        "path": path,
+        "raw_path": path.encode() if raw_path is None else raw_path,
+        "root_path": root_path,
+        "query_string": query_string,
+        "headers": [(b"host", APP_HOST.encode()), *headers],
+        "client": (CLIENT_IP, 50000),
+        "server": (APP_HOST, 443),
+    }
+
+
+def wsgi_environ(path_info: str, *, query: str = "", **extra: Any) -> dict[str, Any]:
+    """A GET environ as a PEP 3333 server for https://app.example.com builds it (the rest
+    filled in by ``wsgiref``); ``extra`` adds or replaces keys."""
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": "GET",
+        "SCRIPT_NAME": "",
+        "PATH_INFO": path_info,
+        "QUERY_STRING": query,
+        "SERVER_NAME": APP_HOST,
+        "SERVER_PORT": "443",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "HTTP_HOST": APP_HOST,
+        "REMOTE_ADDR": CLIENT_IP,
+        "wsgi.url_scheme": "https",
+        **extra,
+    }
+    setup_testing_defaults(environ)
+    return environ
 
 
 class CountingSigner(Signer):

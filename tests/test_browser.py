@@ -27,10 +27,9 @@ from browser_helpers import (
     make_certificate,
     serve_asgi,
     serve_wsgi,
-    serving,
     spki_sha256,
 )
-from conftest import SelfSignedCertificate, require, require_executable
+from conftest import SelfSignedCertificate, require, require_executable, serving
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from cfcookie_middleware import Signer

@@ -23,7 +23,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from unittest.mock import ANY
-from wsgiref.util import setup_testing_defaults
 from wsgiref.validate import validator
 
 import pytest
@@ -56,6 +55,7 @@ from middleware_helpers import (
     VECTORS,
     BadConfig,
     Clock,
+    asgi_scope,
     assert_grants,
     cloudfront_set_cookies,
     cookie_header,
@@ -65,6 +65,7 @@ from middleware_helpers import (
     parse_set_cookie,
     policy_expiry,
     verifier_for,
+    wsgi_environ,
 )
 from werkzeug.test import Client as WerkzeugClient
 
@@ -172,19 +173,7 @@ def run_wsgi(
     """One request through ``wsgiref.validate`` (which checks the handler and the headers it
     sends against PEP 3333): the status and header list given to ``start_response``, and the
     body. The environ is what a server would build for https://app.example.com."""
-    env: dict[str, Any] = {
-        "REQUEST_METHOD": "GET",
-        "PATH_INFO": path_info,
-        "QUERY_STRING": "",
-        "SCRIPT_NAME": "",
-        "HTTP_HOST": APP_HOST,
-        "SERVER_NAME": APP_HOST,
-        "SERVER_PORT": "443",
-        "wsgi.url_scheme": "https",
-        "REMOTE_ADDR": "192.0.2.7",
-        **environ,
-    }
-    setup_testing_defaults(env)
+    env = wsgi_environ(path_info, **environ)
     started: list[tuple[str, list[tuple[str, str]]]] = []
 
     def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
@@ -447,20 +436,7 @@ def test_async_chain_runs_the_middleware_on_the_event_loop() -> None:
 def run_asgi(path: str, root_path: str = "") -> tuple[int, list[tuple[bytes, bytes]], bytes]:
     """One GET through Django's ``ASGIHandler`` as an ASGI server mounted at ``root_path``
     would send it: status, the raw header pairs of ``http.response.start``, and the body."""
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "https",
-        "path": path,
-        "raw_path": path.encode(),
-        "root_path": root_path,
-        "query_string": b"",
-        "headers": [(b"host", APP_HOST.encode())],
-        "client": ("192.0.2.7", 50000),
-        "server": (APP_HOST, 443),
-    }
+    scope = asgi_scope(path, root_path=root_path)
     sent: list[dict[str, Any]] = []
 
     async def run() -> None:

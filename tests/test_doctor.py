@@ -9,7 +9,6 @@ import re
 import socket
 import socketserver
 import ssl
-import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from conftest import self_signed_certificate
+from conftest import self_signed_certificate, serving
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -520,15 +519,8 @@ def served(
         if edge
         else make_server("127.0.0.1", 0, app, threaded=True, ssl_context=ssl_context)
     )
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        scheme = "https" if ssl_context else "http"
-        yield f"{scheme}://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    with serving(server) as port:
+        yield f"{'https' if ssl_context else 'http'}://127.0.0.1:{port}"
 
 
 def answering(
@@ -672,14 +664,8 @@ def raw_http(head: str) -> Iterator[str]:
                 pass
             self.wfile.write(head.encode("ascii"))
 
-    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler) as server:
-        thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-        thread.start()
-        try:
-            yield f"http://127.0.0.1:{server.server_address[1]}"
-        finally:
-            server.shutdown()
-            thread.join(5)
+    with serving(socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def dated(offset: float, *extra: str) -> str:

@@ -16,15 +16,14 @@ import socket
 import ssl
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import self_signed_certificate
+from conftest import self_signed_certificate, serving
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from werkzeug.test import Client, EnvironBuilder, TestResponse, run_wsgi_app
@@ -421,17 +420,8 @@ def test_configuration_errors(root: Path, old_signer: Signer) -> None:
 # --- real servers on loopback ------------------------------------------------------------------
 
 
-@contextmanager
-def running(edge: Edge, ssl_context: ssl.SSLContext | None = None) -> Iterator[int]:
-    server = serve(edge, ssl_context=ssl_context)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_port
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+def running(edge: Edge, ssl_context: ssl.SSLContext | None = None) -> AbstractContextManager[int]:
+    return serving(serve(edge, ssl_context=ssl_context))
 
 
 def fetch(

@@ -34,15 +34,13 @@ import asyncio
 import http.client
 import logging
 import os
-import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote, unquote_to_bytes
-from wsgiref.util import setup_testing_defaults
 
 import pytest
-from conftest import running_uvicorn
+from conftest import running_uvicorn, serving
 from django import conf, urls
 from django.core.handlers.wsgi import WSGIHandler
 from django.http import HttpRequest, HttpResponse
@@ -58,8 +56,10 @@ from middleware_helpers import (
     BASE_URL,
     CUSTOM_SET,
     MEDIA,
+    asgi_scope,
     cloudfront_set_cookies,
     make_signer,
+    wsgi_environ,
 )
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -71,7 +71,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map
 from werkzeug.routing import Rule as WerkzeugRule
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import make_server
 from werkzeug.test import Client
 
 from cfcookie_middleware.core import MAX_COOKIE_BYTES
@@ -108,40 +108,19 @@ def uvicorn_scope(target: str, root_path: str = "") -> Scope:
     """The scope uvicorn's h11 protocol builds: ``path`` is ``unquote`` of the raw path (UTF-8,
     replacement characters), prefixed with ``--root-path`` like ``raw_path``."""
     raw_path, _, query = wire(target).partition("?")
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "https",
-        "server": (APP_HOST, 443),
-        "client": ("203.0.113.9", 50000),
-        "root_path": root_path,
-        "path": root_path + unquote(raw_path),
-        "raw_path": (root_path + raw_path).encode("ascii"),
-        "query_string": query.encode("ascii"),
-        "headers": [(b"host", APP_HOST.encode())],
-    }
+    return asgi_scope(
+        root_path + unquote(raw_path),
+        root_path=root_path,
+        raw_path=(root_path + raw_path).encode("ascii"),
+        query_string=query.encode("ascii"),
+    )
 
 
 def pep3333_environ(target: str) -> dict[str, Any]:
     """The environ a PEP 3333 server builds: ``PATH_INFO`` is the percent-decoded bytes read as
     latin-1 (gunicorn; invalid UTF-8 reaches the app as is)."""
     raw_path, _, query = wire(target).partition("?")
-    environ: dict[str, Any] = {
-        "REQUEST_METHOD": "GET",
-        "SCRIPT_NAME": "",
-        "PATH_INFO": unquote_to_bytes(raw_path).decode("latin-1"),
-        "QUERY_STRING": query,
-        "SERVER_NAME": APP_HOST,
-        "SERVER_PORT": "443",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "HTTP_HOST": APP_HOST,
-        "REMOTE_ADDR": "203.0.113.9",
-        "wsgi.url_scheme": "https",
-    }
-    setup_testing_defaults(environ)
-    return environ
+    return wsgi_environ(unquote_to_bytes(raw_path).decode("latin-1"), query=query)
 
 
 def could_disagree(path: str) -> bool:
@@ -427,15 +406,8 @@ def werkzeug_port() -> Iterator[tuple[int, Seen]]:
     seen = Seen()
     app = flask_app(make_signer())
     app.wsgi_app = seen.wsgi(app.wsgi_app)  # type: ignore[method-assign]
-    server: BaseWSGIServer = make_server("127.0.0.1", 0, app)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.port, seen
-    finally:
-        server.shutdown()
-        thread.join(10)
-        server.server_close()
+    with serving(make_server("127.0.0.1", 0, app)) as port:
+        yield port, seen
 
 
 def plain_wsgi_client(signer: Signer) -> Driver:

@@ -26,6 +26,7 @@ from middleware_helpers import (
     T0,
     BadConfig,
     Clock,
+    asgi_scope,
     assert_grants,
     cloudfront_set_cookies,
     garbage_cookie_headers,
@@ -249,23 +250,10 @@ def test_an_app_mounted_under_a_prefix() -> None:
 
 # ---- raw ASGI ---------------------------------------------------------------------------------
 def http_scope(path: str, *, root_path: str = "", cookie: bytes | None = None) -> Scope:
-    headers = [(b"host", APP_HOST.encode()), (b"user-agent", b"raw-asgi-test")]
+    headers = [(b"user-agent", b"raw-asgi-test")]
     if cookie is not None:
         headers.append((b"cookie", cookie))
-    return {
-        "type": "http",
-        "asgi": {"version": "3.0", "spec_version": "2.3"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "https",
-        "path": path,
-        "raw_path": path.encode(),
-        "root_path": root_path,
-        "query_string": b"",
-        "headers": headers,
-        "client": ("203.0.113.9", 50000),
-        "server": (APP_HOST, 443),
-    }
+    return asgi_scope(path, root_path=root_path, headers=headers)
 
 
 def scripted_receive(*messages: Message) -> Receive:

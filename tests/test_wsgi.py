@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from wsgiref.util import setup_testing_defaults
 from wsgiref.validate import validator
 
 import pytest
@@ -39,6 +38,7 @@ from middleware_helpers import (
     options,
     policy_expiry,
     rotated_signer,
+    wsgi_environ,
 )
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.test import Client
@@ -90,23 +90,9 @@ class Served:
 def environ(
     path: str = "/videos/a.mp4", *, cookie: str | None = None, **extra: str
 ) -> dict[str, Any]:
-    env: dict[str, Any] = {
-        "REQUEST_METHOD": "GET",
-        "SCRIPT_NAME": "",
-        "PATH_INFO": path,
-        "QUERY_STRING": "",
-        "SERVER_NAME": APP_HOST,
-        "SERVER_PORT": "443",
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "HTTP_HOST": APP_HOST,
-        "REMOTE_ADDR": "203.0.113.9",
-        "wsgi.url_scheme": "https",
-    }
     if cookie is not None:
-        env["HTTP_COOKIE"] = cookie
-    env.update(extra)
-    setup_testing_defaults(env)
-    return env
+        extra = {"HTTP_COOKIE": cookie, **extra}
+    return wsgi_environ(path, **extra)
 
 
 class RecordingServer:
