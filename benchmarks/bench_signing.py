@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from cfcookie_middleware import Signer
-from cfcookie_middleware.signing import canned_policy, custom_policy
+from cfcookie_middleware.signing import b64encode, canned_policy, custom_policy
 
 EXPIRES = 1_900_000_000
 
@@ -42,6 +42,31 @@ def bare(
             ecdsa = ec.ECDSA(algorithm)
             for policy in policies:
                 key.sign(policy, ecdsa)
+
+    return run
+
+
+def least(
+    key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey,
+    algorithm: hashes.HashAlgorithm,
+    targets: list[str],
+    canned: bool,
+) -> Callable[[], None]:
+    """The least any Python signer must do per distinct policy: write the policy text, sign it,
+    and encode it and the signature in CloudFront's base64; nothing checked, nothing named."""
+    if isinstance(key, rsa.RSAPrivateKey):
+        pkcs1 = padding.PKCS1v15()
+        sign: Callable[[bytes], bytes] = lambda data: key.sign(data, pkcs1, algorithm)  # noqa: E731
+    else:
+        ecdsa = ec.ECDSA(algorithm)
+        sign = lambda data: key.sign(data, ecdsa)  # noqa: E731
+    policy = canned_policy if canned else custom_policy
+
+    def run() -> None:
+        for target in targets:
+            data = policy(target, EXPIRES).encode()
+            b64encode(data)
+            b64encode(sign(data))
 
     return run
 
@@ -95,7 +120,10 @@ def main() -> None:
     boto = CloudFrontSigner("K2JCJMDEHXQW5F", lambda m: rsa_key.sign(m, pkcs1, hashes.SHA1()))
 
     print(f"{n} distinct policies per round, best of {args.rounds} rounds; policies/second\n")
-    print(f"{'case':<34}{'bare crypto':>12}{'Signer':>10}{'ratio':>7}{'botocore':>10}{'ratio':>7}")
+    print(
+        f"{'case':<34}{'bare crypto':>12}{'least':>8}{'ratio':>7}{'Signer':>8}{'ratio':>7}"
+        f"{'botocore':>10}{'ratio':>7}"
+    )
     cases = [
         ("RSA-2048 SHA1 canned cookie", rsa_key, "SHA1", urls, True),
         ("RSA-2048 SHA1 custom cookie", rsa_key, "SHA1", wild, False),
@@ -110,7 +138,11 @@ def main() -> None:
             (canned_policy(t, EXPIRES) if canned else custom_policy(t, EXPIRES)).encode()
             for t in targets
         ]
-        contenders = {"bare": bare(key, algorithm, texts), "ours": ours(signer, targets)}
+        contenders = {
+            "bare": bare(key, algorithm, texts),
+            "least": least(key, algorithm, targets, canned),
+            "ours": ours(signer, targets),
+        }
         if key is rsa_key and hash_name == "SHA1":
             contenders["boto"] = botocore_urls(boto, urls, None if canned else wild)
         rate = measure(contenders, n, args.rounds)
@@ -118,10 +150,15 @@ def main() -> None:
             f"{rate['boto']:>10.0f}{rate['ours'] / rate['boto']:>7.2f}" if "boto" in rate else ""
         )
         print(
-            f"{label:<34}{rate['bare']:>12.0f}{rate['ours']:>10.0f}"
+            f"{label:<34}{rate['bare']:>12.0f}{rate['least']:>8.0f}"
+            f"{rate['least'] / rate['bare']:>7.2f}{rate['ours']:>8.0f}"
             f"{rate['ours'] / rate['bare']:>7.2f}{boto_cells}"
         )
-    print("\nratio columns: Signer / bare crypto, Signer / botocore (higher is better)")
+    print(
+        "\nratio columns: least / bare crypto, Signer / bare crypto, Signer / botocore (higher is "
+        "better); least is the policy text, the signature and the two base64 encodings that any "
+        "Python signer must pay, with no input checked"
+    )
 
 
 if __name__ == "__main__":

@@ -73,6 +73,8 @@ _SCHEME = re.compile(r"(https?|http\*)://", re.IGNORECASE)
 # scheme only, and the ASCII way: Unicode folding would let 's' match U+017F and 'k' U+212A.
 _VALID_RESOURCE = re.compile(r'(?ai:https?|http\*)://[^"\\#\s\x00-\x1f\x7f-\U0010ffff]*')
 SIGNED_URL_PARAMS = ("Expires", "Policy", "Signature", "Key-Pair-Id", "Hash-Algorithm")
+# Those names as cookies and as query parameters, joined once rather than per signature.
+_FIELD_NAMES = {p: tuple(p + name for name in SIGNED_URL_PARAMS) for p in ("CloudFront-", "")}
 _MIN_RSA_BITS, _MAX_RSA_BITS = 1024, 4096
 # The largest plausible epoch in seconds; anything past 10**11 (year 5138) is milliseconds.
 _MILLISECOND_EPOCH = 10**11
@@ -98,6 +100,8 @@ def b64decode(text: str) -> bytes:
 
 def to_epoch(value: When, *, name: str, now: float | None = None) -> int:
     """Turn a ``When`` into integer epoch seconds, refusing the classic time-zone and unit slips."""
+    if type(value) is int and 0 <= value <= MAX_EPOCH:  # the common case, checked in one step
+        return value
     if isinstance(value, bool) or not isinstance(value, (datetime, timedelta, int)):
         raise ConfigurationError(
             f"{name}: expected an aware datetime, a timedelta or int epoch seconds, "
@@ -670,7 +674,7 @@ class Signer:
         policy = Policy.build(
             resource, expires=expires, not_before=not_before, ip_address=ip_address
         )
-        return self.sign_policy(policy, prefix="CloudFront-")
+        return self.sign_policy(policy)
 
     def sign_url(
         self,
@@ -706,14 +710,12 @@ class Signer:
     def sign_policy(self, policy: Policy, *, prefix: str = "CloudFront-") -> dict[str, str]:
         """Signed fields for an already checked policy: cookie names with the default prefix,
         query parameter names with ``prefix=""``."""
+        names = _FIELD_NAMES.get(prefix) or tuple(prefix + name for name in SIGNED_URL_PARAMS)
+        expires, text, signature, key_pair_id, hash_algorithm = names
         data = policy.text().encode("ascii")
-        fields: dict[str, str] = {}
-        if policy.canned:
-            fields[prefix + "Expires"] = str(policy.expires)
-        else:
-            fields[prefix + "Policy"] = b64encode(data)
-        fields[prefix + "Signature"] = b64encode(self.sign(data))
-        fields[prefix + "Key-Pair-Id"] = self.key_pair_id
+        fields = {expires: str(policy.expires)} if policy.canned else {text: b64encode(data)}
+        fields[signature] = b64encode(self.sign(data))
+        fields[key_pair_id] = self.key_pair_id
         if self.hash_algorithm != "SHA1":
-            fields[prefix + "Hash-Algorithm"] = self.hash_algorithm
+            fields[hash_algorithm] = self.hash_algorithm
         return fields
