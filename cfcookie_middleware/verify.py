@@ -126,10 +126,11 @@ def _wildcard_match(pattern: str, text: str) -> bool:
     p = t = 0
     star, mark = -1, 0
     while t < len(text):
-        if p < len(pattern) and pattern[p] in ("?", text[t]):
-            p, t = p + 1, t + 1
-        elif p < len(pattern) and pattern[p] == "*":
+        # A `*` is a wildcard first, even facing a literal `*` in the URL (a legal path byte).
+        if p < len(pattern) and pattern[p] == "*":
             star, mark, p = p, t, p + 1
+        elif p < len(pattern) and pattern[p] in ("?", text[t]):
+            p, t = p + 1, t + 1
         elif star >= 0:
             p, mark = star + 1, mark + 1
             t = mark
