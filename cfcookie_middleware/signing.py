@@ -16,7 +16,7 @@ import re
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal, Protocol, TypeAlias, runtime_checkable
@@ -42,6 +42,7 @@ __all__ = [
     "custom_policy",
     "load_private_key",
     "load_public_key",
+    "resource_covers",
     "signature_matches",
     "to_epoch",
     "validate_ip_network",
@@ -196,6 +197,26 @@ def custom_policy(
     return '{"Statement":[{"Resource":"' + resource + '","Condition":' + condition + "}}]}"
 
 
+def resource_covers(resource: str, url: str) -> bool:
+    """CloudFront's resource match over the whole URL: ``*`` any run, ``?`` one character, all
+    else literal (``[`` too, unlike fnmatch). Greedy with one backtrack point: O(len * len) at
+    worst, never exponential like a regex of many ``.*``."""
+    p = t = 0
+    star, mark = -1, 0
+    while t < len(url):
+        # A `*` is a wildcard first, even facing a literal `*` in the URL (a legal path byte).
+        if p < len(resource) and resource[p] == "*":
+            star, mark, p = p, t, p + 1
+        elif p < len(resource) and resource[p] in ("?", url[t]):
+            p, t = p + 1, t + 1
+        elif star >= 0:
+            p, mark = star + 1, mark + 1
+            t = mark
+        else:
+            return False
+    return resource[p:].strip("*") == ""
+
+
 @dataclass(frozen=True)
 class Policy:
     """The terms of one grant; hashable, so equal terms can share one signature."""
@@ -204,6 +225,10 @@ class Policy:
     expires: int
     not_before: int | None = None
     ip_network: str | None = None
+    custom: bool = False
+    """Sign a custom policy even for one exact URL with no condition but the expiry: needed
+    when the resource is not the URL the viewer requests (``sign_url``'s ``resource``), since
+    CloudFront rebuilds a canned policy from the request URL."""
 
     @classmethod
     def build(
@@ -231,7 +256,12 @@ class Policy:
     @property
     def canned(self) -> bool:
         """Canned as the AWS CLI decides: one exact URL, no start time, no IP range."""
-        return "*" not in self.resource and self.not_before is None and self.ip_network is None
+        return (
+            "*" not in self.resource
+            and self.not_before is None
+            and self.ip_network is None
+            and not self.custom
+        )
 
     @classmethod
     def from_text(cls, text: str | bytes) -> Policy:
@@ -704,6 +734,14 @@ class Signer:
             not_before=not_before,
             ip_address=ip_address,
         )
+        if resource is not None and resource != url:
+            if not resource_covers(resource, url):
+                raise ConfigurationError(
+                    f"resource: {resource[:200]!r} does not cover url {url[:200]!r}, so "
+                    "CloudFront would refuse the signed URL; use a pattern that matches it "
+                    "(* for any run of characters, ? for one) or leave resource out"
+                )
+            policy = replace(policy, custom=True)
         fields = self.sign_policy(policy, prefix="")
         return url + ("&" if "?" in url else "?") + "&".join(f"{k}={v}" for k, v in fields.items())
 

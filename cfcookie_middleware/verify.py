@@ -67,6 +67,7 @@ from cfcookie_middleware.signing import (
     b64decode,
     canned_policy,
     load_public_key,
+    resource_covers,
     signature_matches,
     to_epoch,
     validate_key_pair_id,
@@ -117,26 +118,6 @@ def _split_signed_url(url: str) -> tuple[str, list[tuple[str, str]]]:
         else:
             kept.append(param)
     return (base + "?" + "&".join(kept) if kept else base), fields
-
-
-def _wildcard_match(pattern: str, text: str) -> bool:
-    """CloudFront's resource match over the whole URL: ``*`` any run, ``?`` one character, all
-    else literal (``[`` too, unlike fnmatch). Greedy with one backtrack point: O(len * len) at
-    worst, never exponential like a regex of many ``.*``."""
-    p = t = 0
-    star, mark = -1, 0
-    while t < len(text):
-        # A `*` is a wildcard first, even facing a literal `*` in the URL (a legal path byte).
-        if p < len(pattern) and pattern[p] == "*":
-            star, mark, p = p, t, p + 1
-        elif p < len(pattern) and pattern[p] in ("?", text[t]):
-            p, t = p + 1, t + 1
-        elif star >= 0:
-            p, mark = star + 1, mark + 1
-            t = mark
-        else:
-            return False
-    return pattern[p:].strip("*") == ""
 
 
 def _show(text: str, limit: int = 200) -> str:
@@ -220,7 +201,7 @@ def _signed_data(url: str, fields: dict[str, str], prefix: str) -> tuple[bytes, 
 
 def _check_terms(policy: Policy, what: str, url: str, client_ip: str | None, now: int) -> None:
     """Resource, dates and IP, in the order that gives the most useful reason."""
-    if not _wildcard_match(policy.resource, url):
+    if not resource_covers(policy.resource, url):
         reason = f"policy resource {_show(policy.resource)} does not cover {_show(url)}"
     elif now >= policy.expires:
         reason = f"the {what} expired at {_at(policy.expires, now)}"

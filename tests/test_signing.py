@@ -26,6 +26,7 @@ from oracles import pem, verify
 import cfcookie_middleware
 from cfcookie_middleware import signing
 from cfcookie_middleware.signing import ConfigurationError, Policy, Signer
+from cfcookie_middleware.verify import Verifier
 
 SEP: dict[str, Any] = json.loads((VECTORS / "sep-vectors.json").read_text())
 CASES: list[dict[str, Any]] = SEP["cases"]
@@ -268,6 +269,26 @@ def test_ecdsa_signed_url_names_its_hash() -> None:
     signed = Signer(ECDSA_KEY_ID, ECDSA_SEC1).sign_url(BASIC["resource"], expires=BASIC["expires"])
     assert signed.startswith(f"{BASIC['resource']}?Expires={BASIC['expires']}&Signature=")
     assert signed.endswith(f"&Key-Pair-Id={ECDSA_KEY_ID}&Hash-Algorithm=SHA256")
+
+
+@pytest.mark.parametrize(
+    ("url", "resource"),
+    [
+        ("https://media.example.com/seg1.ts", "https://media.example.com/seg?.ts"),
+        ("https://media.example.com/a.jpg?size=large", "https://media.example.com/a.jpg?size=*"),
+    ],
+)
+def test_signed_url_with_another_resource_carries_a_custom_policy(url: str, resource: str) -> None:
+    # CloudFront rebuilds a canned policy from the request URL, which is not this resource.
+    signer = Signer(KEY_ID, vector_rsa_key())
+    signed = signer.sign_url(url, expires=EXPIRES, resource=resource)
+    params = dict(p.split("=", 1) for p in signed[len(url) + 1 :].split("&"))
+    assert "Expires" not in params
+    policy = documented_b64decode(params["Policy"])
+    assert json.loads(policy)["Statement"][0]["Resource"] == resource
+    verify(vector_rsa_key().public_key(), params["Signature"], policy, "SHA1")
+    verifier = Verifier({KEY_ID: signer.public_key})
+    assert verifier.check_url(signed, now=EXPIRES - 60).allowed
 
 
 # --- keys: every form Signer accepts ---------------------------------------------------------
@@ -646,6 +667,18 @@ REFUSALS = [
     ),
     refusal(
         "url-already-signed", _url("https://m.example.com/a?Signature=x"), "url", "'Signature'"
+    ),
+    refusal(
+        "url-resource-does-not-cover-it",
+        _url("https://m.example.com/a.jpg", resource="https://m.example.com/b/*"),
+        "resource",
+        "does not cover url",
+    ),
+    refusal(
+        "url-resource-another-exact-url",
+        _url("https://m.example.com/a.jpg?size=large", resource="https://m.example.com/a.jpg"),
+        "resource",
+        "does not cover url",
     ),
     # IP ranges
     refusal("ip-v6", _cookies(ip_address="2001:db8::1"), "ip_address", "IPv6"),
