@@ -63,8 +63,23 @@ def _throwaway_key() -> rsa.RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-@functools.cache
+_current_test: list[pytest.FixtureRequest] = []
+"""The running test's fixture request (set by an autouse fixture), so that
+``assert_cloudfront_cookies`` trusts the ``cloudfront_verifier`` that test sees, overrides
+included."""
+
+
 def _default_verifier() -> Verifier:
+    """The running test's ``cloudfront_verifier``; outside a test, one trusting the key the
+    fixtures make when nothing overrides them."""
+    if _current_test:
+        verifier: Verifier = _current_test[-1].getfixturevalue("cloudfront_verifier")
+        return verifier
+    return _throwaway_verifier()
+
+
+@functools.cache
+def _throwaway_verifier() -> Verifier:
     return Verifier({TEST_KEY_PAIR_ID: _throwaway_key().public_key()})
 
 
@@ -124,6 +139,15 @@ def cloudfront_signer(cloudfront_key: rsa.RSAPrivateKey, cloudfront_key_pair_id:
 def cloudfront_verifier(cloudfront_signer: Signer) -> Verifier:
     """A ``Verifier`` trusting ``cloudfront_signer``'s key, as a CloudFront key group would."""
     return Verifier({cloudfront_signer.key_pair_id: cloudfront_signer.public_key})
+
+
+@pytest.fixture(autouse=True)
+def _cloudfront_current_test(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Records the running test for ``assert_cloudfront_cookies``; builds nothing until that
+    asks, so suites that never use the plugin pay nothing."""
+    _current_test.append(request)
+    yield
+    _current_test.remove(request)
 
 
 @pytest.fixture
@@ -260,8 +284,9 @@ def assert_cloudfront_cookies(
     In order: each cookie of a set sent exactly once; values unquoted CloudFront base64;
     ``Secure`` and ``HttpOnly`` on each (skip with ``secure=False`` / ``httponly=False`` for an
     app configured so); then the verifier must serve ``url`` with them (refuse it when
-    ``allowed=False``), for ``client_ip`` at ``now``. ``verifier`` defaults to one trusting the
-    ``cloudfront_signer`` fixture's key. A failure raises ``AssertionError`` naming the check,
+    ``allowed=False``), for ``client_ip`` at ``now``. ``verifier`` defaults to the running
+    test's ``cloudfront_verifier`` fixture (so it follows a ``conftest.py`` that overrides the
+    key, its ID or the signer). A failure raises ``AssertionError`` naming the check,
     the headers seen and the verifier's code and reason.
     """
     __tracebackhide__ = True
@@ -311,8 +336,8 @@ def _message(
     verdict = f"  verifier: {_verdict(decision)}"
     if verifier is None and decision.code == "InvalidKey":
         verdict += (
-            f" (the default verifier trusts only the cloudfront_signer fixture's key "
-            f"{TEST_KEY_PAIR_ID}; pass verifier= trusting the app's key)"
+            " (checked with the cloudfront_verifier fixture, which trusts the cloudfront_signer "
+            "fixture's key; if the app signs with another key, pass verifier= trusting it)"
         )
     lines.append(verdict)
     return "\n".join(lines)

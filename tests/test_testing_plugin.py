@@ -188,6 +188,45 @@ def test_the_edge_of_the_first_test_was_shut_down():
 """
 
 
+OVERRIDING_CONFTEST = """
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+
+@pytest.fixture(scope="session")
+def cloudfront_key_pair_id():
+    return "K2JCJMDEHXQW5F"
+
+
+@pytest.fixture(scope="session")
+def cloudfront_key():
+    return ec.generate_private_key(ec.SECP256R1())
+"""
+
+OVERRIDDEN_TESTS = """
+from cfcookie_middleware.testing import assert_cloudfront_cookies
+
+
+def test_the_default_verifier_follows_the_overrides(cloudfront_signer):
+    assert cloudfront_signer.key_pair_id == "K2JCJMDEHXQW5F"
+    cookies = cloudfront_signer.sign_cookies(
+        "https://media.example.com/videos/*", expires=2_000_000_000
+    )
+    headers = [f"{name}={value}; Secure; HttpOnly" for name, value in cookies.items()]
+    url = "https://media.example.com/videos/a.mp4"
+    assert assert_cloudfront_cookies(headers, url, now=1_900_000_000) == cookies
+"""
+
+
+def test_assert_cloudfront_cookies_trusts_a_conftests_overrides(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeconftest(OVERRIDING_CONFTEST)
+    pytester.makepyfile(test_user=OVERRIDDEN_TESTS)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-W", "error")
+    result.assert_outcomes(passed=1)
+
+
 def test_a_users_suite_passes_and_explains_its_failure(pytester: pytest.Pytester) -> None:
     require(
         importlib.util.find_spec("flask") is not None,
@@ -359,9 +398,9 @@ def test_the_default_verifier_hints_at_another_key(rsa2048: rsa.RSAPrivateKey) -
         assert_cloudfront_cookies(headers, INSIDE)
     assert "verifier: InvalidKey: " in str(raised.value)
     assert (
-        f"the default verifier trusts only the cloudfront_signer fixture's key {TEST_KEY_PAIR_ID}"
-        in str(raised.value)
-    )
+        "checked with the cloudfront_verifier fixture, which trusts the cloudfront_signer "
+        "fixture's key; if the app signs with another key, pass verifier= trusting it"
+    ) in str(raised.value)
     verifier = Verifier({"K3APPSOWNKEY": rsa2048.public_key()})
     assert assert_cloudfront_cookies(headers, INSIDE, verifier=verifier) == cookies
 
