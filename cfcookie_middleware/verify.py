@@ -220,6 +220,9 @@ def _check_terms(policy: Policy, what: str, url: str, client_ip: str | None, now
         except ValueError:
             reason = f"the client IP {_show(client_ip, 60)} is not an IP address"
         else:
+            # A dual-stack socket reports an IPv4 viewer as ::ffff:a.b.c.d; CloudFront sees IPv4.
+            if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+                address = address.ipv4_mapped
             if address in ipaddress.ip_network(policy.ip_network):
                 return
             reason = (

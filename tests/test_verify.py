@@ -161,6 +161,9 @@ def test_ip_condition(verifier: Verifier, sep_vectors: dict[str, Any]) -> None:
 
     assert check("192.168.0.255").allowed
     refused(check("192.168.1.0"), "AccessDenied", "192.168.1.0", "outside", "192.168.0.0/24")
+    # An IPv4 viewer as a dual-stack socket reports it.
+    assert check("::ffff:192.168.0.7").allowed
+    refused(check("::ffff:192.168.1.7"), "AccessDenied", "192.168.1.7", "outside")
     refused(check("2001:db8::1"), "AccessDenied", "outside")
     refused(check(None), "AccessDenied", "unknown")
     refused(check("not an ip"), "AccessDenied", "not an IP address")
