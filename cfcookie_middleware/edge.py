@@ -18,10 +18,15 @@ Files behave as S3 objects behind CloudFront, with these choices where a local f
   outside the root can never be read; symlinks inside it are followed.
 - A missing file (or a directory: there are no listings and no default root object) is 404
   ``NoSuchKey``, as from a bucket whose policy lets CloudFront list it.
+- A URL over 8,192 bytes gets 414, a request line and headers over 20,480 bytes 431: CloudFront
+  refuses them, though it does not document with which status.
 - Methods other than GET and HEAD get 405 with ``Allow: GET, HEAD``, before any signature check.
   CloudFront answers 403 for a method its behavior does not allow; 405 names the cause.
-- Range and conditional requests are Werkzeug's (206, 416, 304, 412). The ETag is the file's
-  modification time and size rather than S3's MD5, so a large video is never hashed.
+- Range and conditional requests are Werkzeug's (206, 416, 304, 412), plus
+  ``If-Unmodified-Since``, which Werkzeug leaves out. A ``Range`` header that is not one byte
+  range (several ranges, another unit, a malformed value) is ignored and the whole file served,
+  as S3 does; 416 is for a single range past the end. The ETag is the file's modification time
+  and size rather than S3's MD5, so a large video is never hashed.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ from urllib.parse import quote, urlsplit
 from xml.sax.saxutils import escape
 
 from werkzeug.exceptions import RequestedRangeNotSatisfiable
+from werkzeug.http import http_date, parse_date, parse_range_header
 from werkzeug.security import safe_join
 from werkzeug.serving import (
     LISTEN_QUEUE,
@@ -50,7 +56,12 @@ from werkzeug.serving import (
 from werkzeug.wrappers import Response
 from werkzeug.wsgi import get_host, wrap_file
 
-from cfcookie_middleware.signing import ConfigurationError, PublicKeySource
+from cfcookie_middleware.signing import (
+    MAX_REQUEST_BYTES,
+    MAX_URL_BYTES,
+    ConfigurationError,
+    PublicKeySource,
+)
 from cfcookie_middleware.verify import Code, Decision, Verifier
 
 if TYPE_CHECKING:
@@ -175,30 +186,56 @@ def _with_decision(problem: str, decision: Decision) -> str:
 def _file_answer(environ: WSGIEnvironment, file: BinaryIO, key: str, decision: Decision) -> _Answer:
     """The file, whole or a range, or 304 / 412 / 416 as its validators and the request say."""
     stat = os.fstat(file.fileno())
+    modified = datetime.fromtimestamp(int(stat.st_mtime), timezone.utc)  # HTTP dates: seconds
     response = Response(
         wrap_file(environ, file), content_type=_content_type(key), direct_passthrough=True
     )
     response.content_length = stat.st_size
-    response.last_modified = datetime.fromtimestamp(stat.st_mtime, timezone.utc)
+    response.last_modified = modified
     response.set_etag(f"{stat.st_mtime_ns:x}-{stat.st_size:x}")
-    try:
-        response.make_conditional(environ, accept_ranges=True, complete_length=stat.st_size)
-    except RequestedRangeNotSatisfiable:
-        file.close()
-        response = _xml_error(416, "InvalidRange", "The requested range is not satisfiable")
-        response.headers["Content-Range"] = f"bytes */{stat.st_size}"
-        problem = f"Range {environ.get('HTTP_RANGE', '')!r} is outside the {stat.st_size} bytes"
-        return response, "InvalidRange", _with_decision(problem, decision)
-    if response.status_code == 412:  # Werkzeug keeps the whole file as the body of a 412
-        file.close()
-        response = _xml_error(
-            412,
-            "PreconditionFailed",
-            "At least one of the pre-conditions you specified did not hold",
-        )
+    problem = _failed_unmodified_since(environ, modified)
+    if problem is None:
+        try:
+            response.make_conditional(
+                _without_ignored_range(environ), accept_ranges=True, complete_length=stat.st_size
+            )
+        except RequestedRangeNotSatisfiable:
+            file.close()
+            response = _xml_error(416, "InvalidRange", "The requested range is not satisfiable")
+            response.headers["Content-Range"] = f"bytes */{stat.st_size}"
+            problem = f"Range {environ.get('HTTP_RANGE', '')!r} is outside the {stat.st_size} bytes"
+            return response, "InvalidRange", _with_decision(problem, decision)
+        if response.status_code != 412:
+            return response, "allowed", decision.reason
         problem = f"If-Match {environ.get('HTTP_IF_MATCH', '')!r} does not match the file's ETag"
-        return response, "PreconditionFailed", _with_decision(problem, decision)
-    return response, "allowed", decision.reason
+    file.close()  # Werkzeug would keep the whole file as the body of a 412
+    response = _xml_error(
+        412, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold"
+    )
+    return response, "PreconditionFailed", _with_decision(problem, decision)
+
+
+def _failed_unmodified_since(environ: WSGIEnvironment, modified: datetime) -> str | None:
+    """Why ``If-Unmodified-Since`` fails (RFC 9110 13.2.2: read only without ``If-Match``, and
+    ignored when it is not a date), or None; Werkzeug does not evaluate it."""
+    value = environ.get("HTTP_IF_UNMODIFIED_SINCE")
+    since = None if value is None or "HTTP_IF_MATCH" in environ else parse_date(value)
+    if since is None or modified <= since:
+        return None
+    return f"If-Unmodified-Since {value!r} is before the file's Last-Modified {http_date(modified)}"
+
+
+def _without_ignored_range(environ: WSGIEnvironment) -> WSGIEnvironment:
+    """``environ`` without a ``Range`` header that is not one byte range: the whole file is
+    then served, as S3 does for several ranges and RFC 9110 14.2 asks for an unknown unit or a
+    malformed header; only a single byte range past the end is 416."""
+    value = environ.get("HTTP_RANGE")
+    if value is None:
+        return environ
+    parsed = parse_range_header(value)
+    if parsed is not None and parsed.units == "bytes" and len(parsed.ranges) == 1:
+        return environ
+    return {name: item for name, item in environ.items() if name != "HTTP_RANGE"}
 
 
 def _missing(key: str | None, full: str | None, target: str, decision: Decision) -> _Answer:
@@ -219,6 +256,32 @@ def _missing(key: str | None, full: str | None, target: str, decision: Decision)
         404, "NoSuchKey", "The specified key does not exist.", ("Key", _printable(shown))
     )
     return response, "NoSuchKey", _with_decision(problem, decision)
+
+
+def _over_limits(environ: WSGIEnvironment, method: str, base: str, target: str) -> _Answer | None:
+    """414 for a URL over CloudFront's 8,192 bytes, 431 for a request (request line and
+    headers, as far as WSGI shows them) over its 20,480; CloudFront documents these limits but
+    not its answer, so the codes are HTTP's own."""
+    url_bytes = len(base + target)  # a WSGI string holds one byte per character
+    if url_bytes > MAX_URL_BYTES:
+        reason = (
+            f"the URL is {url_bytes} bytes, over CloudFront's {MAX_URL_BYTES}: shorten the "
+            "policy (fewer conditions, a wildcard resource) or use signed cookies"
+        )
+        return _xml_error(414, "URITooLong", "The request URL is too long"), "URITooLong", reason
+    request_bytes = len(f"{method} {target} HTTP/1.1\r\n") + sum(
+        len(name.removeprefix("HTTP_")) + len(value) + len(": \r\n")
+        for name, value in environ.items()
+        if name.startswith("HTTP_") or name in ("CONTENT_TYPE", "CONTENT_LENGTH")
+    )
+    if request_bytes > MAX_REQUEST_BYTES:
+        reason = (
+            f"the request line and headers are about {request_bytes} bytes, over CloudFront's "
+            f"{MAX_REQUEST_BYTES}: send fewer or smaller cookies"
+        )
+        response = _xml_error(431, "RequestHeaderSectionTooLarge", "The request is too large")
+        return response, "RequestHeaderSectionTooLarge", reason
+    return None
 
 
 class Edge:
@@ -260,6 +323,10 @@ class Edge:
         return response(environ, start_response)
 
     def _answer(self, environ: WSGIEnvironment, method: str, target: str) -> _Answer:
+        base = self._public_url or f"{environ.get('wsgi.url_scheme', 'http')}://{get_host(environ)}"
+        too_large = _over_limits(environ, method, base, target)
+        if too_large is not None:
+            return too_large
         if method not in _METHODS:
             response = _xml_error(
                 405,
@@ -270,7 +337,6 @@ class Edge:
             response.allow.update(_METHODS)
             reason = f"method {method} is not allowed: the edge serves GET and HEAD only"
             return response, "MethodNotAllowed", reason
-        base = self._public_url or f"{environ.get('wsgi.url_scheme', 'http')}://{get_host(environ)}"
         decision = self._verifier.check_cookies(
             base + target, environ.get("HTTP_COOKIE", ""), client_ip=environ.get("REMOTE_ADDR")
         )

@@ -28,6 +28,8 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, Pub
 
 __all__ = [
     "MAX_EPOCH",
+    "MAX_REQUEST_BYTES",
+    "MAX_URL_BYTES",
     "SIGNED_URL_PARAMS",
     "ConfigurationError",
     "HashAlgorithm",
@@ -51,6 +53,8 @@ __all__ = [
 
 MAX_EPOCH = 2**31 - 1
 """CloudFront reads epoch times as signed 32-bit seconds: 2038-01-19T03:14:07Z is the last."""
+MAX_URL_BYTES, MAX_REQUEST_BYTES = 8192, 20480
+"""CloudFront's limits on a URL, and on a whole request (URL and headers)."""
 
 HashAlgorithm = Literal["SHA1", "SHA256"]
 When: TypeAlias = datetime | timedelta | int
@@ -743,7 +747,14 @@ class Signer:
                 )
             policy = replace(policy, custom=True)
         fields = self.sign_policy(policy, prefix="")
-        return url + ("&" if "?" in url else "?") + "&".join(f"{k}={v}" for k, v in fields.items())
+        parameters = "&".join(f"{name}={value}" for name, value in fields.items())
+        signed = url + ("&" if "?" in url else "?") + parameters
+        if len(signed) > MAX_URL_BYTES:
+            raise ConfigurationError(
+                f"url: the signed URL would be {len(signed)} bytes, over CloudFront's "
+                f"{MAX_URL_BYTES}; shorten the URL or the policy, or use signed cookies"
+            )
+        return signed
 
     def sign_policy(self, policy: Policy, *, prefix: str = "CloudFront-") -> dict[str, str]:
         """Signed fields for an already checked policy: cookie names with the default prefix,

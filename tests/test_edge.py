@@ -295,6 +295,9 @@ def test_range_requests(client: Client, video_cookies: str) -> None:
     status, content_range, body = get("bytes=20000-")
     assert (status, content_range) == (416, "bytes */10240")
     assert b"<Code>InvalidRange</Code>" in body
+    # Not one byte range: ignored (RFC 9110 14.2; S3 serves several ranges whole), so 200.
+    for ignored in ("bytes=0-1,4-5", "items=0-1", "bytes=abc", "bytes=5-2"):
+        assert get(ignored) == (200, None, VIDEO), ignored
 
 
 def test_head_has_the_headers_and_no_body(client: Client, video_cookies: str) -> None:
@@ -314,6 +317,19 @@ def test_conditional_requests(client: Client, video_cookies: str) -> None:
     failed = client.get("/videos/intro.mp4", headers={"Cookie": video_cookies, "If-Match": '"x"'})
     assert failed.status_code == 412
     assert VIDEO[:16] not in failed.data
+
+    def unmodified_since(date: str, **more: str) -> TestResponse:
+        headers = {"Cookie": video_cookies, "If-Unmodified-Since": date, **more}
+        return client.get("/videos/intro.mp4", headers=headers)
+
+    before = "Sat, 01 Jan 2000 00:00:00 GMT"
+    failed = unmodified_since(before)
+    assert failed.status_code == 412
+    assert b"<Code>PreconditionFailed</Code>" in failed.data
+    assert "If-Unmodified-Since" in failed.headers["X-Cfcookie-Reason"]
+    assert unmodified_since(modified).data == VIDEO  # not modified since then: served
+    assert unmodified_since("not a date").data == VIDEO  # RFC 9110: an invalid date is ignored
+    assert unmodified_since(before, **{"If-Match": etag}).data == VIDEO  # If-Match decides
 
 
 def test_missing_file_is_404_only_after_the_signature_check(
@@ -345,6 +361,20 @@ def test_folders_and_unnormalized_paths_name_no_file(
     response = client.get(path, headers={"Cookie": cookies})
     assert response.status_code == 404
     assert b"<Code>NoSuchKey</Code>" in response.data
+
+
+def test_cloudfronts_size_limits(client: Client) -> None:
+    # cloudfront.md: a URL at most 8,192 bytes, a whole request at most 20,480.
+    longest = "/videos/" + "a" * (8192 - len(f"{HOST}/videos/"))
+    assert client.get(longest).status_code == 403  # within the limit: the signature decides
+    response = client.get(longest + "a")
+    assert response.status_code == 414
+    assert "the URL is 8193 bytes, over CloudFront's 8192" in response.headers["X-Cfcookie-Reason"]
+
+    assert client.get("/a", headers={"Cookie": "x=" + "a" * 19_000}).status_code == 403
+    response = client.get("/a", headers={"Cookie": "x=" + "a" * 20_480})
+    assert response.status_code == 431
+    assert "over CloudFront's 20480" in response.headers["X-Cfcookie-Reason"]
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "OPTIONS", "PATCH"])

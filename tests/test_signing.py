@@ -669,6 +669,12 @@ REFUSALS = [
         "url-already-signed", _url("https://m.example.com/a?Signature=x"), "url", "'Signature'"
     ),
     refusal(
+        "url-over-cloudfronts-limit",
+        _url("https://m.example.com/" + "a" * 7800, not_before=EXPIRES - 60),
+        "url",
+        "over CloudFront's 8192",
+    ),
+    refusal(
         "url-resource-does-not-cover-it",
         _url("https://m.example.com/a.jpg", resource="https://m.example.com/b/*"),
         "resource",
