@@ -103,10 +103,14 @@ _CLEAR_ROUTE = Route(None, _NO_PARAMS)
 
 @dataclass(frozen=True, slots=True)
 class _Signed:
-    """One cached signed set: its ``Set-Cookie`` headers, and whether each fits in a cookie."""
+    """One cached signed set: its ``Set-Cookie`` headers, whether each fits in a cookie, and
+    for each ``CloudFront-`` name the set lacks, the header that expires it (sent only to a
+    browser holding one: a stale ``CloudFront-Hash-Algorithm`` after a key change, say, would
+    make CloudFront check the new set with the wrong hash)."""
 
     set_cookies: list[tuple[str, str]]
     fits: bool
+    stale: tuple[tuple[str, tuple[str, str]], ...]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -362,10 +366,15 @@ class CookieCore:
                 "captured values or use a wildcard resource)"
             )
             return None
-        if self.max_age is None:
-            return signed.set_cookies
-        max_age = min(self.max_age, expires - int(now))
-        return [(name, f"{value}; Max-Age={max_age}") for name, value in signed.set_cookies]
+        set_cookies = signed.set_cookies
+        if self.max_age is not None:
+            max_age = min(self.max_age, expires - int(now))
+            set_cookies = [(name, f"{value}; Max-Age={max_age}") for name, value in set_cookies]
+        if "CloudFront-" in cookie_header:
+            stale = [header for held, header in signed.stale if held in cookie_header]
+            if stale:
+                set_cookies = [*set_cookies, *stale]
+        return set_cookies
 
     def _holds_current(
         self,
@@ -408,7 +417,12 @@ class CookieCore:
             raise ValueError(f"{signer!r} returned {sorted(fields)}, not a whole cookie set")
         headers = [("Set-Cookie", plan.render(name, value)) for name, value in fields.items()]
         fits = all(len(value) + _MAX_AGE_ROOM <= MAX_COOKIE_BYTES for _, value in headers)
-        return _Signed(headers, fits)
+        stale = tuple(
+            (f"{name}=", ("Set-Cookie", plan.render(name, "", max_age=0, expires=0)))
+            for name in CLOUDFRONT_COOKIES
+            if name not in fields
+        )
+        return _Signed(headers, fits, stale)
 
     # ---- checks ------------------------------------------------------------------------
     def _warn_once(self, problem: str) -> None:
@@ -467,11 +481,12 @@ class CookieCore:
         template = rule.fill(dict.fromkeys(rule.template_fields, "x"))
         path = urlsplit(template).path.split("*")[0]
         prefix = rule.cookie_path or self.cookie_path
-        if not (path.startswith(prefix) or prefix.startswith(path)):
+        if not _cookie_path_reaches(prefix, path):
             option = f"{where}.cookie_path" if rule.cookie_path else "cookie_path"
             raise ConfigurationError(
-                f"{option}: {prefix} is not a prefix of {path}, the path of {where}.resource, "
-                "so browsers would never send the cookies there; use '/' or a directory above it"
+                f"{option}: {prefix} does not path-match {path}, the path of {where}.resource, "
+                "so browsers would never send the cookies there; use '/' or a directory above "
+                "it, ending in '/'"
             )
         # The longest cookie: the policy with every condition, the longest epoch, a /32 address.
         worst = Policy(template, 2**31 - 1, 2**31 - 2, "255.255.255.255/32")
@@ -482,6 +497,17 @@ class CookieCore:
                 f"over the {MAX_COOKIE_BYTES} bytes browsers keep; shorten the resource (a "
                 "wildcard such as https://media.example.com/videos/* covers many files)"
             )
+
+
+def _cookie_path_reaches(cookie_path: str, path: str) -> bool:
+    """Whether browsers send a cookie with ``cookie_path`` to URLs under ``path`` (RFC 6265
+    5.1.4: a prefix counts only up to a ``/``), or to some of them (a narrower cookie path)."""
+    if path.startswith(cookie_path):
+        return cookie_path.endswith("/") or path[len(cookie_path) : len(cookie_path) + 1] in (
+            "",
+            "/",
+        )
+    return cookie_path.startswith(path)
 
 
 def _check_rules(rules: Rule | Iterable[Rule]) -> tuple[Rule, ...]:

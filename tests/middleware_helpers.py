@@ -182,11 +182,16 @@ def cloudfront_set_cookies(set_cookie_values: Iterable[str]) -> dict[str, SetCoo
     return found
 
 
-def assert_safe_attributes(cookie: SetCookie, *, domain: str | None = DOMAIN) -> None:
+def assert_safe_attributes(
+    cookie: SetCookie, *, domain: str | None = DOMAIN, clearing: bool = False
+) -> None:
     """The defaults the design promises: Domain as configured, Path=/, Secure, HttpOnly,
-    SameSite=Lax, a session cookie; and the value verbatim (never quoted)."""
+    SameSite=Lax, a session cookie (or, ``clearing``, one expired at once, RFC 6265 5.2.2);
+    and the value verbatim (never quoted)."""
     expected: dict[str, str | None] = {"path": "/", "secure": None, "httponly": None}
     expected["samesite"] = "Lax"
+    if clearing:
+        expected |= {"max-age": "0", "expires": "Thu, 01 Jan 1970 00:00:00 GMT"}
     if domain is not None:
         expected["domain"] = domain
     assert cookie.attributes == expected, cookie.raw
@@ -213,6 +218,13 @@ def assert_grants(
     AccessDenied; the names default to the custom-policy set of an RSA/SHA-1 signer.
     """
     cookies = cloudfront_set_cookies(set_cookie_values)
+    # A CloudFront cookie the browser holds but the set lacks is sent expired, at the same
+    # Domain and Path; the rest is the set itself.
+    for name, cookie in list(cookies.items()):
+        if cookie.attributes.get("max-age") == "0":
+            assert cookie.value == "", cookie.raw
+            assert_safe_attributes(cookie, domain=domain, clearing=True)
+            del cookies[name]
     assert set(cookies) == (CUSTOM_SET if expected_names is None else expected_names)
     for cookie in cookies.values():
         assert_safe_attributes(cookie, domain=domain)

@@ -79,6 +79,48 @@ def test_rotation_rolls_out_on_the_next_matching_request(
             assert code is None or f"<Code>{code}</Code>" in answer.get_data(as_text=True)
 
 
+def kept(jar: dict[str, str], response: Any) -> dict[str, str]:
+    """``jar`` after a browser applies the response's cookies (Max-Age=0 deletes one)."""
+    jar = dict(jar)
+    for header in response.headers.getlist("Set-Cookie"):
+        pair, *attributes = header.split("; ")
+        name, value = pair.split("=", 1)
+        if "Max-Age=0" in attributes:
+            jar.pop(name, None)
+        else:
+            jar[name] = value
+    return jar
+
+
+def test_rotation_to_a_sha1_key_expires_the_old_hash_cookie(
+    media: Path, rsa2048: rsa.RSAPrivateKey, p256: ec.EllipticCurvePrivateKey
+) -> None:
+    # cloudfront.md: no CloudFront-Hash-Algorithm means SHA1; a stale SHA256 one left in the
+    # browser would make CloudFront check the new RSA/SHA-1 signature with SHA-256.
+    old, new = Signer(OLD_ID, p256), Signer(NEW_ID, rsa2048)
+    middleware = CloudFrontCookieMiddleware(
+        hello, signer=old, rules=[Rule("/videos/*", resource=f"{MEDIA}/videos/*")]
+    )
+    app = Client(middleware, use_cookies=False)
+    edge = Client(Edge(media, {NEW_ID: new.public_key}, public_url=MEDIA), use_cookies=False)
+    host = {"Host": "media.example.com"}
+
+    jar = kept({}, app.get("/videos/", headers=host))
+    assert jar["CloudFront-Hash-Algorithm"] == "SHA256"
+    middleware.core.signer = new
+    jar = kept(jar, app.get("/videos/", headers={**host, "Cookie": cookie_header(jar)}))
+    assert set(jar) == {"CloudFront-Policy", "CloudFront-Signature", "CloudFront-Key-Pair-Id"}
+    with edge.get("/videos/a.mp4", headers={"Cookie": cookie_header(jar)}) as answer:
+        assert answer.status_code == 200, answer.headers.get("X-Cfcookie-Reason")
+    # The browser's set is now current: nothing more is sent.
+    assert (
+        app.get("/videos/", headers={**host, "Cookie": cookie_header(jar)}).headers.getlist(
+            "Set-Cookie"
+        )
+        == []
+    )
+
+
 def test_a_signer_that_is_not_one_is_refused_at_rotation(rsa2048: rsa.RSAPrivateKey) -> None:
     middleware = CloudFrontCookieMiddleware(
         hello, signer=Signer(OLD_ID, rsa2048), rules=[Rule("/v/*", resource=f"{MEDIA}/v/*")]
