@@ -184,6 +184,11 @@ class CookieCore:
         }
         if isinstance(clear_on, str):
             clear_on = (clear_on,)
+        if not isinstance(clear_on, Iterable):
+            raise ConfigurationError(
+                f"clear_on: expected a path pattern or a list of them, got "
+                f"{type(clear_on).__name__}; leave it out for no logout route"
+            )
         self._clear = [compile_pattern(p, name=f"clear_on[{i}]") for i, p in enumerate(clear_on)]
         # A rule that captures nothing always gives the same route: made once, not per request.
         self._matchers = [
@@ -511,6 +516,10 @@ def _cookie_path_reaches(cookie_path: str, path: str) -> bool:
 
 
 def _check_rules(rules: Rule | Iterable[Rule]) -> tuple[Rule, ...]:
+    if not isinstance(rules, (Rule, Iterable)) or isinstance(rules, (str, bytes)):
+        raise ConfigurationError(
+            f"rules: expected a Rule or a list of them, got {type(rules).__name__}"
+        )
     checked = (rules,) if isinstance(rules, Rule) else tuple(rules)
     if not checked:
         raise ConfigurationError(
@@ -527,9 +536,10 @@ def _seconds(value: timedelta | int | None, name: str) -> int | None:
     if value is None:
         return None
     seconds = value.total_seconds() if isinstance(value, timedelta) else value
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds <= 0:
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds < 1:
         raise ConfigurationError(
-            f"{name}: {value!r} must be a positive timedelta (or int seconds), or None"
+            f"{name}: {value!r} must be a timedelta of at least one second (or int seconds), "
+            "or None"
         )
     return int(seconds)
 

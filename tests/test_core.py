@@ -491,6 +491,11 @@ def test_signature_cache_is_bounded(signer: CountingSigner, clock: Clock) -> Non
         ({"samesite": "none", "secure": False}, "needs secure"),
         ({"max_age": timedelta(hours=2)}, "longer than"),
         ({"max_age": 0}, "max_age"),
+        # int() would make it 0, and Max-Age=0 deletes the cookies it should keep.
+        ({"max_age": timedelta(milliseconds=500)}, "at least one second"),
+        ({"rules": None}, "rules: expected a Rule or a list of them, got NoneType"),
+        ({"rules": "/videos/*"}, "rules: expected a Rule or a list of them, got str"),
+        ({"clear_on": None}, "clear_on: expected a path pattern"),
         ({"refresh_margin": timedelta(hours=1)}, "refresh_margin"),
         ({"when": "yes"}, "when"),
         ({"clear_on": ["logout"]}, "clear_on"),
