@@ -275,6 +275,13 @@ class CookieCore:
             logger.exception("cfcookie: could not check the request's CloudFront cookies")
             return False
 
+    def reads_request(self, route: Route) -> bool:
+        """Whether ``respond`` may call ``when`` or a callable resource (user code) for
+        ``route``: an async adapter may then run it off the event loop."""
+        return route.rule is not None and (
+            self.when is not None or (route.plan or self._plans[route.rule]).reads_request
+        )
+
     def respond(
         self,
         route: Route,

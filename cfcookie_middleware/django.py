@@ -9,6 +9,8 @@ Rules match ``request.path_info``, the path below the mount point (``SCRIPT_NAME
 ``FORCE_SCRIPT_NAME`` when set), which is what Django's URL resolver routes on. The middleware
 only looks at the response, so its place in ``MIDDLEWARE`` does not change what ``when`` sees:
 ``view.native`` is the ``HttpRequest``, with ``session`` and ``user`` once their middleware ran.
+Under ASGI, ``when`` and resource callables run in Django's sync thread (``sync_to_async``), as
+a sync view would, so they may read a database session or ``request.user``.
 
 How the cookies are sent: Django's handlers write the response's headers (one value per name),
 then one ``Set-Cookie`` per entry of ``response.cookies``, as ``morsel.output(header="")``.
@@ -21,7 +23,7 @@ are, except one the app set under a ``CloudFront-*`` name, which this replaces.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Container, Mapping
+from collections.abc import Callable, Container, Mapping
 from http.cookies import Morsel
 from typing import Any
 
@@ -34,7 +36,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         'cfcookie_middleware.django needs Django: pip install "cfcookie-middleware[django]"'
     ) from exc
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 
 from cfcookie_middleware.cookies import RequestCookies
 from cfcookie_middleware.core import CookieCore, Headers, RequestView, Route
@@ -69,8 +71,14 @@ class CloudFrontCookieMiddleware:
         return self._add(request, route, self.get_response(request))
 
     async def _acall(self, request: HttpRequest, route: Route) -> HttpResponseBase:
-        response: Awaitable[HttpResponseBase] = self.get_response(request)
-        return self._add(request, route, await response)
+        response: HttpResponseBase = await self.get_response(request)
+        if self.core.reads_request(route):
+            # ``when`` and resource callables are sync code that may touch the ORM (a
+            # database session, request.user): Django's rule is a thread, not the event loop.
+            add = sync_to_async(self._add, thread_sensitive=True)
+            added: HttpResponseBase = await add(request, route, response)
+            return added
+        return self._add(request, route, response)
 
     def _add(
         self, request: HttpRequest, route: Route, response: HttpResponseBase
@@ -113,13 +121,20 @@ def build_core() -> CookieCore:
 
 
 def _apply(response: HttpResponseBase, headers: Headers) -> None:
-    """Make ``response`` send ``headers``, the core's replacement for its own header list."""
+    """Make ``response`` send ``headers``, the core's replacement for its own header list.
+
+    A cookie goes into ``response.cookies`` under its name, replacing the app's cookie of that
+    name; a second one of the same name (logout clears each name at every cookie path) under
+    its whole header, since ``response.cookies`` would otherwise keep only the last path.
+    """
+    named: set[str] = set()
     for name, value in headers:
         if name.lower() != "set-cookie":
             response.headers[name] = value
         elif value != response.headers.get("Set-Cookie"):  # not one the app put in headers
             morsel = _RawMorsel(value)
-            response.cookies[morsel.key] = morsel
+            response.cookies[value if morsel.key in named else morsel.key] = morsel
+            named.add(morsel.key)
 
 
 class _RawMorsel(Morsel[str]):

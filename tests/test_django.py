@@ -42,6 +42,7 @@ from django.http import (
 )
 from django.test import AsyncClient, Client, override_settings
 from django.urls import path, re_path
+from django.utils.asyncio import async_unsafe
 from django.utils.functional import empty
 from middleware_helpers import (
     APP_HOST,
@@ -69,6 +70,7 @@ from middleware_helpers import (
 )
 from werkzeug.test import Client as WerkzeugClient
 
+from cfcookie_middleware import Rule
 from cfcookie_middleware.core import RequestView
 from cfcookie_middleware.edge import REASON_HEADER, Edge
 from cfcookie_middleware.signing import ConfigurationError, Signer
@@ -358,6 +360,21 @@ def test_rules_match_the_path_below_the_mount_point(
             assert not cloudfront_set_cookies(sent)
 
 
+def test_clear_on_clears_every_cookie_path() -> None:
+    rules = [
+        Rule("/videos/*", resource=f"{MEDIA}/videos/*", cookie_path="/videos/"),
+        Rule("/users/{user_id}/library", resource=f"{MEDIA}/users/{{user_id}}/*"),
+    ]
+    settings_ = options(make_signer(), rules=rules, clear_on="/logout", cookie_path="/users/")
+    with override_settings(CLOUDFRONT_COOKIES=settings_):
+        response = get("/logout")
+    cleared = [parse_set_cookie(value) for value in set_cookies(response)]
+    paths = {(cookie.name, cookie.attributes["path"]) for cookie in cleared}
+    assert paths == {(name, path) for name in CLOUDFRONT_NAMES for path in ("/videos/", "/users/")}
+    assert len(cleared) == 2 * len(CLOUDFRONT_NAMES)
+    assert all(cookie.attributes["max-age"] == "0" for cookie in cleared)
+
+
 def test_clear_on_a_logout_redirect() -> None:
     with override_settings(CLOUDFRONT_COOKIES=options(make_signer(), clear_on="/logout")):
         response = get("/logout")
@@ -398,17 +415,23 @@ def test_the_cookies_survive_copy_and_pickle() -> None:
 
 
 # ---- async -------------------------------------------------------------------------------------
-def test_async_chain_runs_the_middleware_on_the_event_loop() -> None:
+def test_async_chain_runs_when_in_djangos_sync_thread() -> None:
     """Under ASGI the middleware is a coroutine function, so Django does not hop to a thread
-    for it: ``when`` runs on the event loop (``get_running_loop`` only works there)."""
-    loops: list[object] = []
+    for it; ``when`` (sync user code, such as the README's session check) runs in Django's
+    sync thread all the same, where the ORM works: ``async_unsafe`` is the guard the ORM uses,
+    and it raises SynchronousOnlyOperation on the event loop."""
+    calls: list[str] = []
 
-    def on_loop(view: RequestView) -> bool:
-        loops.append(asyncio.get_running_loop())
+    @async_unsafe
+    def query_the_database() -> str:
+        return "a session row"
+
+    def reads_the_session(view: RequestView) -> bool:
+        calls.append(query_the_database())
         return True
 
     signer = make_signer()
-    with override_settings(CLOUDFRONT_COOKIES=options(signer, when=on_loop)):
+    with override_settings(CLOUDFRONT_COOKIES=options(signer, when=reads_the_session)):
         from cfcookie_middleware.django import CloudFrontCookieMiddleware
 
         async def downstream(request: HttpRequest) -> HttpResponse:
@@ -430,7 +453,7 @@ def test_async_chain_runs_the_middleware_on_the_event_loop() -> None:
         assert_grants(set_cookies(response), signer, f"{MEDIA}/videos/a", None)
     assert forbidden.status_code == 403
     assert not cloudfront_set_cookies(set_cookies(forbidden))
-    assert len(loops) == 2
+    assert calls == ["a session row"] * 2
 
 
 def run_asgi(path: str, root_path: str = "") -> tuple[int, list[tuple[bytes, bytes]], bytes]:
