@@ -38,6 +38,7 @@ from middleware_helpers import (
     cookie_header,
     default_rules,
     make_signer,
+    parse_set_cookie,
     rotated_signer,
     verifier_for,
 )
@@ -48,7 +49,13 @@ from cfcookie_middleware.cookies import (
     parse_cookie_header,
     parse_cookie_pairs,
 )
-from cfcookie_middleware.core import CookieCore, Headers, RequestView, _cloudfront_part
+from cfcookie_middleware.core import (
+    CLOUDFRONT_COOKIES,
+    CookieCore,
+    Headers,
+    RequestView,
+    _cloudfront_part,
+)
 from cfcookie_middleware.rules import Rule, compile_pattern
 from cfcookie_middleware.signing import ConfigurationError, Policy, Signer, b64encode
 from cfcookie_middleware.verify import Decision
@@ -551,7 +558,13 @@ def test_respond_to_anything_a_request_carries(
     set_cookies = [value for name, value in answer if name == "Set-Cookie"]
     for value in set_cookies:
         assert SET_COOKIE.fullmatch(value), value
-    assert set_cookies == [v for k, v in fresh if k == "Set-Cookie"]
+    fresh_set = [v for k, v in fresh if k == "Set-Cookie"]
+    assert set_cookies[: len(fresh_set)] == fresh_set
+    # Then one expired cookie per CloudFront name the request holds and the set lacks.
+    stale = [parse_set_cookie(value) for value in set_cookies[len(fresh_set) :]]
+    held = [name for name in CLOUDFRONT_COOKIES if name not in issued and f"{name}=" in header]
+    assert [cookie.name for cookie in stale] == held
+    assert all((c.value, c.attributes.get("max-age")) == ("", "0") for c in stale)
 
 
 def is_ipv4(address: str | None) -> bool:
