@@ -101,6 +101,10 @@ class Route(NamedTuple):
 _CLEAR_ROUTE = Route(None, _NO_PARAMS)
 
 
+_Expired = tuple[tuple[str, tuple[str, str]], ...]
+"""(``name=``, the ``Set-Cookie`` header that expires that cookie) for each name."""
+
+
 @dataclass(frozen=True, slots=True)
 class _Signed:
     """One cached signed set: its ``Set-Cookie`` headers, whether each fits in a cookie, and
@@ -110,7 +114,7 @@ class _Signed:
 
     set_cookies: list[tuple[str, str]]
     fits: bool
-    stale: tuple[tuple[str, tuple[str, str]], ...]
+    stale: _Expired
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -216,6 +220,7 @@ class CookieCore:
             for name in CLOUDFRONT_COOKIES
         ]
         self._warned: set[str] = set()
+        self._expired: dict[tuple[_Plan, tuple[str, ...]], _Expired] = {}
         self._lock = threading.Lock()
         for each in {rule.signer for rule in self.rules if rule.signer is not None}:
             check_signer_works(each)
@@ -429,11 +434,14 @@ class CookieCore:
             raise ValueError(f"{signer!r} returned {sorted(fields)}, not a whole cookie set")
         headers = [("Set-Cookie", plan.render(name, value)) for name, value in fields.items()]
         fits = all(len(value) + _MAX_AGE_ROOM <= MAX_COOKIE_BYTES for _, value in headers)
-        stale = tuple(
-            (f"{name}=", ("Set-Cookie", plan.render(name, "", max_age=0, expires=0)))
-            for name in CLOUDFRONT_COOKIES
-            if name not in fields
-        )
+        lacking = tuple(name for name in CLOUDFRONT_COOKIES if name not in fields)
+        stale = self._expired.get((plan, lacking))
+        if stale is None:  # the same few per rule: made once, shared by every signed set
+            stale = tuple(
+                (f"{name}=", ("Set-Cookie", plan.render(name, "", max_age=0, expires=0)))
+                for name in lacking
+            )
+            self._expired[plan, lacking] = stale
         return _Signed(headers, fits, stale)
 
     # ---- checks ------------------------------------------------------------------------
