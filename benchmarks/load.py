@@ -285,11 +285,14 @@ async def fetch(port: int, cookie: str = "", timeout: float = 10) -> tuple[int, 
 # ---- servers ------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((LOOPBACK, 0))
-        port: int = probe.getsockname()[1]
-        return port
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free ports: the probes stay bound until all are picked, so the kernel
+    cannot hand one port to two servers that have not bound it yet."""
+    with ExitStack() as stack:
+        probes = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for probe in probes:
+            probe.bind((LOOPBACK, 0))
+        return [probe.getsockname()[1] for probe in probes]
 
 
 def children(pid: int) -> list[int]:
@@ -420,8 +423,7 @@ def serving(
     """Start every app, wait until all are ready, and stop them all on the way out."""
     servers: dict[str, Server] = {}
     with ExitStack() as stack:
-        for app in apps:
-            port = free_port()
+        for app, port in zip(apps, free_ports(len(apps)), strict=True):
             log = log_dir / f"{app}.log"
             with log.open("wb") as output:
                 process = subprocess.Popen(
@@ -585,7 +587,8 @@ def run(args: argparse.Namespace) -> bool:
             for app in args.apps:  # the set a returning visitor holds: what the server gave
                 status, values = asyncio.run(fetch(servers[f"{app}_cf"].port))
                 if status != 200 or not values:
-                    raise RuntimeError(f"{app}_cf: status {status}, Set-Cookie {values}")
+                    log = servers[f"{app}_cf"].output()[-3000:]
+                    raise RuntimeError(f"{app}_cf: status {status}, Set-Cookie {values}\n{log}")
                 bench.tallies[f"{app}_cf", "first"] = Tally(samples=[values])
                 bench.cookies[app] = cookie_header(values)
             bench.run()

@@ -26,6 +26,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
+from benchmarks.load import free_ports  # noqa: F401 - the tests' one port picker too
+
 VECTORS = Path(__file__).parent / "vectors"
 NO_SKIP = os.environ.get("CFCOOKIE_NO_SKIP") == "1"
 """Set by .ci/run: a test that would skip for a missing tool fails instead, so CI never skips."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,6 +11,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+from conftest import free_ports
 
 from cfcookie_middleware.cli import main
 
@@ -30,15 +30,8 @@ def test_self_test_passes_every_step(capsys: pytest.CaptureFixture[str]) -> None
     assert "does not cover" in lines[3]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def test_interactive_demo_serves_until_stopped() -> None:
-    app_port, edge_port = free_port(), free_port()
+    app_port, edge_port = free_ports(2)
     process = subprocess.Popen(
         [
             sys.executable,

@@ -27,7 +27,7 @@ from wsgiref.validate import validator
 
 import pytest
 from asgiref.sync import iscoroutinefunction
-from conftest import import_error_without
+from conftest import free_ports, import_error_without
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.handlers.asgi import ASGIHandler
@@ -710,13 +710,6 @@ def test_example_refuses_an_unknown_user(edge: Callable[[str, MediaJar], Any]) -
     assert (page.status_code, cloudfront_set_cookies(set_cookies(page))) == (303, {})
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        number: int = sock.getsockname()[1]
-        return number
-
-
 def _raw_http(number: int, request: str) -> bytes:
     """One request over a socket, the response's bytes as the server wrote them."""
     with socket.create_connection(("127.0.0.1", number), timeout=10) as connection:
@@ -730,7 +723,7 @@ def _raw_http(number: int, request: str) -> bytes:
 def test_example_runs_under_runserver(tmp_path: Path) -> None:
     """The command in the settings module's docstring, over real HTTP: the CloudFront
     ``Set-Cookie`` lines on the wire are verbatim and verify."""
-    number = _free_port()
+    number = free_ports(1)[0]
     env = {
         **{k: v for k, v in os.environ.items() if k not in (*EXAMPLE_ENV, *KEY_ENV)},
         "DJANGO_SETTINGS_MODULE": "examples.django_app.settings",

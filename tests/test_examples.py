@@ -23,6 +23,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from conftest import free_ports
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.applications import Starlette
@@ -291,13 +292,6 @@ def _pem(key: rsa.RSAPrivateKey) -> bytes:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        number: int = sock.getsockname()[1]
-        return number
-
-
 def _listening(number: int) -> bool:
     try:
         socket.create_connection(("127.0.0.1", number), timeout=1).close()
@@ -313,7 +307,7 @@ def server(
     """``python -m examples.<name>`` on a free loopback port, as a demo would start it."""
     key = tmp_path / "private_key.pem"
     key.write_bytes(_pem(rsa2048))
-    number = _free_port()
+    number = free_ports(1)[0]
     env = {
         **{k: v for k, v in os.environ.items() if k not in (*ENV_NAMES, *KEY_ENV_NAMES)},
         "CLOUDFRONT_KEY_PAIR_ID": KEY_ID,
