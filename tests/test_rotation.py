@@ -35,6 +35,12 @@ def cookie_header(cookies: dict[str, str]) -> str:
     return "; ".join(f"{k}={v}" for k, v in cookies.items())
 
 
+def videos_middleware(signer: Signer) -> CloudFrontCookieMiddleware:
+    return CloudFrontCookieMiddleware(
+        hello, signer=signer, rules=[Rule("/videos/*", resource=f"{MEDIA}/videos/*")]
+    )
+
+
 @pytest.fixture
 def media(tmp_path: Path) -> Path:
     (tmp_path / "videos").mkdir()
@@ -46,9 +52,7 @@ def test_rotation_rolls_out_on_the_next_matching_request(
     media: Path, rsa2048: rsa.RSAPrivateKey, p256: ec.EllipticCurvePrivateKey
 ) -> None:
     old, new = Signer(OLD_ID, rsa2048), Signer(NEW_ID, p256)
-    middleware = CloudFrontCookieMiddleware(
-        hello, signer=old, rules=[Rule("/videos/*", resource=f"{MEDIA}/videos/*")]
-    )
+    middleware = videos_middleware(old)
     app = Client(middleware, use_cookies=False)
     both = Client(
         Edge(media, {OLD_ID: old.public_key, NEW_ID: new.public_key}, public_url=MEDIA),
@@ -98,9 +102,7 @@ def test_rotation_to_a_sha1_key_expires_the_old_hash_cookie(
     # cloudfront.md: no CloudFront-Hash-Algorithm means SHA1; a stale SHA256 one left in the
     # browser would make CloudFront check the new RSA/SHA-1 signature with SHA-256.
     old, new = Signer(OLD_ID, p256), Signer(NEW_ID, rsa2048)
-    middleware = CloudFrontCookieMiddleware(
-        hello, signer=old, rules=[Rule("/videos/*", resource=f"{MEDIA}/videos/*")]
-    )
+    middleware = videos_middleware(old)
     app = Client(middleware, use_cookies=False)
     edge = Client(Edge(media, {NEW_ID: new.public_key}, public_url=MEDIA), use_cookies=False)
     host = {"Host": "media.example.com"}
