@@ -156,3 +156,29 @@ class RequestCookies(Mapping[str, str]):
 
     def __repr__(self) -> str:
         return f"RequestCookies({sorted(self._cookies())})"
+
+
+def resource_path(resource: str) -> tuple[str, bool]:
+    """The path every URL a policy resource covers starts with, and whether the resource is
+    one exact URL.
+
+    (In a canned resource ``?`` starts the query; in a custom one it is a wildcard: either way
+    the path ends there. A wildcard in the host is taken to stay within the host.)
+    """
+    rest = resource.split("://", 1)[1]
+    slash, path = rest.partition("/")[1:]
+    path = slash + path
+    cut = min((i for i in (path.find("*"), path.find("?")) if i >= 0), default=len(path))
+    exact = "*" not in resource
+    return (path[:cut] or ("/" if exact else "")), exact
+
+
+def path_covers(cookie_path: str, literal: str, *, exact: bool) -> bool:
+    """RFC 6265's path-match of ``cookie_path`` against every path starting with ``literal``
+    (against ``literal`` alone when ``exact``): whether browsers send the cookie to them all."""
+    if cookie_path == "/":
+        return True
+    if not literal.startswith(cookie_path):
+        return False
+    rest = literal[len(cookie_path) :]
+    return cookie_path.endswith("/") or rest.startswith("/") or (not rest and exact)

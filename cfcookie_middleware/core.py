@@ -25,7 +25,12 @@ from urllib.parse import urlsplit
 
 from publicsuffixlist import PublicSuffixList
 
-from cfcookie_middleware.cookies import parse_cookie_pairs, set_cookie_header
+from cfcookie_middleware.cookies import (
+    parse_cookie_pairs,
+    path_covers,
+    resource_path,
+    set_cookie_header,
+)
 from cfcookie_middleware.rules import Rule, compile_pattern, is_ambiguous_path
 from cfcookie_middleware.signing import (
     ConfigurationError,
@@ -499,14 +504,15 @@ class CookieCore:
         if callable(rule.resource):
             return
         template = rule.fill(dict.fromkeys(rule.template_fields, "x"))
-        path = urlsplit(template).path.split("*")[0]
+        path, exact = resource_path(template)
         prefix = rule.cookie_path or self.cookie_path
-        if not _cookie_path_reaches(prefix, path):
+        # A cookie path narrower than a wildcard resource still reaches part of it (by choice).
+        if not (path_covers(prefix, path, exact=exact) or (not exact and prefix.startswith(path))):
             option = f"{where}.cookie_path" if rule.cookie_path else "cookie_path"
             raise ConfigurationError(
-                f"{option}: {prefix} does not path-match {path}, the path of {where}.resource, "
-                "so browsers would never send the cookies there; use '/' or a directory above "
-                "it, ending in '/'"
+                f"{option}: browsers would never send cookies with Path={prefix} to {path}, "
+                f"where the URLs of {where}.resource start (a Path matches only up to a '/'); "
+                "use '/' or a directory above it"
             )
         # The longest cookie: the policy with every condition, the longest epoch, a /32 address.
         worst = Policy(template, 2**31 - 1, 2**31 - 2, "255.255.255.255/32")
@@ -517,17 +523,6 @@ class CookieCore:
                 f"over the {MAX_COOKIE_BYTES} bytes browsers keep; shorten the resource (a "
                 "wildcard such as https://media.example.com/videos/* covers many files)"
             )
-
-
-def _cookie_path_reaches(cookie_path: str, path: str) -> bool:
-    """Whether browsers send a cookie with ``cookie_path`` to URLs under ``path`` (RFC 6265
-    5.1.4: a prefix counts only up to a ``/``), or to some of them (a narrower cookie path)."""
-    if path.startswith(cookie_path):
-        return cookie_path.endswith("/") or path[len(cookie_path) : len(cookie_path) + 1] in (
-            "",
-            "/",
-        )
-    return cookie_path.startswith(path)
 
 
 def _check_rules(rules: Rule | Iterable[Rule]) -> tuple[Rule, ...]:

@@ -28,7 +28,7 @@ from typing import IO
 from urllib.parse import urlsplit
 
 from cfcookie_middleware import __version__
-from cfcookie_middleware.cookies import set_cookie_header
+from cfcookie_middleware.cookies import path_covers, resource_path, set_cookie_header
 
 # Private helpers of the core, reused so that the doctor and the middleware judge alike.
 from cfcookie_middleware.core import (
@@ -353,8 +353,8 @@ def _cdn_host(app_host: str, cdn_host: str, cookie_domain: str | None) -> Check:
 
 def _cookie_path(cookie_path: str, resource: str) -> Check:
     """Whether browsers send cookies with this Path to every URL the resource covers."""
-    literal, exact = _literal_path(resource)
-    if _path_covers(cookie_path, literal, exact=exact):
+    literal, exact = resource_path(resource)
+    if path_covers(cookie_path, literal, exact=exact):
         return _ok(
             "cookie path", f"{cookie_path} covers the resource's paths ({literal or '/'}...)"
         )
@@ -365,30 +365,6 @@ def _cookie_path(cookie_path: str, resource: str) -> Check:
         "browsers send a cookie only to paths that start with its Path and continue with '/' "
         f"there; use {wider} or /",
     )
-
-
-def _literal_path(resource: str) -> tuple[str, bool]:
-    """The path every covered URL starts with, and whether the resource is one exact URL.
-
-    (In a canned resource ``?`` starts the query; in a custom one it is a wildcard: either way
-    the path ends there. A wildcard in the host is taken to stay within the host.)
-    """
-    rest = resource.split("://", 1)[1]
-    slash, path = rest.partition("/")[1:]
-    path = slash + path
-    cut = min((i for i in (path.find("*"), path.find("?")) if i >= 0), default=len(path))
-    exact = "*" not in resource
-    return (path[:cut] or ("/" if exact else "")), exact
-
-
-def _path_covers(cookie_path: str, literal: str, *, exact: bool) -> bool:
-    """RFC 6265's path-match of ``cookie_path`` against every path starting with ``literal``."""
-    if cookie_path == "/":
-        return True
-    if not literal.startswith(cookie_path):
-        return False
-    rest = literal[len(cookie_path) :]
-    return cookie_path.endswith("/") or rest.startswith("/") or (not rest and exact)
 
 
 def _secure(app_scheme: str, cdn_scheme: str | None, secure: bool) -> Check:

@@ -484,9 +484,9 @@ def test_signature_cache_is_bounded(signer: CountingSigner, clock: Clock) -> Non
         ({"cookie_path": "/videos/*"}, "glob"),
         ({"cookie_path": "/vid?"}, "glob"),
         ({"cookie_path": "videos"}, "cookie_path"),
-        ({"cookie_path": "/images/"}, "does not path-match"),
+        ({"cookie_path": "/images/"}, "would never send cookies with Path=/images/"),
         # RFC 6265 5.1.4: "/vid" is not a path prefix of "/videos/" (no "/" after it).
-        ({"cookie_path": "/vid"}, "does not path-match"),
+        ({"cookie_path": "/vid"}, "would never send cookies with Path=/vid to /videos/"),
         ({"samesite": "sometimes"}, "samesite"),
         ({"samesite": "none", "secure": False}, "needs secure"),
         ({"max_age": timedelta(hours=2)}, "longer than"),
@@ -547,18 +547,38 @@ def test_rules_with_their_own_cookie_paths_keep_separate_sets(
 
 
 @pytest.mark.parametrize(
-    ("cookie_path", "message"),
+    ("resource", "cookie_path", "message"),
     [
-        ("/images/", r"Rule\('/v/\*'\).cookie_path: /images/ does not path-match"),
-        ("/v/*", "glob"),
+        (f"{MEDIA}/v/*", "/images/", r"Rule\('/v/\*'\).cookie_path: browsers would never send"),
+        (f"{MEDIA}/v/*", "/v/*", "glob"),
+        # One exact URL: a longer Path never path-matches it (RFC 6265 5.1.4).
+        (f"{MEDIA}/v/a.mp4", "/v/a.mp4/", "Path=/v/a.mp4/ to /v/a.mp4"),
+        (f"{MEDIA}/v/a.mp4", "/v/a.mp4x", "Path=/v/a.mp4x to /v/a.mp4"),
     ],
 )
 def test_a_rule_cookie_path_is_checked_at_build(
-    signer: CountingSigner, clock: Clock, cookie_path: str, message: str
+    signer: CountingSigner, clock: Clock, resource: str, cookie_path: str, message: str
 ) -> None:
-    rule = Rule("/v/*", resource=f"{MEDIA}/v/*", cookie_path=cookie_path)
+    rule = Rule("/v/*", resource=resource, cookie_path=cookie_path)
     with pytest.raises(ConfigurationError, match=message):
         make_core(signer, clock, rules=[rule])
+
+
+@pytest.mark.parametrize(
+    ("resource", "cookie_path"),
+    [
+        ("http*://media.example.com/v/*", "/"),  # either scheme: the path is still /v/
+        ("http*://media.example.com/v/*", "/v/"),
+        (f"{MEDIA}/v/a.mp4", "/v/a.mp4"),
+        (f"{MEDIA}/v/a.mp4", "/v"),
+        (f"{MEDIA}/*", "/v/"),  # narrower than a wildcard: it reaches part of it, by choice
+    ],
+)
+def test_cookie_paths_that_reach_the_resource_build(
+    signer: CountingSigner, clock: Clock, resource: str, cookie_path: str
+) -> None:
+    rule = Rule("/v/*", resource=resource, cookie_path=cookie_path)
+    assert make_core(signer, clock, rules=[rule]).rules == (rule,)
 
 
 @pytest.mark.parametrize("key", ["rsa2048", "p256"])
