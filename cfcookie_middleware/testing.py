@@ -65,16 +65,16 @@ def _throwaway_key() -> rsa.RSAPrivateKey:
 
 _current_test: list[pytest.FixtureRequest] = []
 """The running test's fixture request (set by an autouse fixture), so that
-``assert_cloudfront_cookies`` trusts the ``cloudfront_verifier`` that test sees, overrides
+``assert_cloudfront_cookies`` trusts the ``cloudfront_signer`` that test sees, overrides
 included."""
 
 
 def _default_verifier() -> Verifier:
-    """The running test's ``cloudfront_verifier``; outside a test, one trusting the key the
-    fixtures make when nothing overrides them."""
+    """One trusting the running test's ``cloudfront_signer`` (asked for by the test itself, so
+    an override of any scope works); outside a test, the key the fixtures make by default."""
     if _current_test:
-        verifier: Verifier = _current_test[-1].getfixturevalue("cloudfront_verifier")
-        return verifier
+        signer: Signer = _current_test[-1].getfixturevalue("cloudfront_signer")
+        return Verifier({signer.key_pair_id: signer.public_key})
     return _throwaway_verifier()
 
 
@@ -284,8 +284,8 @@ def assert_cloudfront_cookies(
     In order: each cookie of a set sent exactly once; values unquoted CloudFront base64;
     ``Secure`` and ``HttpOnly`` on each (skip with ``secure=False`` / ``httponly=False`` for an
     app configured so); then the verifier must serve ``url`` with them (refuse it when
-    ``allowed=False``), for ``client_ip`` at ``now``. ``verifier`` defaults to the running
-    test's ``cloudfront_verifier`` fixture (so it follows a ``conftest.py`` that overrides the
+    ``allowed=False``), for ``client_ip`` at ``now``. ``verifier`` defaults to one trusting the
+    running test's ``cloudfront_signer`` (so it follows a ``conftest.py`` that overrides the
     key, its ID or the signer). A failure raises ``AssertionError`` naming the check,
     the headers seen and the verifier's code and reason.
     """
@@ -336,8 +336,8 @@ def _message(
     verdict = f"  verifier: {_verdict(decision)}"
     if verifier is None and decision.code == "InvalidKey":
         verdict += (
-            " (checked with the cloudfront_verifier fixture, which trusts the cloudfront_signer "
-            "fixture's key; if the app signs with another key, pass verifier= trusting it)"
+            " (the default verifier trusts the cloudfront_signer fixture's key; if the app "
+            "signs with another key, pass verifier= trusting it)"
         )
     lines.append(verdict)
     return "\n".join(lines)

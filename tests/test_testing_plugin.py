@@ -189,7 +189,7 @@ def test_the_edge_of_the_first_test_was_shut_down():
 
 
 OVERRIDING_CONFTEST = """
-import pytest
+import pytest  # another key pair ID and an ECDSA key: cookies the built-in key would refuse
 from cryptography.hazmat.primitives.asymmetric import ec
 
 
@@ -208,7 +208,6 @@ from cfcookie_middleware.testing import assert_cloudfront_cookies
 
 
 def test_the_default_verifier_follows_the_overrides(cloudfront_signer):
-    assert cloudfront_signer.key_pair_id == "K2JCJMDEHXQW5F"
     cookies = cloudfront_signer.sign_cookies(
         "https://media.example.com/videos/*", expires=2_000_000_000
     )
@@ -218,13 +217,27 @@ def test_the_default_verifier_follows_the_overrides(cloudfront_signer):
 """
 
 
+SIGNER_OVERRIDE = """
+import pytest
+from cfcookie_middleware import Signer
+
+
+@pytest.fixture(params=["SHA1", "SHA256"])  # function scope, below the plugin's session scope
+def cloudfront_signer(request, cloudfront_key, cloudfront_key_pair_id):
+    return Signer(cloudfront_key_pair_id, cloudfront_key, hash_algorithm=request.param)
+"""
+
+
+@pytest.mark.parametrize(
+    ("conftest", "passed"), [(OVERRIDING_CONFTEST, 1), (SIGNER_OVERRIDE, 2)], ids=["key", "signer"]
+)
 def test_assert_cloudfront_cookies_trusts_a_conftests_overrides(
-    pytester: pytest.Pytester,
+    pytester: pytest.Pytester, conftest: str, passed: int
 ) -> None:
-    pytester.makeconftest(OVERRIDING_CONFTEST)
+    pytester.makeconftest(conftest)
     pytester.makepyfile(test_user=OVERRIDDEN_TESTS)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-W", "error")
-    result.assert_outcomes(passed=1)
+    result.assert_outcomes(passed=passed)
 
 
 def test_a_users_suite_passes_and_explains_its_failure(pytester: pytest.Pytester) -> None:
@@ -398,8 +411,8 @@ def test_the_default_verifier_hints_at_another_key(rsa2048: rsa.RSAPrivateKey) -
         assert_cloudfront_cookies(headers, INSIDE)
     assert "verifier: InvalidKey: " in str(raised.value)
     assert (
-        "checked with the cloudfront_verifier fixture, which trusts the cloudfront_signer "
-        "fixture's key; if the app signs with another key, pass verifier= trusting it"
+        "the default verifier trusts the cloudfront_signer fixture's key; if the app signs with "
+        "another key, pass verifier= trusting it"
     ) in str(raised.value)
     verifier = Verifier({"K3APPSOWNKEY": rsa2048.public_key()})
     assert assert_cloudfront_cookies(headers, INSIDE, verifier=verifier) == cookies
