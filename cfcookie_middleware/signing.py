@@ -302,14 +302,16 @@ class Policy:
                 network = validate_ip_network(source, name="AWS:SourceIp")
             except ConfigurationError as exc:
                 raise ValueError(f"policy {exc}") from None
-        return cls(
-            resource,
-            _epoch_field(condition["DateLessThan"], "DateLessThan"),
+        not_before = (
             _epoch_field(condition["DateGreaterThan"], "DateGreaterThan")
             if "DateGreaterThan" in condition
-            else None,
-            network,
+            else None
         )
+        expires = _epoch_field(condition["DateLessThan"], "DateLessThan")
+        policy = cls(resource, expires, not_before, network)
+        # It was a custom policy: kept one where its terms alone would read as canned, so that
+        # text() gives back the custom form.
+        return replace(policy, custom=True) if policy.canned else policy
 
     def text(self) -> str:
         """The policy JSON that gets signed."""
@@ -745,7 +747,8 @@ class Signer:
                     "CloudFront would refuse the signed URL; use a pattern that matches it "
                     "(* for any run of characters, ? for one) or leave resource out"
                 )
-            policy = replace(policy, custom=True)
+            if policy.canned:
+                policy = replace(policy, custom=True)
         fields = self.sign_policy(policy, prefix="")
         parameters = "&".join(f"{name}={value}" for name, value in fields.items())
         signed = url + ("&" if "?" in url else "?") + parameters

@@ -233,6 +233,17 @@ def test_vector_policy_json(case: dict[str, Any]) -> None:
         assert documented_b64(policy.text().encode()) == case["policyB64"]
 
 
+@pytest.mark.parametrize("case", CASES, ids=[case["id"] for case in CASES])
+def test_a_parsed_policy_document_stays_custom(case: dict[str, Any]) -> None:
+    # A document read back (from a CloudFront-Policy cookie, say) was a custom policy, even one
+    # whose terms alone would read as canned; its text is the document's bytes.
+    policy = Policy.from_text(case["policyJson"])
+    assert policy.text() == case["policyJson"]
+    assert not policy.canned
+    signer = Signer(KEY_ID, vector_rsa_key())
+    assert "CloudFront-Policy" in signer.sign_policy(policy)
+
+
 def test_a_question_mark_in_a_canned_resource_is_the_query_separator() -> None:
     case = next(case for case in CASES if case["id"] == "canned-policy-existing-params")
     assert "?" in case["resource"]
