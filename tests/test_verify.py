@@ -417,7 +417,7 @@ def _reference_match(pattern: str, text: str) -> bool:
     return re.fullmatch(regex, text, re.DOTALL) is not None
 
 
-@settings(max_examples=1000)
+@settings(max_examples=1000, deadline=None)  # a timing deadline would flake on a busy machine
 @given(pattern=st.text("ab*?", max_size=6), text=st.text("ab*?", max_size=6))
 def test_wildcard_match_agrees_with_a_regex(pattern: str, text: str) -> None:
     assert resource_covers(pattern, text) is _reference_match(pattern, text)
