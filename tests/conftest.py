@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from benchmarks.load import free_ports  # noqa: F401 - the tests' one port picker too
+from benchmarks.load import free_ports as free_ports  # the tests' port picker too
 
 VECTORS = Path(__file__).parent / "vectors"
 NO_SKIP = os.environ.get("CFCOOKIE_NO_SKIP") == "1"

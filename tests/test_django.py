@@ -422,9 +422,10 @@ def test_async_chain_runs_when_in_djangos_sync_thread() -> None:
     and it raises SynchronousOnlyOperation on the event loop."""
     calls: list[str] = []
 
-    @async_unsafe
-    def query_the_database() -> str:
+    def session_row() -> str:
         return "a session row"
+
+    query_the_database: Callable[[], str] = async_unsafe(session_row)
 
     def reads_the_session(view: RequestView) -> bool:
         calls.append(query_the_database())
