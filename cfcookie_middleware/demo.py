@@ -10,13 +10,15 @@ http, so its cookies are not ``Secure`` (production keeps the secure default).
 
 from __future__ import annotations
 
-import http.client
+import http.cookiejar
 import importlib
 import logging
 import struct
 import tempfile
 import threading
+import urllib.error
 import urllib.parse
+import urllib.request
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -26,7 +28,6 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from cfcookie_middleware.cookies import parse_cookie_pairs
 from cfcookie_middleware.edge import Edge, serve
 from cfcookie_middleware.signing import ConfigurationError, Signer
 
@@ -131,38 +132,40 @@ def png(width: int, height: int, rgb: tuple[int, int, int] = (0x90, 0x90, 0x90))
     )
 
 
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Each step looks at the answer itself, not where it points (a 3xx raises HTTPError)."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
 @dataclass
 class _Browser:
-    """Just enough of a browser for the self-test: one cookie jar for the ``localhost`` host."""
+    """Just enough of a browser for the self-test: ``http.cookiejar`` keeps cookies by Domain
+    and Path, sends Secure ones over https only and drops expired ones, so a setup that a
+    browser would break (wrong Path, Secure over http, a logout at another Path) fails here."""
 
-    cookies: dict[str, str] = field(default_factory=dict)
+    jar: http.cookiejar.CookieJar = field(default_factory=http.cookiejar.CookieJar)
 
     def request(
         self, url: str, method: str = "GET", form: dict[str, str] | None = None
     ) -> tuple[int, dict[str, str], list[str]]:
-        parts = urllib.parse.urlsplit(url)
-        connection = http.client.HTTPConnection(parts.hostname or _HOST, parts.port, timeout=10)
-        body = None if form is None else urllib.parse.urlencode(form)
-        headers = {"Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items())}
-        if body is not None:
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        opener = urllib.request.build_opener(
+            urllib.request.ProxyHandler({}),  # loopback: never through a configured proxy
+            urllib.request.HTTPCookieProcessor(self.jar),
+            _NoRedirect,
+        )
+        data = None if form is None else urllib.parse.urlencode(form).encode()
+        request = urllib.request.Request(url, data, method=method)  # noqa: S310 - the demo's http
         try:
-            connection.request(method, parts.path or "/", body=body, headers=headers)
-            response = connection.getresponse()
-            response.read()
-            set_cookies = response.headers.get_all("Set-Cookie") or []
-            for header in set_cookies:
-                self._store(header)
-            return response.status, dict(response.headers.items()), set_cookies
-        finally:
-            connection.close()
-
-    def _store(self, header: str) -> None:
-        (name, value), *attributes = parse_cookie_pairs(header) or [("", "")]
-        if ("Max-Age", "0") in attributes:
-            self.cookies.pop(name, None)
-        elif name:
-            self.cookies[name] = value
+            with opener.open(request, timeout=10) as answer:
+                answer.read()
+                status, headers = answer.status, answer.headers
+        except urllib.error.HTTPError as error:  # 3xx, 4xx: answers too
+            with error:
+                error.read()
+                status, headers = error.code, error.headers
+        return status, dict(headers.items()), headers.get_all("Set-Cookie") or []
 
 
 def self_test(demo: Demo, say: Callable[[str], None] = print) -> bool:

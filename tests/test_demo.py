@@ -9,11 +9,16 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
-from conftest import free_ports
+from conftest import free_ports, serving
+from cryptography.hazmat.primitives.asymmetric import rsa
 
+from cfcookie_middleware import Signer
 from cfcookie_middleware.cli import main
+from cfcookie_middleware.demo import DEMO_KEY_PAIR_ID, Demo, self_test
+from cfcookie_middleware.edge import Edge, serve
 
 
 def test_self_test_passes_every_step(capsys: pytest.CaptureFixture[str]) -> None:
@@ -73,3 +78,27 @@ def test_interactive_demo_serves_until_stopped() -> None:
     assert process.returncode == 0, err
     assert "Traceback" not in err
     assert "403 MissingKey" in err  # the edge's decision, logged with its reason
+
+
+def test_self_test_fails_where_a_browser_would(tmp_path: Path, rsa2048: rsa.RSAPrivateKey) -> None:
+    """The same flow, but the app's cookies are Secure over plain http: a browser never sends
+    them back, so the self-test must not report the flow working."""
+    from examples import wsgi_app
+
+    signer = Signer(DEMO_KEY_PAIR_ID, rsa2048)
+    (tmp_path / "videos").mkdir()
+    (tmp_path / "videos" / "intro.mp4").write_bytes(b"video")
+    edge = serve(Edge(tmp_path, {DEMO_KEY_PAIR_ID: signer.public_key}))
+    with serving(edge) as edge_port:
+        media = f"http://localhost:{edge_port}"
+        app = serve(wsgi_app.create_app(signer, media_url=media, cookie_domain=None, secure=True))
+        with serving(app) as app_port:
+            lines: list[str] = []
+            demo = Demo(f"http://localhost:{app_port}", media, signer, stop=lambda: None)
+            assert self_test(demo, say=lines.append) is False
+    # The login's session cookie is Secure too, so the app never sees the visitor logged in.
+    failed = [line.split(":")[0] for line in lines if line.startswith("FAIL")]
+    assert failed == [
+        "FAIL  app page hands out cookies",
+        "FAIL  edge serves a file inside the policy",
+    ]
