@@ -10,6 +10,7 @@ check (or the demo's self-test) fails, and no traceback.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import logging
 import os
@@ -18,19 +19,21 @@ import shlex
 import signal
 import ssl
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from cfcookie_middleware import __version__
 from cfcookie_middleware.cookies import set_cookie_header
+from cfcookie_middleware.core import MAX_COOKIE_BYTES, check_cookie_domain
 from cfcookie_middleware.doctor import Check, diagnose, probe
 from cfcookie_middleware.edge import Edge, serve
 from cfcookie_middleware.signing import ConfigurationError, Signer, When, to_epoch
@@ -58,11 +61,40 @@ class UsageError(Exception):
     """A command line that cannot be run as given (missing or contradictory options)."""
 
 
+class _StoreOnce(argparse._StoreAction):
+    """argparse's plain store, but an option given twice is a usage error: a policy has one
+    resource and one expiry, so keeping only the last value would drop a grant silently."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        if option_string is not None and getattr(namespace, self.dest) is not self.default:
+            parser.error(f"{option_string} is given twice; give it once")
+        super().__call__(parser, namespace, values, option_string)
+
+
 class _Parser(argparse.ArgumentParser):
-    """An ``ArgumentParser`` that reports a usage error as an exception instead of exiting."""
+    """An ``ArgumentParser`` that reports a usage error as an exception instead of exiting,
+    and refuses a single-valued option given twice."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.register("action", None, _StoreOnce)
+        self.register("action", "store", _StoreOnce)
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def _port(text: str) -> int:
+    """An argparse type: a TCP port, 0 for any free one."""
+    if not text.isdigit() or not 0 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (0 to 65535; 0 picks a free one)")
+    return int(text)
 
 
 @dataclass(frozen=True)
@@ -252,14 +284,20 @@ def _run_sign_cookies(args: argparse.Namespace) -> int:
         args.resource, expires=expires, not_before=not_before, ip_address=args.ip_address
     )
     if header:
+        if args.cookie_domain is not None:
+            check_cookie_domain(args.cookie_domain)  # a public suffix: browsers drop them all
         lines = [
-            "Set-Cookie: "
-            + set_cookie_header(
-                name, value, domain=args.cookie_domain, path=args.cookie_path or "/"
-            )
+            set_cookie_header(name, value, domain=args.cookie_domain, path=args.cookie_path or "/")
             for name, value in cookies.items()
         ]
-        print("\n".join(lines))
+        for line in lines:
+            if len(line) > MAX_COOKIE_BYTES:
+                raise ConfigurationError(
+                    f"--resource: the {line.partition('=')[0]} cookie would be {len(line)} "
+                    f"bytes, over the {MAX_COOKIE_BYTES} browsers keep; use a shorter resource "
+                    "(a wildcard covers many files)"
+                )
+        print("\n".join(f"Set-Cookie: {line}" for line in lines))
     else:
         print(json.dumps(cookies, indent=2))
     return 0
@@ -359,6 +397,14 @@ def _public_keys(items: Sequence[str]) -> dict[str, bytes]:
 
 
 def _run_verify(args: argparse.Namespace) -> int:
+    if args.client_ip is not None:
+        try:
+            ipaddress.ip_address(args.client_ip)
+        except ValueError:
+            raise UsageError(
+                f"--client-ip: {args.client_ip[:60]!r} is not an IP address, such as 203.0.113.9 "
+                "(no port)"
+            ) from None
     verifier = Verifier(_public_keys(args.public_key))
     now = None if args.now is None else _epoch(args.now, "--now", time.time())
     # Without --cookie this is a signed-URL check, so a refusal does not talk about cookies.
@@ -495,7 +541,7 @@ def _configure_edge(parser: argparse.ArgumentParser) -> None:
         "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)"
     )
     parser.add_argument(
-        "--port", type=int, default=8001, help="port (default: 8001; 0 picks a free one)"
+        "--port", type=_port, default=8001, help="port (default: 8001; 0 picks a free one)"
     )
     parser.add_argument(
         "--public-url",
@@ -621,10 +667,7 @@ def _doctor_env(args: argparse.Namespace) -> dict[str, str]:
         env["CLOUDFRONT_KEY_PAIR_ID"] = args.key_pair_id
         env.pop("CLOUDFRONT_PRIVATE_KEY", None)
         env.pop("CLOUDFRONT_PRIVATE_KEY_FILE", None)
-        if args.private_key == "-":
-            env["CLOUDFRONT_PRIVATE_KEY"] = _read_file("-", "--private-key").decode("latin-1")
-        else:
-            env["CLOUDFRONT_PRIVATE_KEY_FILE"] = args.private_key
+        env["CLOUDFRONT_PRIVATE_KEY_FILE"] = args.private_key
     if args.hash_algorithm is not None:
         env["CLOUDFRONT_HASH_ALGORITHM"] = args.hash_algorithm
     if args.passphrase is not None:
@@ -644,7 +687,20 @@ def _run_doctor(args: argparse.Namespace) -> int:
                 f"--ca-file {args.ca_file!r}: cannot load ({exc.strerror or exc}); pass a PEM "
                 "file of CA certificates"
             ) from None
-    env = _doctor_env(args)
+    with tempfile.TemporaryDirectory(prefix="cfcookie-doctor-") as scratch:
+        if args.private_key == "-":  # PEM or DER from stdin, read as the file it would be
+            key_file = Path(scratch) / "private_key"
+            key_file.write_bytes(_read_file("-", "--private-key"))
+            args.private_key = str(key_file)
+        checks = _doctor_checks(args, _doctor_env(args), ssl_context)
+    for check in checks:
+        print(f"{'ok' if check.ok else 'FAIL':<5} {check.name}: {check.detail}")
+    return 0 if all(check.ok for check in checks) else _EXIT_REFUSED
+
+
+def _doctor_checks(
+    args: argparse.Namespace, env: dict[str, str], ssl_context: ssl.SSLContext | None
+) -> list[Check]:
     checks = diagnose(
         signer_env=env,
         resource=args.resource,
@@ -661,9 +717,7 @@ def _run_doctor(args: argparse.Namespace) -> int:
             checks.append(Check("probe", False, "not run: fix the signing key first (see above)"))
         else:
             checks += probe(args.probe, signer, resource=args.resource, ssl_context=ssl_context)
-    for check in checks:
-        print(f"{'ok' if check.ok else 'FAIL':<5} {check.name}: {check.detail}")
-    return 0 if all(check.ok for check in checks) else _EXIT_REFUSED
+    return checks
 
 
 DOCTOR = Command(
@@ -701,8 +755,8 @@ def _configure_demo(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="run the flow with an HTTP client on free ports and exit 0 when it works",
     )
-    parser.add_argument("--app-port", type=int, default=8000, help="the app's port (8000)")
-    parser.add_argument("--edge-port", type=int, default=8001, help="the edge's port (8001)")
+    parser.add_argument("--app-port", type=_port, default=8000, help="the app's port (8000)")
+    parser.add_argument("--edge-port", type=_port, default=8001, help="the edge's port (8001)")
 
 
 def _run_demo(args: argparse.Namespace) -> int:

@@ -212,7 +212,7 @@ def _check_terms(policy: Policy, what: str, url: str, client_ip: str | None, now
     elif client_ip is None:
         reason = (
             f"the policy admits only client IPs in {policy.ip_network} but the client IP is "
-            "unknown; pass client_ip"
+            "unknown; pass it (client_ip=, or --client-ip on the command line)"
         )
     else:
         try:

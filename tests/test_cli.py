@@ -716,6 +716,19 @@ ERROR_CASES: list[tuple[str, list[str], list[str]]] = [
     ("bad --now", ["verify", "--public-key", f"K1={PUBLIC_KEY}", "--url", "https://a/",
                    "--now", "yesterday"], ["--now", "yesterday"]),
     ("keygen into a file", ["keygen", "--out", str(PUBLIC_KEY)], ["--out", "is a file"]),
+    # A policy holds one resource and one expiry: a second value must not replace the first.
+    ("resource twice", ["sign-cookies", *SIGN, "--resource", "https://b.example.com/"],
+     ["--resource is given twice"]),
+    ("expires twice", ["sign-url", "--url", "https://a.example.com/", "--expires", "1h",
+                       "--expires", "2h"], ["--expires is given twice"]),
+    ("negative port", ["edge", "--root", ".", "--public-key", f"K1={PUBLIC_KEY}", "--port", "-1"],
+     ["--port", "'-1' is not a port"]),
+    # --self-test: were the port accepted, the test would end instead of serving forever.
+    ("port past 65535", ["demo", "--self-test", "--app-port", "70000"],
+     ["--app-port", "'70000' is not a port"]),
+    ("client IP with a port", ["verify", "--public-key", f"K1={PUBLIC_KEY}", "--url", "https://a/",
+                               "--client-ip", "203.0.113.5:443"],
+     ["--client-ip", "is not an IP address"]),
 ]  # fmt: skip
 SIGNING_ERROR_CASES: list[tuple[str, list[str], list[str]]] = [
     ("bad key id", ["sign-cookies", *SIGN, "--key-pair-id", "k1testkey"], ["key_pair_id"]),
@@ -727,6 +740,12 @@ SIGNING_ERROR_CASES: list[tuple[str, list[str], list[str]]] = [
                           "--cookie-path", "/videos/*"], ["cookie_path", "literal prefix"]),
     ("URL already signed", ["sign-url", "--url", "https://a.example.com/x?Signature=abc",
                             "--expires", "1h"], ["Signature"]),
+    # cloudfront.md: browsers refuse cookies for a public suffix and drop ones over 4,096 bytes.
+    ("public suffix domain", ["sign-cookies", *SIGN, "--format", "header",
+                              "--cookie-domain", "cloudfront.net"], ["public suffix"]),
+    ("cookie over 4096 bytes", ["sign-cookies", "--resource",
+                                "https://media.example.com/" + "a" * 3000 + "/*", "--expires", "1h",
+                                "--format", "header"], ["over the 4096 browsers keep"]),
 ]  # fmt: skip
 
 

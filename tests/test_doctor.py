@@ -824,12 +824,18 @@ def test_cli_key_options_replace_the_environment(
     assert "with SHA256" in dict((name, detail) for _, name, detail in lines(out))["round trip"]
 
 
+@pytest.mark.parametrize("encoding", [serialization.Encoding.PEM, serialization.Encoding.DER])
 def test_cli_private_key_from_stdin(
     monkeypatch: pytest.MonkeyPatch,
     rsa2048: rsa.RSAPrivateKey,
     capsys: pytest.CaptureFixture[str],
+    encoding: serialization.Encoding,
 ) -> None:
-    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(pem(rsa2048))))
+    # The option's help: "private key PEM or DER file; '-' reads stdin".
+    key = rsa2048.private_bytes(
+        encoding, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(key)))
     status = cli.main(
         [
             *("doctor", "--resource", RESOURCE, "--app-url", "https://media.example.com/"),
