@@ -2,8 +2,10 @@
 WSGI server with the factory, such as ``gunicorn 'examples.wsgi_app:create_app()'`` (settings
 from the environment: see ``examples.common``).
 
-The login is a cookie ``session=<user>.<HMAC-SHA256 of the user>``; the middleware's ``when``
-checks it the same way the app does, from the request view's cookies.
+The login is a cookie ``session=<user>.<issued>.<nonce>.<HMAC-SHA256 of the rest>``, good for
+12 hours; logout revokes its nonce (kept in memory: a real app keeps sessions in its store, so
+that every worker sees the logout). The middleware's ``when`` checks it the same way the app
+does, from the request view's cookies.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import hashlib
 import hmac
 import logging
 import re
+import secrets
+import time
 from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import make_server
 
@@ -32,29 +36,53 @@ from examples.common import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
 
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 __all__ = ["create_app"]
 
 SESSION_COOKIE = "session"
+SESSION_SECONDS = 12 * 3600
 _LIBRARY = re.compile(r"/users/([^/]+)/library")
 
 
 class ExampleApp:
     """The routes: a tiny dispatcher on method and ``PATH_INFO``."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self._key = settings.secret_key.encode()
+        self._clock = clock
+        self._revoked: dict[str, float] = {}  # nonce -> when its session would have expired
 
     def session_user(self, cookies: Mapping[str, str]) -> str | None:
-        """The user a ``session`` cookie names, if its HMAC checks out."""
-        user, _, mac = cookies.get(SESSION_COOKIE, "").rpartition(".")
-        if not hmac.compare_digest(mac.encode(), self._mac(user).encode()):
+        """The user a ``session`` cookie names, if its HMAC checks out, it is under 12 hours
+        old and it was not logged out."""
+        session = self._session(cookies)
+        return None if session is None else session[0]
+
+    def _session(self, cookies: Mapping[str, str]) -> tuple[str, str, float] | None:
+        """(user, nonce, expiry) of a valid session cookie, else None."""
+        signed, _, mac = cookies.get(SESSION_COOKIE, "").rpartition(".")
+        if not hmac.compare_digest(mac.encode(), self._mac(signed).encode()):
             return None
-        return login_user(user)
+        parts = signed.rsplit(".", 2)
+        if len(parts) != 3 or not parts[1].isdigit():
+            return None
+        user, issued, nonce = parts
+        expires = int(issued) + SESSION_SECONDS
+        if self._clock() >= expires or nonce in self._revoked or login_user(user) is None:
+            return None
+        return user, nonce, expires
+
+    def _log_out(self, cookies: Mapping[str, str]) -> None:
+        """Revoke the session's nonce, and forget revoked ones that have expired anyway."""
+        now = self._clock()
+        self._revoked = {nonce: end for nonce, end in self._revoked.items() if end > now}
+        session = self._session(cookies)
+        if session is not None:
+            self._revoked[session[1]] = session[2]
 
     def logged_in(self, view: RequestView) -> bool:
         """The middleware's ``when``: CloudFront cookies only for a logged-in session."""
@@ -68,6 +96,7 @@ class ExampleApp:
                 return _send(start_response, "401 Unauthorized", login_page(failed=True))
             return _redirect(start_response, "/videos", self._session_cookie(user))
         if path == "/logout" and method == "POST":
+            self._log_out(parse_cookie_header(environ.get("HTTP_COOKIE", "")))
             return _redirect(start_response, "/login", self._session_cookie(None))
         library = _LIBRARY.fullmatch(path)
         if method != "GET" or (path not in ("/", "/login", "/videos") and library is None):
@@ -85,12 +114,13 @@ class ExampleApp:
             return _redirect(start_response, "/videos")
         return _send(start_response, "200 OK", videos_page(user, self.settings.media_url))
 
-    def _mac(self, user: str) -> str:
-        return hmac.new(self._key, user.encode(), hashlib.sha256).hexdigest()
+    def _mac(self, signed: str) -> str:
+        return hmac.new(self._key, signed.encode(), hashlib.sha256).hexdigest()
 
     def _session_cookie(self, user: str | None) -> str:
         """A ``Set-Cookie`` value logging ``user`` in, or out for ``None``."""
-        value = "" if user is None else f"{user}.{self._mac(user)}"
+        signed = f"{user}.{int(self._clock())}.{secrets.token_hex(16)}"
+        value = "" if user is None else f"{signed}.{self._mac(signed)}"
         return set_cookie_header(
             SESSION_COOKIE, value, secure=self.settings.secure, max_age=None if user else 0
         )

@@ -33,6 +33,7 @@ from werkzeug.test import Client
 from cfcookie_middleware import ConfigurationError, Signer
 from cfcookie_middleware.core import CookieCore
 from cfcookie_middleware.verify import Verifier
+from cfcookie_middleware.wsgi import CloudFrontCookieMiddleware
 from examples.common import load_settings, port
 
 KEY_ID = "K2JCJMDEHXQW5F"
@@ -231,11 +232,41 @@ def test_forged_session_is_anonymous(example: ModuleType, signer: Signer) -> Non
     carried = Browser(app)
     carried.set_cookie(*session)
     assert carried.request("GET", "/videos").status == 200
-    # Shaped like a session cookie (the plain WSGI app's is user.hex-HMAC), not signed with
-    # the app's secret.
+    # Shaped like a session cookie (the plain WSGI app's is user.issued.nonce.hex-HMAC), not
+    # signed with the app's secret.
     forged = Browser(app)
-    forged.set_cookie("session", "alice." + "0" * 64)
+    forged.set_cookie("session", "alice.1800000000.00." + "0" * 64)
     reply = forged.request("GET", "/videos")
+    assert (reply.status, reply.cloudfront()) == (303, {})
+
+
+def test_a_wsgi_session_ends_at_logout_and_after_12_hours(signer: Signer) -> None:
+    """The plain WSGI app's own session: a copy of the cookie must not outlive a logout, and
+    no session lasts for ever."""
+    from examples import wsgi_app
+
+    now = [1_800_000_000.0]
+    app = wsgi_app.ExampleApp(load_settings({}, secret_key="s3cret"), clock=lambda: now[0])
+    served = CloudFrontCookieMiddleware(
+        app, signer=signer, when=app.logged_in, **app.settings.middleware_options()
+    )
+
+    def copy_of_a_login() -> tuple[Browser, Browser]:
+        first = Browser(served)
+        name, value = first.login("alice").set_cookies[0].split(";", 1)[0].split("=", 1)
+        copy = Browser(served)
+        copy.set_cookie(name, value)
+        assert copy.request("GET", "/videos").status == 200
+        return first, copy
+
+    first, copy = copy_of_a_login()
+    first.request("POST", "/logout")
+    reply = copy.request("GET", "/videos")
+    assert (reply.status, reply.cloudfront()) == (303, {})
+
+    _, copy = copy_of_a_login()
+    now[0] += 12 * 3600
+    reply = copy.request("GET", "/videos")
     assert (reply.status, reply.cloudfront()) == (303, {})
 
 
