@@ -309,8 +309,8 @@ class Policy:
         )
         expires = _epoch_field(condition["DateLessThan"], "DateLessThan")
         policy = cls(resource, expires, not_before, network)
-        # It was a custom policy: kept one where its terms alone would read as canned, so that
-        # text() gives back the custom form.
+        # It was a custom policy, and stays one where its terms alone would read as canned
+        # (the text is the same; signing it again gives a Policy field, not Expires).
         return replace(policy, custom=True) if policy.canned else policy
 
     def text(self) -> str:
