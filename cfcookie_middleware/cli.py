@@ -655,8 +655,9 @@ def _configure_doctor(parser: argparse.ArgumentParser) -> None:
     _add_key_options(parser)
 
 
-def _doctor_env(args: argparse.Namespace) -> dict[str, str]:
-    """The variables ``Signer.from_env`` reads, the key options (when given) replacing them."""
+def _doctor_env(args: argparse.Namespace, private_key: str | None) -> dict[str, str]:
+    """The variables ``Signer.from_env`` reads, the key options (when given) replacing them;
+    ``private_key`` is the key file (stdin's bytes already saved to one)."""
     env = dict(os.environ)
     if args.key_pair_id is not None or args.private_key is not None:
         if args.key_pair_id is None or args.private_key is None:
@@ -666,8 +667,7 @@ def _doctor_env(args: argparse.Namespace) -> dict[str, str]:
             )
         env["CLOUDFRONT_KEY_PAIR_ID"] = args.key_pair_id
         env.pop("CLOUDFRONT_PRIVATE_KEY", None)
-        env.pop("CLOUDFRONT_PRIVATE_KEY_FILE", None)
-        env["CLOUDFRONT_PRIVATE_KEY_FILE"] = args.private_key
+        env["CLOUDFRONT_PRIVATE_KEY_FILE"] = str(private_key)
     if args.hash_algorithm is not None:
         env["CLOUDFRONT_HASH_ALGORITHM"] = args.hash_algorithm
     if args.passphrase is not None:
@@ -688,11 +688,11 @@ def _run_doctor(args: argparse.Namespace) -> int:
                 "file of CA certificates"
             ) from None
     with tempfile.TemporaryDirectory(prefix="cfcookie-doctor-") as scratch:
-        if args.private_key == "-":  # PEM or DER from stdin, read as the file it would be
-            key_file = Path(scratch) / "private_key"
-            key_file.write_bytes(_read_file("-", "--private-key"))
-            args.private_key = str(key_file)
-        checks = _doctor_checks(args, _doctor_env(args), ssl_context)
+        private_key = args.private_key
+        if private_key == "-":  # PEM or DER from stdin, read as the file it would be
+            private_key = str(Path(scratch) / "private_key")
+            Path(private_key).write_bytes(_read_file("-", "--private-key"))
+        checks = _doctor_checks(args, _doctor_env(args, private_key), ssl_context)
     for check in checks:
         print(f"{'ok' if check.ok else 'FAIL':<5} {check.name}: {check.detail}")
     return 0 if all(check.ok for check in checks) else _EXIT_REFUSED

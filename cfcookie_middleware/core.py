@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import ipaddress
 import logging
 import math
 import threading
@@ -39,6 +38,7 @@ from cfcookie_middleware.signing import (
     b64decode,
     b64encode,
     validate_resource,
+    viewer_address,
 )
 
 __all__ = [
@@ -106,10 +106,6 @@ class Route(NamedTuple):
 _CLEAR_ROUTE = Route(None, _NO_PARAMS)
 
 
-_Expired = tuple[tuple[str, tuple[str, str]], ...]
-"""(``name=``, the ``Set-Cookie`` header that expires that cookie) for each name."""
-
-
 @dataclass(frozen=True, slots=True)
 class _Signed:
     """One cached signed set: its ``Set-Cookie`` headers, whether each fits in a cookie, and
@@ -119,14 +115,15 @@ class _Signed:
 
     set_cookies: list[tuple[str, str]]
     fits: bool
-    stale: _Expired
+    stale: tuple[tuple[str, tuple[str, str]], ...]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class _Plan:
     """What the core fixed for one rule at build time: policies end on multiples of ``step``
-    seconds; ``reads_request`` says whether the rule needs the request view at all, and
-    ``resource`` is the resource when it is the same for every request."""
+    seconds; ``reads_request`` says whether the rule needs the request view at all,
+    ``resource`` is the resource when it is the same for every request, and ``expired`` holds
+    the header that expires each CloudFront cookie at the rule's Domain and Path."""
 
     ttl: int
     step: int
@@ -135,6 +132,7 @@ class _Plan:
     render: Callable[..., str]
     reads_request: bool
     resource: str | None
+    expired: Mapping[str, tuple[str, str]]
 
     def expires(self, now: float) -> int:
         """When a policy issued at ``now`` ends: the window's start on the grid, plus the ttl."""
@@ -220,12 +218,9 @@ class CookieCore:
         # Logout expires every cookie at every path the rules set them on.
         paths = dict.fromkeys([cookie_path, *(r.cookie_path or cookie_path for r in self.rules)])
         self._clearing = [
-            ("Set-Cookie", renderer(path)(name, "", max_age=0, expires=0))
-            for path in paths
-            for name in CLOUDFRONT_COOKIES
+            header for path in paths for header in _expired_headers(renderer(path)).values()
         ]
         self._warned: set[str] = set()
-        self._expired: dict[tuple[_Plan, tuple[str, ...]], _Expired] = {}
         self._lock = threading.Lock()
         for each in {rule.signer for rule in self.rules if rule.signer is not None}:
             check_signer_works(each)
@@ -439,14 +434,9 @@ class CookieCore:
             raise ValueError(f"{signer!r} returned {sorted(fields)}, not a whole cookie set")
         headers = [("Set-Cookie", plan.render(name, value)) for name, value in fields.items()]
         fits = all(len(value) + _MAX_AGE_ROOM <= MAX_COOKIE_BYTES for _, value in headers)
-        lacking = tuple(name for name in CLOUDFRONT_COOKIES if name not in fields)
-        stale = self._expired.get((plan, lacking))
-        if stale is None:  # the same few per rule: made once, shared by every signed set
-            stale = tuple(
-                (f"{name}=", ("Set-Cookie", plan.render(name, "", max_age=0, expires=0)))
-                for name in lacking
-            )
-            self._expired[plan, lacking] = stale
+        stale = tuple(
+            (f"{name}=", header) for name, header in plan.expired.items() if name not in fields
+        )
         return _Signed(headers, fits, stale)
 
     # ---- checks ------------------------------------------------------------------------
@@ -574,7 +564,15 @@ def _plan(rule: Rule, margin: int | None, max_age: int | None, render: Callable[
     offset = None if rule.not_before is None else math.floor(rule.not_before.total_seconds())
     reads_request = callable(rule.resource) or rule.bind_client_ip
     fixed = None if reads_request or rule.template_fields else rule.fill({})
-    return _Plan(ttl, step, margin, offset, render, reads_request, fixed)
+    return _Plan(ttl, step, margin, offset, render, reads_request, fixed, _expired_headers(render))
+
+
+def _expired_headers(render: Callable[..., str]) -> dict[str, tuple[str, str]]:
+    """For each CloudFront cookie, the ``Set-Cookie`` header that expires it where ``render``
+    sets it (browsers match Domain and Path)."""
+    return {
+        name: ("Set-Cookie", render(name, "", max_age=0, expires=0)) for name in CLOUDFRONT_COOKIES
+    }
 
 
 def check_cookie_domain(domain: str) -> None:
@@ -615,12 +613,10 @@ def _b64_length(policy: Policy) -> int:
 
 def _client_network(client_ip: str | None) -> str | None:
     try:
-        address = ipaddress.ip_address(client_ip or "")
+        address = viewer_address(client_ip or "")
     except ValueError:
         return None
-    if isinstance(address, ipaddress.IPv6Address):
-        address = address.ipv4_mapped  # type: ignore[assignment]
-    return None if address is None else f"{address}/32"
+    return f"{address}/32" if address.version == 4 else None
 
 
 def _decided(answer: object) -> bool:

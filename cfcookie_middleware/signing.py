@@ -177,6 +177,16 @@ def validate_ip_network(value: object, *, name: str = "ip_address") -> str:
     return str(network.with_prefixlen)
 
 
+def viewer_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """A client address as CloudFront sees the viewer: an IPv4-mapped one (``::ffff:a.b.c.d``,
+    what a dual-stack socket reports for an IPv4 viewer) is that IPv4 address. ``ValueError``
+    when ``text`` is not an address."""
+    address = ipaddress.ip_address(text)
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
 def canned_policy(resource: str, expires: int) -> str:
     """The exact policy bytes CloudFront rebuilds for a canned-policy request."""
     return (

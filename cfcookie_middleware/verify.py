@@ -71,6 +71,7 @@ from cfcookie_middleware.signing import (
     signature_matches,
     to_epoch,
     validate_key_pair_id,
+    viewer_address,
 )
 
 __all__ = ["Code", "Decision", "Verifier"]
@@ -216,13 +217,10 @@ def _check_terms(policy: Policy, what: str, url: str, client_ip: str | None, now
         )
     else:
         try:
-            address = ipaddress.ip_address(client_ip)
+            address = viewer_address(client_ip)
         except ValueError:
             reason = f"the client IP {_show(client_ip, 60)} is not an IP address"
         else:
-            # A dual-stack socket reports an IPv4 viewer as ::ffff:a.b.c.d; CloudFront sees IPv4.
-            if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-                address = address.ipv4_mapped
             if address in ipaddress.ip_network(policy.ip_network):
                 return
             reason = (
