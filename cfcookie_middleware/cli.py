@@ -26,18 +26,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, NoReturn
-
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from cfcookie_middleware import __version__
-from cfcookie_middleware.cookies import set_cookie_header
-from cfcookie_middleware.core import MAX_COOKIE_BYTES, check_cookie_domain
-from cfcookie_middleware.doctor import Check, diagnose, probe
-from cfcookie_middleware.edge import Edge, serve
 from cfcookie_middleware.signing import ConfigurationError, Signer, When, to_epoch
-from cfcookie_middleware.verify import Verifier
+
+if TYPE_CHECKING:
+    from cfcookie_middleware.doctor import Check
+
+# Each subcommand imports what only it needs (the verifier, the edge's server, the doctor, key
+# generation, the cookie rules) when it runs, so `cfcookie --version` and `--help` stay fast.
 
 __all__ = ["COMMANDS", "Command", "build_parser", "main", "parse_when"]
 
@@ -284,6 +282,9 @@ def _run_sign_cookies(args: argparse.Namespace) -> int:
         args.resource, expires=expires, not_before=not_before, ip_address=args.ip_address
     )
     if header:
+        from cfcookie_middleware.cookies import set_cookie_header
+        from cfcookie_middleware.core import MAX_COOKIE_BYTES, check_cookie_domain
+
         if args.cookie_domain is not None:
             check_cookie_domain(args.cookie_domain)  # a public suffix: browsers drop them all
         lines = [
@@ -405,6 +406,8 @@ def _run_verify(args: argparse.Namespace) -> int:
                 f"--client-ip: {args.client_ip[:60]!r} is not an IP address, such as 203.0.113.9 "
                 "(no port)"
             ) from None
+    from cfcookie_middleware.verify import Verifier
+
     verifier = Verifier(_public_keys(args.public_key))
     now = None if args.now is None else _epoch(args.now, "--now", time.time())
     # Without --cookie this is a signed-URL check, so a refusal does not talk about cookies.
@@ -468,6 +471,9 @@ def _write_new(path: Path, data: bytes, mode: int) -> None:
 
 
 def _run_keygen(args: argparse.Namespace) -> int:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise ConfigurationError(f"--out: {out} is a file; pass a directory")
@@ -576,6 +582,9 @@ def _tls_context(cert: str | None, key: str | None) -> ssl.SSLContext | None:
 
 
 def _run_edge(args: argparse.Namespace) -> int:
+    from cfcookie_middleware.edge import Edge, serve
+    from cfcookie_middleware.verify import Verifier
+
     app = Edge(args.root, Verifier(_public_keys(args.public_key)), public_url=args.public_url)
     ssl_context = _tls_context(args.tls_cert, args.tls_key)
     try:
@@ -701,6 +710,8 @@ def _run_doctor(args: argparse.Namespace) -> int:
 def _doctor_checks(
     args: argparse.Namespace, env: dict[str, str], ssl_context: ssl.SSLContext | None
 ) -> list[Check]:
+    from cfcookie_middleware.doctor import Check, diagnose, probe
+
     checks = diagnose(
         signer_env=env,
         resource=args.resource,
@@ -760,7 +771,7 @@ def _configure_demo(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    from cfcookie_middleware import demo  # the demo pulls in examples/: only when asked for
+    from cfcookie_middleware import demo  # the demo's app and servers: only when asked for
 
     ports = (0, 0) if args.self_test else (args.app_port, args.edge_port)
     demo.configure_logging()
@@ -787,9 +798,10 @@ DEMO = Command(
   cfcookie demo                 # then open http://localhost:8000/login
   cfcookie demo --self-test     # the same flow with an HTTP client; exit 0 when it works
 
-Generates a throwaway key, starts examples/wsgi_app.py with the middleware on localhost:8000
-and the local CloudFront stand-in on localhost:8001, and logs each of the edge's decisions
-with its reason. Ctrl-C stops both. Needs a source checkout (pip install -e .).""",
+Generates a throwaway key, starts the example site (a plain WSGI app, shipped in the package
+as cfcookie_middleware.demo.app) with the middleware on localhost:8000 and the local
+CloudFront stand-in on localhost:8001, and logs each of the edge's decisions with its
+reason. Ctrl-C stops both.""",
     configure=_configure_demo,
     run=_run_demo,
 )

@@ -19,10 +19,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
-
-from publicsuffixlist import PublicSuffixList
 
 from cfcookie_middleware.cookies import (
     parse_cookie_pairs,
@@ -40,6 +38,9 @@ from cfcookie_middleware.signing import (
     validate_resource,
     viewer_address,
 )
+
+if TYPE_CHECKING:
+    from publicsuffixlist import PublicSuffixList
 
 __all__ = [
     "CLOUDFRONT_COOKIES",
@@ -70,7 +71,6 @@ DEFAULT_CACHE_SIZE = 10_000
 1.5 KB and 1.0 KB an entry (RSA-2048), so about 25 MB at most (benchmarks/bench_per_user.py)."""
 _MAX_WARNINGS = 100
 _MAX_AGE_ROOM = len("; Max-Age=2147483647")
-_PSL = PublicSuffixList()
 _PRIVATE = [("Cache-Control", "private"), ("Vary", "Cookie")]
 _NO_PARAMS: Mapping[str, str] = MappingProxyType({})
 
@@ -575,9 +575,18 @@ def _expired_headers(render: Callable[..., str]) -> dict[str, tuple[str, str]]:
     }
 
 
+@functools.cache
+def _public_suffixes() -> PublicSuffixList:
+    """Loaded on first use (about 50 ms), not on import: ``cfcookie --version`` never needs it."""
+    from publicsuffixlist import PublicSuffixList
+
+    return PublicSuffixList()
+
+
 def check_cookie_domain(domain: str) -> None:
     bare = domain.lstrip(".").lower()
-    if _PSL.is_public(bare) or _PSL.privatesuffix(bare) is None:
+    suffixes = _public_suffixes()
+    if suffixes.is_public(bare) or suffixes.privatesuffix(bare) is None:
         raise ConfigurationError(
             f"cookie_domain: {domain} is a public suffix, so browsers refuse cookies for it "
             "(an app can never set cookies for *.cloudfront.net); give the distribution an "
@@ -604,7 +613,7 @@ def domain_covers(host: str, domain: str) -> bool:
 
 
 def registrable_domain(host: str) -> str:
-    return _PSL.privatesuffix(host.lower()) or host
+    return _public_suffixes().privatesuffix(host.lower()) or host
 
 
 def _b64_length(policy: Policy) -> int:

@@ -1,5 +1,6 @@
 """The example site on FastAPI: ``uvicorn --factory examples.fastapi_app:create_app`` or
-``python -m examples.fastapi_app`` (settings from the environment: see ``examples.common``).
+``python -m examples.fastapi_app`` (settings from the environment: see
+``cfcookie_middleware.demo.site``).
 
 The login lives in Starlette's signed session cookie; ``SessionMiddleware`` is added last, so it
 is the outer middleware and ``scope["session"]`` is there when the CloudFront ``when`` runs.
@@ -17,8 +18,15 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from cfcookie_middleware import Signer
 from cfcookie_middleware.core import RequestView
+from cfcookie_middleware.demo.site import (
+    form_user,
+    library_page,
+    load_settings,
+    login_page,
+    port,
+    videos_page,
+)
 from cfcookie_middleware.starlette import CloudFrontCookieMiddleware
-from examples.common import form_user, library_page, load_settings, login_page, port, videos_page
 
 __all__ = ["create_app"]
 

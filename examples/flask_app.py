@@ -1,5 +1,5 @@
 """The example site on Flask: ``flask --app examples.flask_app run`` or ``python -m
-examples.flask_app`` (settings from the environment: see ``examples.common``).
+examples.flask_app`` (settings from the environment: see ``cfcookie_middleware.demo.site``).
 
 The login lives in Flask's own signed ``session``; the middleware's ``when`` reads it too, since
 the request context is still pushed while the response starts.
@@ -15,8 +15,15 @@ from werkzeug.wrappers import Response
 
 from cfcookie_middleware import Signer
 from cfcookie_middleware.core import RequestView
+from cfcookie_middleware.demo.site import (
+    library_page,
+    load_settings,
+    login_page,
+    login_user,
+    port,
+    videos_page,
+)
 from cfcookie_middleware.flask import CloudFrontCookies
-from examples.common import library_page, load_settings, login_page, login_user, port, videos_page
 
 __all__ = ["create_app"]
 

@@ -1,5 +1,6 @@
 """The example site on Starlette: ``uvicorn --factory examples.starlette_app:create_app`` or
-``python -m examples.starlette_app`` (settings from the environment: see ``examples.common``).
+``python -m examples.starlette_app`` (settings from the environment: see
+``cfcookie_middleware.demo.site``).
 
 The login lives in Starlette's signed session cookie (``SessionMiddleware``, the outer
 middleware, so ``scope["session"]`` is there when the CloudFront middleware's ``when`` runs).
@@ -21,8 +22,7 @@ from starlette.routing import Route
 
 from cfcookie_middleware import Signer
 from cfcookie_middleware.core import RequestView
-from cfcookie_middleware.starlette import CloudFrontCookieMiddleware
-from examples.common import (
+from cfcookie_middleware.demo.site import (
     form_user,
     library_page,
     load_settings,
@@ -30,6 +30,7 @@ from examples.common import (
     port,
     videos_page,
 )
+from cfcookie_middleware.starlette import CloudFrontCookieMiddleware
 
 __all__ = ["create_app"]
 

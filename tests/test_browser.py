@@ -42,8 +42,8 @@ KEY_ID = "K2JCJMDEHXQW5F"
 FRAMEWORKS = ("flask", "starlette", "wsgi")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts" / "browser"
 POSTER_SIZE = (160, 90)
-# What the examples link to (examples.common.VIDEOS and LIBRARIES); the posters are real images,
-# the rest a few recognisable bytes.
+# What the examples link to (cfcookie_middleware.demo.site.VIDEOS and LIBRARIES); the posters are
+# real images, the rest a few recognisable bytes.
 MEDIA_FILES = {
     "videos/intro.mp4": b"intro video",
     "videos/intro.jpg": png(*POSTER_SIZE, (32, 96, 160)),

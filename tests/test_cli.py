@@ -799,6 +799,27 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
     assert out == f"cfcookie {version('cfcookie-middleware')}\n"
 
 
+@pytest.mark.parametrize("flag", ["--version", "--help"])
+def test_version_and_help_load_no_framework_and_no_public_suffix_list(flag: str) -> None:
+    """Every ``cfcookie`` run starts with these imports: they must not pay for a web framework,
+    the public suffix list (about 50 ms to load) or the edge's HTTP server."""
+    heavy = ("flask", "starlette", "django", "fastapi", "publicsuffixlist", "werkzeug.serving")
+    script = (
+        "import sys\n"
+        "from cfcookie_middleware.cli import main\n"
+        "try:\n"
+        f"    main([{flag!r}])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        f"print(sorted(set({heavy!r}) & set(sys.modules)), file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert "cfcookie" in done.stdout
+    assert done.stderr.strip() == "[]"
+
+
 def test_keyboard_interrupt_exits_130_quietly(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -32,9 +32,9 @@ from werkzeug.test import Client
 
 from cfcookie_middleware import ConfigurationError, Signer
 from cfcookie_middleware.core import CookieCore
+from cfcookie_middleware.demo.site import load_settings, port
 from cfcookie_middleware.verify import Verifier
 from cfcookie_middleware.wsgi import CloudFrontCookieMiddleware
-from examples.common import load_settings, port
 
 KEY_ID = "K2JCJMDEHXQW5F"
 MEDIA = "http://localhost:8001"
@@ -243,10 +243,10 @@ def test_forged_session_is_anonymous(example: ModuleType, signer: Signer) -> Non
 def test_a_wsgi_session_ends_at_logout_and_after_12_hours(signer: Signer) -> None:
     """The plain WSGI app's own session: a copy of the cookie must not outlive a logout, and
     no session lasts for ever."""
-    from examples import wsgi_app
+    from cfcookie_middleware.demo.app import ExampleApp
 
     now = [1_800_000_000.0]
-    app = wsgi_app.ExampleApp(load_settings({}, secret_key="s3cret"), clock=lambda: now[0])
+    app = ExampleApp(load_settings({}, secret_key="s3cret"), clock=lambda: now[0])
     served = CloudFrontCookieMiddleware(
         app, signer=signer, when=app.logged_in, **app.settings.middleware_options()
     )

@@ -11,7 +11,7 @@ Run it from the repository root::
 then browse to http://www.mydomain.com:8000/ after mapping the names to loopback in /etc/hosts
 (``127.0.0.1 www.mydomain.com media.mydomain.com``); ``cfcookie edge`` can stand in for the
 distribution (``--public-url`` names the one its policies name). The environment is that of the
-other examples (``examples.common``); ``MEDIA_URL`` and ``COOKIE_DOMAIN`` default to
+other examples (``cfcookie_middleware.demo.site``); ``MEDIA_URL`` and ``COOKIE_DOMAIN`` default to
 ``https://media.mydomain.com`` and ``.mydomain.com``. No database: the login lives in Django's
 signed-cookie session.
 """
@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 
 from cfcookie_middleware.core import RequestView
-from examples.common import load_settings
+from cfcookie_middleware.demo.site import load_settings
 
 example = load_settings(
     {"MEDIA_URL": "https://media.mydomain.com", "COOKIE_DOMAIN": ".mydomain.com", **os.environ}

@@ -1,4 +1,5 @@
-"""The example's routes; the middleware's rules (``examples.common``) name the same paths."""
+"""The example's routes; the middleware's rules (``cfcookie_middleware.demo.site``) name the
+same paths."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden, HttpResponseRedirect
 from django.views.decorators.http import require_http_methods
 
-from examples.common import library_page, login_page, login_user, videos_page
+from cfcookie_middleware.demo.site import library_page, login_page, login_user, videos_page
 
 View = TypeVar("View", bound=Callable[..., HttpResponse])
 

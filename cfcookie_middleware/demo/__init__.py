@@ -1,6 +1,7 @@
 """``cfcookie demo``: the whole flow on loopback, with nothing configured.
 
-A throwaway key pair, the plain-WSGI example app (``examples/wsgi_app.py``) with the middleware,
+A throwaway key pair, the plain-WSGI example app (``cfcookie_middleware.demo.app``, shipped in
+the package so that an installed wheel runs the demo from any directory) with the middleware,
 and the local CloudFront stand-in (``edge.py``) serving a folder of demo media. Both listen on
 ``localhost`` on two ports: cookies are not port-specific, so host-only cookies set by the app on
 ``localhost:8000`` reach the edge on ``localhost:8001`` just as ``Domain=.example.com`` cookies
@@ -11,7 +12,6 @@ http, so its cookies are not ``Secure`` (production keeps the secure default).
 from __future__ import annotations
 
 import http.cookiejar
-import importlib
 import logging
 import struct
 import tempfile
@@ -28,8 +28,10 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from cfcookie_middleware.demo.app import create_app
+from cfcookie_middleware.demo.site import LIBRARIES, VIDEOS
 from cfcookie_middleware.edge import Edge, serve
-from cfcookie_middleware.signing import ConfigurationError, Signer
+from cfcookie_middleware.signing import Signer
 
 __all__ = [
     "DEMO_KEY_PAIR_ID",
@@ -55,20 +57,9 @@ class Demo:
     stop: Callable[[], None]
 
 
-def _example_app() -> Any:
-    try:
-        return importlib.import_module("examples.wsgi_app")
-    except ImportError:
-        raise ConfigurationError(
-            "cfcookie demo runs examples/wsgi_app.py from a source checkout: clone the "
-            "repository and `python -m pip install -e .` there, then run `cfcookie demo`"
-        ) from None
-
-
 @contextmanager
 def running_demo(app_port: int = 8000, edge_port: int = 8001) -> Iterator[Demo]:
     """Start the example app and the edge on loopback (port 0 picks free ports)."""
-    example = _example_app()
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     signer = Signer(DEMO_KEY_PAIR_ID, key)
     with tempfile.TemporaryDirectory(prefix="cfcookie-demo-") as root:
@@ -76,7 +67,7 @@ def running_demo(app_port: int = 8000, edge_port: int = 8001) -> Iterator[Demo]:
         edge_server = serve(Edge(root, {DEMO_KEY_PAIR_ID: signer.public_key}), port=edge_port)
         media_url = f"http://{_HOST}:{edge_server.server_port}"
         try:
-            app = example.create_app(signer, media_url=media_url, cookie_domain=None, secure=False)
+            app = create_app(signer, media_url=media_url, cookie_domain=None, secure=False)
             app_server = serve(app, port=app_port)
         except BaseException:
             edge_server.server_close()
@@ -103,10 +94,9 @@ def running_demo(app_port: int = 8000, edge_port: int = 8001) -> Iterator[Demo]:
 
 def _write_media(root: Path) -> None:
     """The files the example's pages point at: posters are real images, videos placeholders."""
-    catalogue = importlib.import_module("examples.common")
-    files = {f"videos/{name}.mp4": b"demo video " + name.encode() for name in catalogue.VIDEOS}
-    files.update({f"videos/{name}.jpg": png(160, 90) for name in catalogue.VIDEOS})
-    for user, names in catalogue.LIBRARIES.items():
+    files = {f"videos/{name}.mp4": b"demo video " + name.encode() for name in VIDEOS}
+    files.update({f"videos/{name}.jpg": png(160, 90) for name in VIDEOS})
+    for user, names in LIBRARIES.items():
         files.update({f"users/{user}/{name}": f"{user}'s {name}".encode() for name in names})
     for relative, data in files.items():
         (root / relative).parent.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,9 @@
-"""What the four example apps share: settings from the environment, the catalogue and the pages.
+"""What the example apps share: settings from the environment, the catalogue and the pages.
 
-Each example (``flask_app``, ``starlette_app``, ``fastapi_app``, ``wsgi_app``) is the same small
-site: log in, list the videos, open your own library, log out. The app decides who may see a
+The plain-WSGI one (``cfcookie_middleware.demo.app``) is the app ``cfcookie demo`` runs, so this
+module ships in the package; the others (``examples/flask_app.py``, ``starlette_app.py``,
+``fastapi_app.py`` and ``django_app/`` in the source repository) import it too. Each is the same
+small site: log in, list the videos, open your own library, log out. The app decides who may see a
 page; the middleware mirrors that decision onto the CDN by adding CloudFront cookies to the
 pages' successful responses, so the browser can then fetch the media from ``MEDIA_URL``.
 
@@ -18,7 +20,8 @@ Environment (the same for a local demo and for production):
   session cookie too.
 - ``SECRET_KEY``: signs the session cookie (default: random per process, so a restart logs
   everyone out and several workers cannot share sessions: set it in production).
-- ``PORT``: where ``python -m examples.<name>`` listens on loopback (default 8000).
+- ``PORT``: where ``python -m examples.<name>`` (or ``python -m cfcookie_middleware.demo.app``)
+  listens on loopback (default 8000).
 """
 
 from __future__ import annotations
