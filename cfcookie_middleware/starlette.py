@@ -50,7 +50,7 @@ class CloudFrontCookieMiddleware:
     options are those of ``cfcookie_middleware.core.CookieCore``, all checked at build time.
     """
 
-    def __init__(self, app: ASGIApp, /, **options: Any) -> None:
+    def __init__(self, app: ASGIApp, **options: Any) -> None:
         self.app = app
         self.core = options.pop("core", None) or CookieCore(**options)
 

@@ -82,7 +82,7 @@ class CloudFrontCookieMiddleware:
     of ``cfcookie_middleware.core.CookieCore`` and are all checked here, at build time.
     """
 
-    def __init__(self, app: WSGIApplication, /, **options: Any) -> None:
+    def __init__(self, app: WSGIApplication, **options: Any) -> None:
         self.app = app
         self.core = options.pop("core", None) or CookieCore(**options)
 

@@ -101,6 +101,15 @@ def test_add_middleware_appends_cookies_and_keeps_the_apps_headers() -> None:
     assert header_values(sent, "Vary") == ["Accept-Encoding, Cookie"]
 
 
+def test_app_may_be_passed_by_keyword_as_starlette_040_does() -> None:
+    """Starlette 0.40 builds each middleware as ``cls(app=app, **options)`` (Litestar too)."""
+    signer = make_signer()
+    app = CloudFrontCookieMiddleware(app=Starlette(routes=ROUTES), **options(signer))
+    with client(app) as test_client:
+        sent = test_client.get("/videos/a.mp4").headers.get_list("set-cookie")
+    assert_grants(sent, signer, f"{MEDIA}/videos/a.mp4", f"{MEDIA}/images/a.jpg")
+
+
 @pytest.mark.parametrize(
     ("url", "issued"),
     [

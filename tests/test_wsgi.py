@@ -148,6 +148,17 @@ def test_cookies_are_appended_and_the_apps_headers_kept_untouched() -> None:
     assert app.bodies[0].closed, "the server's close() must reach the app's body"
 
 
+def test_app_may_be_passed_by_keyword() -> None:
+    """As Starlette's and Litestar's middleware lists pass it: ``cls(app=app, **options)``."""
+    signer = make_signer()
+    served = serve(
+        CloudFrontCookieMiddleware(app=validator(App()), **options(signer)),
+        environ("/videos/a.mp4"),
+    )
+    cookies = [value for name, value in served.headers if name == "Set-Cookie"]
+    assert_grants(cookies[1:], signer, f"{MEDIA}/videos/a.mp4", f"{MEDIA}/images/a.jpg")
+
+
 def test_the_apps_iterable_is_returned_unchanged() -> None:
     """Identity, not a copy or a wrapper: streaming and the server's close() are the app's."""
     app = App()
