@@ -101,9 +101,13 @@ def django_settings() -> Iterator[None]:
 
 
 # ---- the app under the middleware --------------------------------------------------------------
-def video(request: HttpRequest, name: str) -> HttpResponse:
-    response = HttpResponse(f"video {name}")
+def app_cookie(response: HttpResponse) -> HttpResponse:
     response.set_cookie("session", "abc123", httponly=True)
+    return response
+
+
+def video(request: HttpRequest, name: str) -> HttpResponse:
+    response = app_cookie(HttpResponse(f"video {name}"))
     response["X-Custom"] = "kept as is"
     response["Cache-Control"] = "public, max-age=60, s-maxage=600"
     return response
@@ -222,7 +226,8 @@ def test_the_bytes_a_wsgi_server_gets_are_the_cores_unquoted() -> None:
     """Under Django's WSGI handler, each CloudFront ``Set-Cookie`` value is exactly what the
     plain WSGI adapter sends for the same request at the same time (the same core, another
     transport): no quoting, no reordered attributes, not even Django's leading space. The
-    values hold ``~``, ``-`` and ``_``, which ``http.cookies`` would quote."""
+    values hold ``~``, ``-`` and ``_``, which ``http.cookies`` would quote. The app's own cookie
+    is left as Django renders it (with a leading space before Python 3.13, without after)."""
     signer, clock = make_signer(), Clock()
     with override_settings(CLOUDFRONT_COOKIES=options(signer, clock=clock)):
         status, headers, body = run_wsgi(WSGIHandler(), "/videos/a.mp4")
@@ -232,9 +237,8 @@ def test_the_bytes_a_wsgi_server_gets_are_the_cores_unquoted() -> None:
     sent = header_values(headers, "Set-Cookie")
     assert [value for value in sent if value.startswith("CloudFront-")] == expected
     assert any("~" in value for value in expected)  # would be quoted by SimpleCookie
-    assert [value for value in sent if "session=" in value] == [
-        " session=abc123; HttpOnly; Path=/"  # Django's own rendering, untouched
-    ]
+    djangos_own = app_cookie(HttpResponse()).cookies["session"].output(header="")
+    assert [value for value in sent if "session=" in value] == [djangos_own]
     assert_grants(expected, signer, f"{MEDIA}/videos/a.mp4", f"{MEDIA}/images/a", now=clock.now)
 
 
