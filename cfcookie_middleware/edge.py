@@ -191,6 +191,7 @@ def _file_answer(environ: WSGIEnvironment, file: BinaryIO, key: str, decision: D
         wrap_file(environ, file), content_type=_content_type(key), direct_passthrough=True
     )
     response.content_length = stat.st_size
+    response.accept_ranges = "bytes"  # as S3 says on every object (Werkzeug before 3.1.8 did not)
     response.last_modified = modified
     response.set_etag(f"{stat.st_mtime_ns:x}-{stat.st_size:x}")
     problem = _failed_unmodified_since(environ, modified)

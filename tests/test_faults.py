@@ -300,9 +300,20 @@ def run_asgi(
     """Play an ASGI server; ``send_fails`` may return the error the server's send raises."""
     sent: list[Message] = []
     incoming = iter(receive_messages)
+    requested = False
 
     async def receive() -> Message:
-        return next(incoming, {"type": "http.request", "body": b"", "more_body": False})
+        nonlocal requested
+        message = next(incoming, None)
+        if message is not None:
+            return message
+        if not requested:
+            requested = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        # As a server does once the body is in: the next message is the client leaving, so wait
+        # (Starlette before 1.0 listens for it while streaming; an answer at once would spin).
+        await asyncio.Event().wait()
+        return {"type": "http.disconnect"}
 
     async def send(message: Message) -> None:
         error = send_fails(message)
@@ -407,7 +418,11 @@ def test_an_asgi_body_that_breaks_halfway_passes_through(kind: str, path: str) -
         raised: list[BaseException] = []
         run = run_asgi(wrap(BREAKING_ASGI[kind](raised)), path)
         assert run.error is not None
-        assert run.error is raised[0]
+        # Starlette before 1.0 raises it inside its task group's exception group, with or
+        # without the middleware; the very object the app raised is there all the same.
+        inner = getattr(run.error, "exceptions", (run.error,))
+        assert len(inner) == 1
+        assert inner[0] is raised[0]
         runs.append(run)
     without, with_middleware = runs
     assert [m.get("body") for m in without.sent[1:]] == [BODY[0]]

@@ -104,7 +104,7 @@ def vector_signer() -> Signer:
 
 def rsa_512() -> rsa.RSAPrivateKey:
     e = 65537
-    d = rsa.rsa_recover_private_exponent(e, P512, Q512)
+    d = pow(e, -1, (P512 - 1) * (Q512 - 1))  # the textbook exponent, as cryptography 42 takes it
     public = rsa.RSAPublicNumbers(e, P512 * Q512)
     numbers = rsa.RSAPrivateNumbers(
         P512,
