@@ -660,6 +660,12 @@ FAILING_WSGI: dict[str, Callable[[list[BaseException]], Any]] = {
 }
 
 
+def is_the_apps(logged: BaseException, raised: BaseException) -> bool:
+    """The app's own exception object, as wsgiref re-raises it from Python 3.11 on; before, it
+    raised a new one around it (``exc_info[0](exc_info[1])``), with or without the middleware."""
+    return logged is raised or (type(logged) is type(raised) and logged.args == (raised,))
+
+
 @pytest.mark.parametrize("path", [VIDEO_PATH, "/elsewhere"])
 @pytest.mark.parametrize("failing", FAILING_WSGI)
 def test_the_servers_error_handling_sees_the_same_exception(failing: str, path: str) -> None:
@@ -671,7 +677,9 @@ def test_the_servers_error_handling_sees_the_same_exception(failing: str, path: 
         raised: list[BaseException] = []
         logged, output = handle(wrap(FAILING_WSGI[failing](raised)), path)
         # the app that answers its own 500 leaves the server nothing to log
-        assert logged == ([] if failing == "exc-info-before-body" else raised)
+        expected = [] if failing == "exc-info-before-body" else raised
+        assert len(logged) == len(expected)
+        assert all(map(is_the_apps, logged, expected))
         outputs.append(output)
     without, with_middleware = outputs
     status_line = with_middleware.split(b"\r\n", 1)[0]
