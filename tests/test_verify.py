@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from cfcookie_middleware.signing import (
     ConfigurationError,
+    Policy,
     Signer,
     b64decode,
     b64encode,
@@ -312,6 +313,70 @@ def test_signed_url_takes_precedence_over_cookies(verifier: Verifier, signer: Si
         refused(verifier.check_cookies(bad, cookies, now=BEFORE), code, "ignores the cookies")
 
 
+def test_an_ip_bound_signed_url_checked_with_cookies_uses_the_client_ip(
+    verifier: Verifier, signer: Signer
+) -> None:
+    signed = signer.sign_url(f"{HOST}/a.mp4", expires=EXPIRES, ip_address="203.0.113.0/24")
+    decision = verifier.check_cookies(signed, {}, client_ip="203.0.113.9", now=BEFORE)
+    assert decision.allowed, decision
+    refused(
+        verifier.check_cookies(signed, {}, client_ip="198.51.100.1", now=BEFORE),
+        "AccessDenied",
+        "client IP 198.51.100.1 is outside",
+        "ignores the cookies",
+    )
+
+
+def test_a_url_with_a_lone_surrogate_is_refused_not_raised(
+    verifier: Verifier, signer: Signer
+) -> None:
+    """A Python str can hold what no HTTP request can: the canned policy is still rebuilt (the
+    surrogate kept as its 3 bytes) and checked, never an encoding error."""
+    url = f"{HOST}/\ud800.mp4"
+    forged = f"{url}?Expires={EXPIRES}&Signature=AAAA&Key-Pair-Id=K1TESTKEY"
+    refused(verifier.check_url(forged, now=BEFORE), "AccessDenied", "signature does not match")
+    policy = '{"Statement":[{"Resource":"' + url + '","Condition":{"DateLessThan":'
+    data = (policy + '{"AWS:EpochTime":' + str(EXPIRES) + "}}}]}").encode("utf-8", "surrogatepass")
+    cookies = {
+        "CloudFront-Expires": str(EXPIRES),
+        "CloudFront-Signature": b64encode(signer.sign(data)),
+        "CloudFront-Key-Pair-Id": "K1TESTKEY",
+    }
+    assert verifier.check_cookies(url, cookies, now=BEFORE).allowed
+    query = "&".join(f"{name[len('CloudFront-') :]}={value}" for name, value in cookies.items())
+    assert verifier.check_url(f"{url}?{query}", now=BEFORE).allowed
+
+
+def test_refusals_after_a_good_signature_carry_the_policy(
+    verifier: Verifier, signer: Signer
+) -> None:
+    """Dates, IP and resource refusals say which genuine policy was refused; a forged set has
+    none to give."""
+    starts = EXPIRES - 3600
+    cookies = signer.sign_cookies(
+        f"{HOST}/v/*", expires=EXPIRES, not_before=starts, ip_address="203.0.113.0/24"
+    )
+    terms = Policy(f"{HOST}/v/*", EXPIRES, starts, "203.0.113.0/24")
+    for url, ip, now, words in (
+        (f"{HOST}/v/a", "203.0.113.9", EXPIRES, "expired"),
+        (f"{HOST}/v/a", "203.0.113.9", starts, "valid only after"),
+        (f"{HOST}/v/a", "198.51.100.1", BEFORE, "outside"),
+        (f"{HOST}/v/a", None, BEFORE, "unknown"),
+        (f"{HOST}/w/a", "203.0.113.9", BEFORE, "does not cover"),
+    ):
+        decision = verifier.check_cookies(url, cookies, client_ip=ip, now=now)
+        refused(decision, "AccessDenied", words)
+        assert decision.policy == terms
+    canned = signer.sign_cookies(f"{HOST}/a.mp4", expires=EXPIRES)
+    expired = verifier.check_cookies(f"{HOST}/a.mp4", canned, now=EXPIRES)
+    refused(expired, "AccessDenied", "expired")
+    assert expired.policy == Policy(f"{HOST}/a.mp4", EXPIRES)
+    forged = {**cookies, "CloudFront-Signature": canned["CloudFront-Signature"]}
+    mismatch = verifier.check_cookies(f"{HOST}/v/a", forged, client_ip="203.0.113.9", now=BEFORE)
+    refused(mismatch, "AccessDenied", "signature does not match")
+    assert mismatch.policy is None
+
+
 # --- keys ---------------------------------------------------------------------------------
 
 
@@ -457,6 +522,49 @@ def test_missing_resource_grants_everything(verifier: Verifier, signer: Signer) 
         (statement(IpAddress={"AWS:SourceIp": "10.0.0.0/33"}), "10.0.0.0/33"),
         (statement(IpAddress={"AWS:SourceIp": ["10.0.0.0/8"]}), "AWS:SourceIp"),
         (statement(DateEquals={"AWS:EpochTime": EXPIRES}), "DateEquals"),
+        # A condition is an object with exactly its one key, nothing else.
+        (statement(DateLessThan=EXPIRES), "exactly AWS:EpochTime"),
+        (statement(DateLessThan=[EXPIRES]), "exactly AWS:EpochTime"),
+        (statement(DateLessThan={}), "exactly AWS:EpochTime"),
+        (
+            statement(DateLessThan={"AWS:EpochTime": EXPIRES, "AWS:SourceIp": "10.0.0.0/8"}),
+            "exactly AWS:EpochTime",
+        ),
+        (statement(DateGreaterThan=0), "exactly AWS:EpochTime"),
+        (statement(IpAddress="10.0.0.0/8"), "exactly AWS:SourceIp"),
+        (
+            statement(IpAddress={"AWS:SourceIp": "10.0.0.0/8", "AWS:EpochTime": EXPIRES}),
+            "exactly AWS:SourceIp",
+        ),
+        # Just outside CloudFront's range of epoch seconds, at both ends.
+        (statement(DateLessThan={"AWS:EpochTime": 2**31}), "outside 0..2147483647"),
+        (statement(DateLessThan={"AWS:EpochTime": -1}), "outside 0..2147483647"),
+        (statement(DateGreaterThan={"AWS:EpochTime": -1}), "DateGreaterThan -1 is outside"),
+        (json.dumps({"Statement": [{"Resource": f"{HOST}/*", "Condition": 5}]}), "Condition"),
+        (json.dumps({"Statement": ["x"]}), "Condition"),
+        (json.dumps({"Statement": {"Resource": f"{HOST}/*"}}), "exactly one"),
+        (json.dumps({"Statement": json.loads(statement())["Statement"], "Id": "x"}), "only"),
+        (
+            json.dumps(
+                {"Statement": [{**json.loads(statement())["Statement"][0], "Effect": "Allow"}]}
+            ),
+            "unexpected fields ['Condition', 'Effect', 'Resource']",
+        ),
+        # Which of two values a reader takes is a guess: the first has expired, the last not.
+        (
+            '{"Statement":[{"Resource":"' + HOST + '/*","Condition":{"DateLessThan":'
+            '{"AWS:EpochTime":'
+            + str(BEFORE - 1)
+            + '},"DateLessThan":{"AWS:EpochTime":'
+            + str(EXPIRES)
+            + "}}}]}",
+            "repeated key",
+        ),
+        (
+            '{"Statement":[{"Resource":"' + HOST + '/a","Resource":"' + HOST + '/*",'
+            '"Condition":{"DateLessThan":{"AWS:EpochTime":' + str(EXPIRES) + "}}}]}",
+            "repeated key",
+        ),
         (json.dumps({"Statement": [{"Resource": f"{HOST}/*", "Condition": {}}]}), "DateLessThan"),
         (json.dumps({"Statement": [{"Resource": 7, "Condition": {}}]}), "policy"),
         (json.dumps({"Statement": [{"Resource": f"{HOST}/*"}]}), "Condition"),
@@ -472,7 +580,42 @@ def test_malformed_policies(verifier: Verifier, signer: Signer, policy: str, wor
         "CloudFront-Signature": b64encode(signer.sign(data)),
         "CloudFront-Key-Pair-Id": "K1TESTKEY",
     }
-    refused(verifier.check_cookies(f"{HOST}/a", cookies, now=BEFORE), "MalformedPolicy", words)
+    decision = verifier.check_cookies(f"{HOST}/a", cookies, now=BEFORE)
+    refused(decision, "MalformedPolicy", words)
+    assert (decision.policy, decision.key_pair_id) == (None, "K1TESTKEY")
+
+
+def test_the_last_second_cloudfront_reads_is_a_valid_expiry(
+    verifier: Verifier, signer: Signer
+) -> None:
+    """2147483647 (2038-01-19T03:14:07Z) is the last epoch CloudFront accepts; 0 the first."""
+    url, last = f"{HOST}/a.mp4", 2**31 - 1
+    canned = {
+        "CloudFront-Expires": str(last),
+        # Signed over the canned policy as CloudFront's docs print it, not signing.py's text.
+        "CloudFront-Signature": b64encode(
+            signer.sign(
+                (
+                    '{"Statement":[{"Resource":"' + url + '","Condition":{"DateLessThan":'
+                    '{"AWS:EpochTime":' + str(last) + "}}}]}"
+                ).encode()
+            )
+        ),
+        "CloudFront-Key-Pair-Id": "K1TESTKEY",
+    }
+    custom = policy_cookies(
+        signer,
+        statement(DateLessThan={"AWS:EpochTime": last}, DateGreaterThan={"AWS:EpochTime": 0}),
+    )
+    for cookies in (canned, custom):
+        decision = verifier.check_cookies(url, cookies, now=BEFORE)
+        assert decision.allowed, decision
+        assert decision.policy is not None
+        assert decision.policy.expires == last
+        assert "valid until 2038-01-19T03:14:07Z" in decision.reason
+        refused(verifier.check_cookies(url, cookies, now=last), "AccessDenied", "expired")
+    assert verifier.check_cookies(url, custom, now=1).allowed
+    refused(verifier.check_cookies(url, custom, now=0), "AccessDenied", "valid only after")
 
 
 # --- cases CloudFront leaves undocumented, and garbage -------------------------------------
