@@ -9,7 +9,7 @@ import json
 import re
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -516,6 +516,67 @@ def test_last_epoch_cloudfront_accepts_is_signable() -> None:
     assert cookies["CloudFront-Expires"] == "2147483647"
 
 
+LAST_SECOND = datetime(2038, 1, 19, 3, 14, 7, tzinfo=timezone.utc)
+"""2**31 - 1 seconds after the epoch, CloudFront's last (docs: "2038-01-19T03:14:07Z")."""
+
+
+@pytest.mark.parametrize(
+    ("value", "epoch"),
+    [
+        (0, 0),
+        (2**31 - 1, 2**31 - 1),
+        (datetime(1970, 1, 1, tzinfo=timezone.utc), 0),
+        (LAST_SECOND, 2**31 - 1),
+        (timedelta(0), 1_000_000),
+        (timedelta(seconds=2**31 - 1 - 1_000_000), 2**31 - 1),
+        (timedelta(seconds=-1_000_000), 0),
+    ],
+)
+def test_to_epoch_accepts_both_ends_of_cloudfronts_range(value: Any, epoch: int) -> None:
+    assert signing.to_epoch(value, name="expires", now=1_000_000) == epoch
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        (2**31, "after 2038"),
+        (-1, "before 1970"),
+        (LAST_SECOND + timedelta(seconds=1), "after 2038"),
+        (datetime(1969, 12, 31, 23, 59, 59, tzinfo=timezone.utc), "before 1970"),
+        (timedelta(seconds=2**31 - 1_000_000), "after 2038"),
+        (timedelta(seconds=-1_000_001), "before 1970"),
+        # 10**11 seconds is the year 5138: from there on the value is read as milliseconds.
+        (10**11 - 1, "after 2038"),
+        (10**11, "milliseconds"),
+    ],
+)
+def test_to_epoch_refuses_just_outside_cloudfronts_range(value: Any, words: str) -> None:
+    with pytest.raises(ConfigurationError, match=f"^expires: .*{words}"):
+        signing.to_epoch(value, name="expires", now=1_000_000)
+
+
+class NoOffset(tzinfo):
+    """A time zone that does not know its offset, which makes a datetime naive in effect."""
+
+    def utcoffset(self, dt: datetime | None) -> None:
+        return None
+
+
+def test_a_datetime_whose_zone_has_no_offset_counts_as_naive() -> None:
+    unknown = datetime(2030, 1, 1, tzinfo=NoOffset())
+    assert unknown.tzinfo is not None  # not the plain naive case
+    with pytest.raises(ConfigurationError, match="naive datetime"):
+        signing.to_epoch(unknown, name="expires")
+    with pytest.raises(ConfigurationError, match=r"^expires: naive"):
+        vector_signer().sign_cookies(RESOURCE, expires=unknown)
+
+
+def test_to_epoch_reads_a_duration_from_the_clock_when_no_now_is_given() -> None:
+    before = int(time.time())
+    epoch = signing.to_epoch(timedelta(hours=1), name="expires")
+    assert before + 3600 <= epoch <= int(time.time()) + 3600
+
+
 # --- refusals ---------------------------------------------------------------------------------
 
 Refusal = Callable[[Path], object]
@@ -678,6 +739,16 @@ REFUSALS = [
     ),
     refusal(
         "url-already-signed", _url("https://m.example.com/a?Signature=x"), "url", "'Signature'"
+    ),
+    # Not only as the first parameter: any one of them, with or without a value.
+    refusal(
+        "url-already-signed-later",
+        _url("https://m.example.com/a?v=1&w=2&Key-Pair-Id=K2JCJMDEHXQW5F"),
+        "url",
+        "'Key-Pair-Id'",
+    ),
+    refusal(
+        "url-already-signed-bare", _url("https://m.example.com/a?v=1&Expires"), "url", "'Expires'"
     ),
     refusal(
         "url-over-cloudfronts-limit",
