@@ -577,6 +577,23 @@ def test_to_epoch_reads_a_duration_from_the_clock_when_no_now_is_given() -> None
     assert before + 3600 <= epoch <= int(time.time()) + 3600
 
 
+@pytest.mark.parametrize(
+    "data",
+    [
+        '{"Statement":[{"Condition":{"DateLessThan":{"AWS:EpochTime":1}}}]}'.encode("utf-16"),
+        '{"Statement":[{"Condition":{"DateLessThan":{"AWS:EpochTime":1}}}]}'.encode("utf-8-sig"),
+        # U+D800 as CESU-8 writes it: three bytes no UTF-8 decoder accepts.
+        b'{"Statement":[{"Resource":"\xed\xa0\x80","Condition":{"DateLessThan":'
+        b'{"AWS:EpochTime":1}}}]}',
+    ],
+    ids=["utf-16", "utf-8-bom", "encoded-surrogate"],
+)
+def test_policy_bytes_must_be_utf8_json_text(data: bytes) -> None:
+    """Python's json.loads reads all of these; JSON text is UTF-8 without a BOM (RFC 8259)."""
+    with pytest.raises(ValueError, match=r"^policy is not JSON"):
+        Policy.from_text(data)
+
+
 # --- refusals ---------------------------------------------------------------------------------
 
 Refusal = Callable[[Path], object]

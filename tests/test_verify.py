@@ -748,3 +748,198 @@ def test_one_garbage_field_in_good_cookies(
 ) -> None:
     cookies = {**signer.sign_cookies(f"{HOST}/videos/*", expires=EXPIRES), name: value}
     assert_well_formed(verifier.check_cookies(url, cookies, client_ip="203.0.113.9", now=BEFORE))
+
+
+# --- property: malformed policies under a valid signature are refused, never raised ---------
+
+SURROGATES = st.sampled_from(["\ud800", "\udbff", "\udc80", "\udfff"])
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=10),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=6,
+)
+NOT_A_DICT = JSON.filter(lambda value: not isinstance(value, dict))
+NOT_A_STRING = JSON.filter(lambda value: not isinstance(value, str))
+NOT_EPOCH = st.one_of(
+    st.booleans(),  # an int subclass in Python, but not a number in JSON
+    JSON.filter(lambda value: isinstance(value, bool) or not isinstance(value, int)),
+    st.integers(max_value=-1),
+    st.integers(min_value=2**31),
+)
+NOT_IPV4 = st.one_of(
+    NOT_A_STRING,
+    st.ip_addresses(v=6).map(str),
+    st.sampled_from(["2001:db8::/32", "::/0", "::ffff:10.0.0.0/104"]),
+    # Every IPv4 address or CIDR block is made of digits, dots and a slash only.
+    st.text(max_size=20).filter(lambda text: not re.fullmatch(r"[0-9./]*", text)),
+    st.sampled_from(["10.0.0.1/8", "10.0.0.0/33", "256.0.0.0", "10.0.0", ""]),
+)
+KNOWN_CONDITIONS = ("DateLessThan", "DateGreaterThan", "IpAddress")
+
+
+def _good_document() -> dict[str, Any]:
+    return {
+        "Statement": [
+            {
+                "Resource": f"{HOST}/v/*",
+                "Condition": {
+                    "DateLessThan": {"AWS:EpochTime": EXPIRES},
+                    "DateGreaterThan": {"AWS:EpochTime": 0},
+                    "IpAddress": {"AWS:SourceIp": "203.0.113.0/24"},
+                },
+            }
+        ]
+    }
+
+
+def _not_exactly(key: str) -> st.SearchStrategy[object]:
+    """Whatever a ``{key: ...}`` condition value must not be: not an object, or an object with
+    other members than exactly ``key``."""
+    return NOT_A_DICT | st.dictionaries(st.text(max_size=12), JSON).filter(
+        lambda value: set(value) != {key}
+    )
+
+
+REPEATABLE = [
+    ('"Statement"', "[]"),
+    ('"Resource"', f'"{HOST}/*"'),
+    ('"Condition"', "{}"),
+    ('"DateLessThan"', '{"AWS:EpochTime":1}'),
+    ('"DateGreaterThan"', '{"AWS:EpochTime":1}'),
+    ('"IpAddress"', '{"AWS:SourceIp":"0.0.0.0/0"}'),
+    ('"AWS:EpochTime"', "1"),
+    ('"AWS:SourceIp"', '"0.0.0.0/0"'),
+]
+BREAKS = [
+    "document",
+    "document-members",
+    "statement-list",
+    "statement",
+    "condition",
+    "no-condition",
+    "statement-member",
+    "resource",
+    "condition-member",
+    "no-date-less-than",
+    "date-less-than",
+    "date-greater-than",
+    "ip-address",
+    "repeated-key",
+    "cut",
+    "surrogate",
+    "deep",
+    "not-utf8",
+]
+
+
+@st.composite
+def broken_policies(draw: st.DrawFn, part: str) -> bytes:
+    """The bytes of a policy that is valid but for ``part``: a member of the wrong JSON type
+    or shape, one too many or too few, a repeated key, a cut text, nesting too deep to parse,
+    or bytes that are not UTF-8 (such as a lone surrogate, as Python's surrogatepass writes it).
+    """
+    document: Any = _good_document()
+    statement = document["Statement"][0]
+    condition = statement["Condition"]
+    good = json.dumps(document, separators=(",", ":"))
+    if part == "document":
+        document = draw(NOT_A_DICT)
+    elif part == "document-members":
+        others = st.text(max_size=12).filter(lambda name: name != "Statement")
+        extra = draw(st.dictionaries(others, JSON, min_size=1))
+        document = draw(st.sampled_from([extra, {**document, **extra}]))
+    elif part == "statement-list":
+        document["Statement"] = draw(
+            NOT_A_STRING.filter(lambda value: not isinstance(value, list) or len(value) != 1)
+            | st.integers(2, 3).map(lambda n: [statement] * n)
+        )
+    elif part == "statement":
+        document["Statement"] = [draw(NOT_A_DICT)]
+    elif part == "condition":
+        statement["Condition"] = draw(NOT_A_DICT)
+    elif part == "no-condition":
+        del statement["Condition"]
+    elif part == "statement-member":
+        name = draw(st.text().filter(lambda k: k not in ("Resource", "Condition")))
+        statement[name] = draw(JSON)
+    elif part == "resource":
+        statement["Resource"] = draw(NOT_A_STRING)
+    elif part == "condition-member":
+        condition[draw(st.text().filter(lambda k: k not in KNOWN_CONDITIONS))] = draw(JSON)
+    elif part == "no-date-less-than":
+        del condition["DateLessThan"]
+    elif part in ("date-less-than", "date-greater-than"):
+        name = "DateLessThan" if part == "date-less-than" else "DateGreaterThan"
+        condition[name] = draw(
+            _not_exactly("AWS:EpochTime") | NOT_EPOCH.map(lambda v: {"AWS:EpochTime": v})
+        )
+    elif part == "ip-address":
+        condition["IpAddress"] = draw(
+            _not_exactly("AWS:SourceIp") | NOT_IPV4.map(lambda v: {"AWS:SourceIp": v})
+        )
+    elif part == "repeated-key":
+        # Another member with the name of one already there, first or last in its object.
+        key, value = draw(st.sampled_from(REPEATABLE))
+        at = good.index(key)
+        opening = good.rindex("{", 0, at) + 1
+        if draw(st.booleans()):
+            return (good[:opening] + f"{key}:{value}," + good[opening:]).encode()
+        return (good[:opening] + good[opening:].replace(key, f"{key}:{value},{key}", 1)).encode()
+    elif part == "cut":
+        return good[: draw(st.integers(0, len(good) - 1))].encode()
+    elif part == "surrogate":
+        at = draw(st.integers(0, len(good)))
+        return (good[:at] + draw(SURROGATES) + good[at:]).encode("utf-8", "surrogatepass")
+    elif part == "deep":  # nested past any parser's recursion limit
+        return b'{"Statement":' + b"[" * draw(st.integers(10**4, 10**5))
+    else:
+        return draw(st.binary(min_size=1).filter(lambda data: not data.isascii()))
+    text = json.dumps(document, ensure_ascii=draw(st.booleans()))
+    return text.encode("utf-8", "surrogatepass")
+
+
+@pytest.mark.parametrize("part", BREAKS)
+@settings(max_examples=40, deadline=None)
+@given(
+    data=st.data(),
+    path=st.text(st.characters(exclude_characters="?#&") | SURROGATES, max_size=12),
+    ip=st.sampled_from([None, "203.0.113.9", "2001:db8::1"]),
+)
+def test_a_validly_signed_malformed_policy_is_refused(
+    verifier: Verifier,
+    signer: Signer,
+    part: str,
+    data: st.DataObject,
+    path: str,
+    ip: str | None,
+) -> None:
+    """Whatever a genuinely signed policy holds (wrong JSON types, conditions of the wrong
+    shape, repeated keys, surrogates), both checks answer MalformedPolicy and never raise."""
+    policy = data.draw(broken_policies(part), label="policy")
+    fields = {
+        "Policy": b64encode(policy),
+        "Signature": b64encode(signer.sign(policy)),
+        "Key-Pair-Id": "K1TESTKEY",
+    }
+    url = f"{HOST}/v/{path}"
+    query = "&".join(f"{name}={value}" for name, value in fields.items())
+    cookies = {f"CloudFront-{name}": value for name, value in fields.items()}
+    for decision in (
+        verifier.check_cookies(url, cookies, client_ip=ip, now=BEFORE),
+        verifier.check_url(f"{url}?{query}", client_ip=ip, now=BEFORE),
+        verifier.check_cookies(f"{url}?{query}", {}, client_ip=ip, now=BEFORE),
+    ):
+        assert_well_formed(decision)
+        assert (decision.allowed, decision.code) == (False, "MalformedPolicy"), decision
+        assert (decision.policy, decision.key_pair_id) == (None, "K1TESTKEY")
+
+
+def test_the_malformed_policy_property_starts_from_a_valid_policy(
+    verifier: Verifier, signer: Signer
+) -> None:
+    """The property's base document is accepted as is: each drawn policy is refused for the one
+    part broken, not for a mistake in the base."""
+    data = json.dumps(_good_document()).encode()
+    cookies = policy_cookies(signer, data.decode())
+    decision = verifier.check_cookies(f"{HOST}/v/a", cookies, client_ip="203.0.113.9", now=BEFORE)
+    assert decision.allowed, decision
