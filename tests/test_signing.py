@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import VECTORS
+from conftest import VECTORS, self_signed_certificate
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
@@ -397,6 +397,105 @@ def test_public_key_is_the_published_half() -> None:
     assert vector_signer().public_key.public_numbers() == published.public_numbers()
 
 
+def test_a_key_cloudfront_cannot_use_is_refused_as_the_kind_asked_for() -> None:
+    key = ed25519.Ed25519PrivateKey.generate()
+    with pytest.raises(
+        ConfigurationError, match=r"Ed25519PrivateKey key cannot .* P-256 private key$"
+    ):
+        signing.load_private_key(pem(key, PKCS8))
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    with pytest.raises(
+        ConfigurationError, match=r"Ed25519PublicKey key cannot .* P-256 public key$"
+    ):
+        signing.load_public_key(public)
+
+
+def test_signer_verify_checks_its_own_signatures() -> None:
+    signer = vector_signer()
+    signature = signer.sign(b"message")
+    assert signer.verify(b"message", signature)
+    assert not signer.verify(b"other message", signature)
+    assert not Signer(KEY_ID, RSA_PKCS8, hash_algorithm="SHA256").verify(b"message", signature)
+
+
+def test_a_verifier_loads_a_der_public_key() -> None:
+    der = (
+        vector_rsa_key()
+        .public_key()
+        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    cookies = vector_signer().sign_cookies(RESOURCE, expires=EXPIRES)
+    assert Verifier({KEY_ID: der}).check_cookies(RESOURCE, cookies, now=EXPIRES - 1).allowed
+
+
+# --- signing backends -------------------------------------------------------------------------
+
+
+def test_a_signing_backend_names_the_hash() -> None:
+    """A backend (here the in-process one, as a KMS backend would be) fixes the hash; the
+    same hash spelled another way is fine, a different one or a passphrase is refused."""
+    backend = signing.LocalKey(vector_rsa_key(), "SHA256")
+    for spelling in (None, "SHA256", "sha-256"):
+        signer = Signer(KEY_ID, backend, hash_algorithm=spelling)
+        assert signer.hash_algorithm == "SHA256"
+        fields = expected_fields(BASIC, "SHA256")
+        assert signer.sign_policy(Policy(BASIC["resource"], BASIC["expires"]), prefix="") == fields
+    with pytest.raises(ConfigurationError, match=r"^hash_algorithm: RSA-1024 signs with SHA256"):
+        Signer(KEY_ID, backend, hash_algorithm="SHA1")
+    with pytest.raises(ConfigurationError, match=r"^passphrase: a signing backend"):
+        Signer(KEY_ID, backend, passphrase=PASSPHRASE)
+
+
+def test_a_signing_backend_must_name_a_known_hash() -> None:
+    class Unnamed:
+        hash_algorithm: object = None
+
+        def sign(self, message: bytes) -> bytes:
+            return vector_signer().sign(message)
+
+        def public_key(self) -> Any:
+            return vector_signer().public_key
+
+    backend = Unnamed()
+    assert isinstance(backend, signing.SigningBackend)
+    with pytest.raises(ConfigurationError, match=r"^private_key: .* must name its hash_algorithm"):
+        Signer(KEY_ID, backend)  # type: ignore[arg-type]
+    backend.hash_algorithm = "MD5"
+    with pytest.raises(ConfigurationError, match=r"^hash_algorithm: 'MD5' is not supported"):
+        Signer(KEY_ID, backend)  # type: ignore[arg-type]
+
+
+def test_sign_policy_with_another_prefix() -> None:
+    fields = vector_signer().sign_policy(Policy(RESOURCE, EXPIRES), prefix="X-")
+    assert list(fields) == ["X-Expires", "X-Signature", "X-Key-Pair-Id"]
+    verify(
+        vector_rsa_key().public_key(),
+        fields["X-Signature"],
+        documented_canned(RESOURCE, EXPIRES),
+        "SHA1",
+    )
+
+
+def test_build_reads_the_clock_once_for_both_times(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A duration for expires and one for not_before count from the same moment, so the gap
+    between them is exactly the one asked for."""
+    ticks = iter(range(1_000_000, 1_000_010))
+    monkeypatch.setattr(signing.time, "time", lambda: float(next(ticks)))
+    policy = Policy.build(RESOURCE, expires=timedelta(seconds=20), not_before=timedelta(seconds=5))
+    assert (policy.not_before, policy.expires) == (1_000_005, 1_000_020)
+
+
+def test_a_signed_url_may_be_exactly_cloudfronts_limit() -> None:
+    signer, base = vector_signer(), "https://m.example.com/"
+    overhead = len(signer.sign_url(base, expires=EXPIRES)) - len(base)
+    longest = base + "a" * (signing.MAX_URL_BYTES - overhead - len(base))
+    assert len(signer.sign_url(longest, expires=EXPIRES)) == signing.MAX_URL_BYTES
+    with pytest.raises(ConfigurationError, match="8193 bytes, over CloudFront's 8192"):
+        signer.sign_url(longest + "a", expires=EXPIRES)
+
+
 # --- Signer.from_env --------------------------------------------------------------------------
 
 
@@ -620,6 +719,10 @@ def _body_without_armor(_: Path) -> str:
     return pem_body(ECDSA_PKCS8.read_text())
 
 
+class _Opaque:
+    """A class whose name starts with an underscore, as private classes' names do."""
+
+
 def refusal(case_id: str, call: Refusal, name: str, why: str) -> Any:
     """One refused input: the message must start with ``name`` (the input) and say ``why``."""
     return pytest.param(call, name, why, id=case_id)
@@ -649,6 +752,18 @@ REFUSALS = [
         "key group ID",
     ),
     refusal("key-id-lower-case", _with_key_id("k2jcjmdehxqw5f"), "key_pair_id", "'k2jcjmdehxqw5f'"),
+    refusal("key-id-pem-header", _with_key_id("-----BEGIN RSA"), "key_pair_id", "PEM key"),
+    refusal(
+        "key-id-pem-footer", _with_key_id("END RSA PRIVATE KEY-----"), "key_pair_id", "PEM key"
+    ),
+    # Up to 255 printable characters are quoted; longer or unprintable ones only described.
+    refusal("key-id-255", _with_key_id("k." * 127 + "k"), "key_pair_id", "'k.k.k."),
+    refusal(
+        "key-id-256", _with_key_id("k." * 128), "key_pair_id", "256-character value (not shown"
+    ),
+    refusal(
+        "key-id-unprintable", _with_key_id("K\n1"), "key_pair_id", "3-character value (not shown"
+    ),
     refusal(
         "key-id-is-a-key-body",
         _with_key_id(pem_body(RSA_PKCS8.read_text())),
@@ -711,8 +826,21 @@ REFUSALS = [
         "key-pem-garbage",
         _with_key(lambda _: "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----"),
         "private_key",
+        "could not load a private key: the data is not a PEM/DER",
+    ),
+    refusal(
+        "key-pem-non-ascii",
+        _with_key(lambda _: "-----BEGIN PRIVATE KEY-----\nbm90\u00e9\n-----END PRIVATE KEY-----"),
+        "private_key",
         "could not load",
     ),
+    refusal(
+        "key-certificate",
+        _with_key(lambda tmp: self_signed_certificate(tmp, "localhost").certfile),
+        "private_key",
+        "this is a public key",
+    ),
+    refusal("key-private-class", _with_key(lambda _: _Opaque()), "private_key", "got Opaque;"),
     refusal("key-body-without-armor", _with_key(_body_without_armor), "private_key", NOT_A_FILE),
     refusal(
         "key-der-read-as-text", _with_key(lambda _: ecdsa_der_text()), "private_key", NOT_A_FILE
@@ -758,6 +886,18 @@ REFUSALS = [
         "url-already-signed", _url("https://m.example.com/a?Signature=x"), "url", "'Signature'"
     ),
     # Not only as the first parameter: any one of them, with or without a value.
+    refusal(
+        "url-already-signed-value-with-equals",
+        _url("https://m.example.com/a?v=1&Signature=a=b"),
+        "url",
+        "'Signature'",
+    ),
+    refusal(
+        "url-already-signed-then-a-question-mark",
+        _url("https://m.example.com/a?Expires=1?v=2"),
+        "url",
+        "'Expires'",
+    ),
     refusal(
         "url-already-signed-later",
         _url("https://m.example.com/a?v=1&w=2&Key-Pair-Id=K2JCJMDEHXQW5F"),

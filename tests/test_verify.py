@@ -298,6 +298,17 @@ def test_url_without_signing_parameters(verifier: Verifier) -> None:
     refused(verifier.check_url(f"{HOST}/a.mp4?x=1"), "MissingKey", "Key-Pair-Id")
 
 
+def test_a_signing_parameter_is_named_up_to_its_first_equals_sign(
+    verifier: Verifier, signer: Signer
+) -> None:
+    signed = signer.sign_url(f"{HOST}/a.mp4", expires=EXPIRES)
+    refused(
+        verifier.check_url(signed.replace(f"Expires={EXPIRES}", "Expires=1=2"), now=BEFORE),
+        "MalformedPolicy",
+        "Expires 1=2 is not integer epoch seconds",
+    )
+
+
 def test_signed_url_takes_precedence_over_cookies(verifier: Verifier, signer: Signer) -> None:
     url = f"{HOST}/a.mp4"
     cookies = signer.sign_cookies(url, expires=EXPIRES)
@@ -458,6 +469,10 @@ def test_now_as_datetime(verifier: Verifier, signer: Signer) -> None:
         # `[` is literal (fnmatch would read a character class).
         (f"{HOST}/[ab].jpg", f"{HOST}/a.jpg", False),
         (f"{HOST}/[ab].jpg", f"{HOST}/[ab].jpg", True),
+        # What is left of the pattern after the URL ends may be only `*`s.
+        (f"{HOST}/a*", f"{HOST}/a", True),
+        (f"{HOST}/aX", f"{HOST}/a", False),
+        (f"{HOST}/a*X*", f"{HOST}/a", False),
         # A `*` in the URL is a plain character; the policy's `*` still spans runs around it.
         (f"{HOST}/videos/*", f"{HOST}/videos/*intro.mp4", True),
         (f"{HOST}/*.mp4", f"{HOST}/*x.mp4", True),
