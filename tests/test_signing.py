@@ -1006,6 +1006,215 @@ def test_refusals_name_the_input_and_never_echo_key_material(
     assert_no_key_material(repr(caught.value))
 
 
+# Each message in full, once per wording: the test above checks that a message names its input
+# and says why; these pin every word, so that rewording a message is a reviewed change.
+KEY_ID_SHAPE = (
+    "is not a CloudFront key ID (upper-case letters and digits, such as K2JCJMDEHXQW5F or "
+    "APKA...); check for spaces and lower case"
+)
+NOT_A_KEY = (
+    "pass the key file's path, its PEM text, DER bytes or an RSA or ECDSA P-256 private key object"
+)
+BAD_CHARACTER = (
+    "is not allowed in a CloudFront policy resource (no quotes, backslashes, spaces, control or "
+    "non-ASCII characters, no '#'); percent-encode the URL as the browser will request it"
+)
+NO_SCHEME = (
+    "must start with https:// or http:// (the URL viewers request from CloudFront, such as "
+    "https://media.example.com/videos/*)"
+)
+FULL_MESSAGES = {
+    "key-id-empty": "key_pair_id: empty; pass the ID of the public key in CloudFront, such as "
+    "K2JCJMDEHXQW5F (CloudFront console > Key management > Public keys)",
+    "key-id-pem-header": "key_pair_id: this is a PEM key, not its ID; pass the key there as "
+    "private_key and the public key's ID (such as K2JCJMDEHXQW5F) as key_pair_id",
+    "key-id-iam-akia": "key_pair_id: this looks like an IAM access key ID (AKIA.../ASIA...); pass "
+    "the ID of the CloudFront public key, such as K2JCJMDEHXQW5F",
+    "key-id-group-uuid": "key_pair_id: this looks like a key group ID (a UUID); pass the ID of the "
+    "public key inside the group, such as K2JCJMDEHXQW5F",
+    "key-id-lower-case": f"key_pair_id: 'k2jcjmdehxqw5f' {KEY_ID_SHAPE}",
+    "key-id-unprintable": "key_pair_id: the given 3-character value (not shown: it may be key "
+    f"material) {KEY_ID_SHAPE}",
+    "key-public-pem": "private_key: this is a public key; signing needs the private key (the "
+    "public key is the one you upload to the CloudFront key group)",
+    "key-none": f"private_key: got NoneType; {NOT_A_KEY}",
+    "key-private-class": f"private_key: got Opaque; {NOT_A_KEY}",
+    "key-ed25519": "private_key: a Ed25519PrivateKey key cannot sign for CloudFront; use an RSA "
+    "(2048-bit) or ECDSA P-256 private key",
+    "key-p384": "private_key: ECDSA curve secp384r1 is not accepted by CloudFront; use an ECDSA "
+    "P-256 (prime256v1) key",
+    "key-rsa-512": "private_key: RSA-512 is not accepted by CloudFront; use an RSA key of 1024 to "
+    "4096 bits (key groups take RSA-2048)",
+    "key-encrypted-no-pass": "private_key: the key is encrypted; pass passphrase=... (or "
+    "--passphrase / CLOUDFRONT_PRIVATE_KEY_PASSPHRASE)",
+    "key-wrong-pass": "private_key: could not load a private key: the passphrase is wrong or the "
+    "data is not a PEM/DER RSA or ECDSA key (PKCS#1, PKCS#8 and SEC1 PEM files are accepted)",
+    "key-pass-for-plain-key": "private_key: a passphrase was given but the key is not encrypted; "
+    "drop the passphrase",
+    "key-pem-garbage": "private_key: could not load a private key: the data is not a PEM/DER RSA "
+    "or ECDSA key (PKCS#1, PKCS#8 and SEC1 PEM files are accepted)",
+    "key-body-without-armor": "private_key: the given 184-character value (not shown: it may be "
+    "key material) is neither PEM text (no -----BEGIN line) nor an existing file; pass the path "
+    "of the .pem file or its contents",
+    "key-der-read-as-text": "private_key: the given 138-character value (not shown: it may be key "
+    "material) is neither PEM text nor a file path; pass the path of the .pem file, its text, or "
+    "DER bytes",
+    "hash-md5": "hash_algorithm: 'MD5' is not supported; use 'SHA1' (RSA default) or 'SHA256'",
+    "resource-no-scheme": f"resource: 'media.example.com/a.jpg' {NO_SCHEME}",
+    "resource-quote": f"resource: '\"' at position 23 {BAD_CHARACTER}",
+    "url-already-signed": "url: already carries the CloudFront parameter 'Signature'; pass the "
+    "unsigned URL",
+    "url-over-cloudfronts-limit": "url: the signed URL would be 18647 bytes, over CloudFront's "
+    "8192; shorten the URL or the policy, or use signed cookies",
+    "url-resource-does-not-cover-it": "resource: 'https://m.example.com/b/*' does not cover url "
+    "'https://m.example.com/a.jpg', so CloudFront would refuse the signed URL; use a pattern that "
+    "matches it (* for any run of characters, ? for one) or leave resource out",
+    "ip-v6": "ip_address: 2001:db8::1 is IPv6; CloudFront policies accept IPv4 only (leave the IP "
+    "condition out for IPv6 viewers)",
+    "ip-three-octets": "ip_address: '203.0.113' is not an IPv4 address or CIDR block such as "
+    "203.0.113.9 or 203.0.113.0/24 (a CIDR block must have its host bits zero)",
+    "expires-naive": "expires: naive datetime 2030-01-01T00:00:00 has no time zone and would be "
+    "read in the host's local time; use datetime.now(timezone.utc) + timedelta(...) or pass a "
+    "timedelta",
+    "expires-milliseconds": "expires: 1767290400000 looks like milliseconds; CloudFront wants "
+    "epoch seconds (divide by 1000)",
+    "expires-after-2038": "expires: 2147483648 is after 2038-01-19T03:14:07Z, the last time "
+    "CloudFront accepts (epoch 2147483647); choose an earlier time",
+    "expires-negative": "expires: -1 is before 1970; pass a time after the epoch",
+    "expires-float": "expires: expected an aware datetime, a timedelta or int epoch seconds, got "
+    "float; for a float epoch pass int(value)",
+    "not-before-equals-expires": "not_before: 1767290400 is not before expires 1767290400; the "
+    "policy would never be valid",
+    "env-no-key-id": "CLOUDFRONT_KEY_PAIR_ID: not set; export the ID of the CloudFront public key",
+    "env-no-key": "CLOUDFRONT_PRIVATE_KEY: not set; export the PEM text, or the file's path as "
+    "CLOUDFRONT_PRIVATE_KEY_FILE",
+    "env-both-keys": "CLOUDFRONT_PRIVATE_KEY and CLOUDFRONT_PRIVATE_KEY_FILE are both set; keep "
+    "one",
+    "env-key-without-armor": "CLOUDFRONT_PRIVATE_KEY: not PEM text (no -----BEGIN line); put the "
+    "PEM itself there, or the file's path in CLOUDFRONT_PRIVATE_KEY_FILE",
+}
+REFUSAL_CALLS = {case.id: case.values[0] for case in REFUSALS}
+
+
+@pytest.mark.parametrize(("case_id", "message"), FULL_MESSAGES.items(), ids=list(FULL_MESSAGES))
+def test_refusal_messages_in_full(case_id: str, message: str, tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        REFUSAL_CALLS[case_id](tmp_path)
+    assert str(caught.value) == message
+
+
+def test_file_refusals_in_full(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # short relative paths: a long one is described, not quoted
+    Path("keys").mkdir()
+    for source, message in (
+        (
+            "missing.pem",
+            "private_key: 'missing.pem' is neither PEM text (no -----BEGIN line) nor an existing "
+            "file; pass the path of the .pem file or its contents",
+        ),
+        (
+            "keys",
+            "private_key: cannot read 'keys' (Is a directory); check the path and its permissions",
+        ),
+    ):
+        with pytest.raises(ConfigurationError) as caught:
+            Signer(KEY_ID, source)
+        assert str(caught.value) == message
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        (
+            RSA_PKCS8,
+            "public_key: this is a private key; give the public key (derive it with `openssl pkey "
+            "-pubout`); a verifier never needs the private key",
+        ),
+        (
+            b"garbage",
+            "public_key: could not load a public key; expected a PEM or DER RSA or ECDSA P-256 "
+            "public key (-----BEGIN PUBLIC KEY-----)",
+        ),
+        (
+            None,
+            "public_key: got NoneType; pass the key file's path, its PEM text, DER bytes or an RSA "
+            "or ECDSA P-256 public key object",
+        ),
+    ],
+    ids=["private-key", "garbage", "none"],
+)
+def test_public_key_refusals_in_full(source: Any, message: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        signing.load_public_key(source)
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[]", "policy must be an object with only a Statement list"),
+        ('{"Statement":{}}', "policy must have a Statement list with exactly one statement"),
+        ('{"Statement":["x"]}', "policy statement has no Condition object"),
+        (
+            '{"Statement":[{"Condition":{},"Id":1}]}',
+            "policy statement has unexpected fields ['Condition', 'Id']",
+        ),
+        ('{"Statement":[{"Resource":1,"Condition":{}}]}', "policy Resource must be a string"),
+        ('{"Statement":[{"Condition":{"X":1}}]}', "policy has unknown conditions ['X']"),
+        ('{"Statement":[{"Condition":{}}]}', "policy has no DateLessThan condition"),
+        (
+            '{"Statement":[{"Condition":{"DateLessThan":5}}]}',
+            "policy condition must be an object with exactly AWS:EpochTime",
+        ),
+        (
+            '{"Statement":[{"Condition":{"DateLessThan":{"AWS:EpochTime":"5"}}}]}',
+            "policy DateLessThan must be integer epoch seconds, got '5'",
+        ),
+        (
+            '{"Statement":[{"Condition":{"DateLessThan":{"AWS:EpochTime":1},'
+            '"DateGreaterThan":{"AWS:EpochTime":-5}}}]}',
+            "policy DateGreaterThan -5 is outside 0..2147483647 (milliseconds instead of seconds?)",
+        ),
+        (
+            '{"Statement":[{"Condition":{"DateLessThan":{"AWS:EpochTime":1},'
+            '"IpAddress":{"AWS:SourceIp":"::/0"}}}]}',
+            "policy AWS:SourceIp: ::/0 is IPv6; CloudFront policies accept IPv4 only (leave the IP "
+            "condition out for IPv6 viewers)",
+        ),
+        ('{"a":1,"a":2}', "policy is not JSON: repeated key in a JSON object"),
+    ],
+)
+def test_policy_refusals_in_full(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=r"^policy ") as caught:
+        Policy.from_text(text)
+    assert str(caught.value) == message
+
+
+def test_backend_refusals_in_full() -> None:
+    backend = signing.LocalKey(vector_rsa_key(), "SHA256")
+    for options, message in (
+        ({"passphrase": "x"}, "passphrase: a signing backend keeps its own key; drop it"),
+        (
+            {"hash_algorithm": "SHA1"},
+            "hash_algorithm: RSA-1024 signs with SHA256; drop hash_algorithm (the backend's "
+            "algorithm decides)",
+        ),
+    ):
+        with pytest.raises(ConfigurationError) as caught:
+            Signer(KEY_ID, backend, **options)
+        assert str(caught.value) == message
+
+
+def test_signer_repr_names_the_key_not_its_material() -> None:
+    assert (
+        repr(vector_signer())
+        == "Signer(key_pair_id='K1TESTKEY', key=RSA-1024, hash_algorithm='SHA1')"
+    )
+    assert repr(Signer(ECDSA_KEY_ID, ECDSA_PKCS8)) == (
+        f"Signer(key_pair_id={ECDSA_KEY_ID!r}, key=ECDSA-P256, hash_algorithm='SHA256')"
+    )
+
+
 def test_configuration_error_is_the_packages_value_error() -> None:
     assert cfcookie_middleware.ConfigurationError is ConfigurationError
     assert issubclass(ConfigurationError, ValueError)
