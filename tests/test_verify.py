@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -958,3 +959,170 @@ def test_the_malformed_policy_property_starts_from_a_valid_policy(
     cookies = policy_cookies(signer, data.decode())
     decision = verifier.check_cookies(f"{HOST}/v/a", cookies, client_ip="203.0.113.9", now=BEFORE)
     assert decision.allowed, decision
+
+
+# --- every reason in full -----------------------------------------------------------------
+# The tests above check codes and the words that matter; these pin each reason's wording once,
+# so that rewording one is a reviewed change.
+
+URL = f"{HOST}/a.mp4"
+WIDE = f"{HOST}/v/*"
+
+
+def _reasons(verifier: Verifier, signer: Signer) -> dict[str, Decision]:
+    canned = signer.sign_cookies(URL, expires=EXPIRES)
+    custom = signer.sign_cookies(
+        WIDE, expires=EXPIRES, not_before=EXPIRES - 3600, ip_address="203.0.113.0/24"
+    )
+    signed = signer.sign_url(URL, expires=EXPIRES)
+
+    def without(name: str) -> dict[str, str]:
+        return {key: value for key, value in canned.items() if key != f"CloudFront-{name}"}
+
+    def cookies(url: str, values: dict[str, str] | str, **options: Any) -> Decision:
+        options.setdefault("now", BEFORE)
+        return verifier.check_cookies(url, values, **options)
+
+    ip = {"client_ip": "203.0.113.9"}
+    header = "; ".join(f"{name}={value}" for name, value in canned.items())
+    return {
+        "no-cookies": cookies(URL, {}),
+        "no-key-in-url": verifier.check_url(URL + "?x=1"),
+        "without-key": cookies(URL, without("Key-Pair-Id")),
+        "untrusted-key": cookies(URL, {**canned, "CloudFront-Key-Pair-Id": "K9UNKNOWN"}),
+        "hash": cookies(URL, {**canned, "CloudFront-Hash-Algorithm": "MD5"}),
+        "no-signature": cookies(URL, without("Signature")),
+        "signature-not-base64": cookies(URL, {**canned, "CloudFront-Signature": "@@"}),
+        "both": cookies(URL, {**canned, "CloudFront-Policy": "e30_"}),
+        "neither": cookies(URL, without("Expires")),
+        "policy-not-base64": cookies(URL, {**custom, "CloudFront-Policy": "!!"}),
+        "expires-not-epoch": cookies(URL, {**canned, "CloudFront-Expires": "1.5"}),
+        "canned-mismatch": cookies(URL + "x", canned),
+        "custom-mismatch": cookies(
+            f"{HOST}/v/a", {**custom, "CloudFront-Signature": canned["CloudFront-Signature"]}
+        ),
+        "not-covered": cookies(f"{HOST}/w/a", custom, **ip),
+        "expired": cookies(URL, canned, now=EXPIRES + 3 * 3600),
+        "not-yet": cookies(f"{HOST}/v/a", custom, now=EXPIRES - 7200, **ip),
+        "ip-unknown": cookies(f"{HOST}/v/a", custom),
+        "ip-not-an-address": cookies(f"{HOST}/v/a", custom, client_ip="x y"),
+        "ip-outside": cookies(f"{HOST}/v/a", custom, client_ip="198.51.100.1"),
+        "sent-twice": cookies(URL, header + "; CloudFront-Expires=1"),
+        "allowed-canned": cookies(URL, canned),
+        "allowed-custom": cookies(f"{HOST}/v/a", custom, **ip),
+        "url-wins": cookies(signed.replace("Signature=", "Signature=@"), canned),
+        "long-url": verifier.check_url(f"{HOST}/" + "a" * 300),
+    }
+
+
+NOT_BASE64 = "is not CloudFront base64 (A-Z a-z 0-9 - ~ _, never quoted)"
+REASONS = {
+    "no-cookies": "no CloudFront-Key-Pair-Id cookie came with the request for "
+    "https://media.example.com/a.mp4: the browser did not send the cookies, usually because "
+    "their Domain or Path does not cover this URL or they are Secure and the request is http",
+    "no-key-in-url": "the URL https://media.example.com/a.mp4?x=1 has no Key-Pair-Id query "
+    "parameter",
+    "without-key": "CloudFront-Expires, CloudFront-Signature came without a "
+    "CloudFront-Key-Pair-Id; send all fields together",
+    "untrusted-key": "key pair id K9UNKNOWN is not a trusted key (K1TESTKEY, K2ECDSATEST); sign "
+    "with a key of the distribution's key group",
+    "hash": "CloudFront-Hash-Algorithm MD5 is neither SHA1 nor SHA256, so the signature cannot be "
+    "checked",
+    "no-signature": "no CloudFront-Signature was sent with the others",
+    "signature-not-base64": f"CloudFront-Signature @@ {NOT_BASE64}",
+    "both": "both CloudFront-Policy and CloudFront-Expires were sent; clear the stale one",
+    "neither": "neither CloudFront-Policy nor CloudFront-Expires was sent",
+    "policy-not-base64": "CloudFront-Policy is not CloudFront base64",
+    "expires-not-epoch": "CloudFront-Expires 1.5 is not integer epoch seconds up to 2147483647",
+    "canned-mismatch": "the signature does not match the canned policy for "
+    "https://media.example.com/a.mp4x expiring 1767290400 under key K1TESTKEY with SHA1: a canned "
+    "policy covers exactly one URL (scheme, host, path and query), so it was signed for another "
+    "URL, key or hash algorithm, or altered",
+    "custom-mismatch": "the signature does not match the custom policy under key K1TESTKEY with "
+    "SHA1: the policy or signature was altered, or signed with another key or hash algorithm",
+    "not-covered": "policy resource https://media.example.com/v/* does not cover "
+    "https://media.example.com/w/a",
+    "expired": "the canned policy for https://media.example.com/a.mp4 expired at "
+    "2026-01-01T18:00:00Z (3 h ago)",
+    "not-yet": "the custom policy https://media.example.com/v/* is valid only after "
+    "2026-01-01T17:00:00Z (in 60 min)",
+    "ip-unknown": "the policy admits only client IPs in 203.0.113.0/24 but the client IP is "
+    "unknown; pass it (client_ip=, or --client-ip on the command line)",
+    "ip-not-an-address": "the client IP 'x y' is not an IP address",
+    "ip-outside": "the client IP 198.51.100.1 is outside the policy's IpAddress 203.0.113.0/24",
+    "sent-twice": "CloudFront-Expires was sent more than once with different values (often a "
+    "stale cookie from another Domain or Path); clear the stale one",
+    "allowed-canned": "canned policy for https://media.example.com/a.mp4 signed by K1TESTKEY with "
+    "SHA1, valid until 2026-01-01T18:00:00Z (in 60 s)",
+    "allowed-custom": "custom policy https://media.example.com/v/* signed by K1TESTKEY with SHA1, "
+    "valid until 2026-01-01T18:00:00Z (in 60 s)",
+    "url-wins": "Signature '@Kw2VXAP9gsA8DUfK-CiR2dsFveyuY-3truj0Z-FWRKu-u~m4NhLku-Wzshr'... "
+    f"{NOT_BASE64} (the URL carries signed-URL parameters, so CloudFront ignores the cookies)",
+    # Shown up to 200 characters: the host's 25, a slash, 174 more.
+    "long-url": f"the URL '{HOST}/{'a' * 174}'... has no Key-Pair-Id query parameter",
+}
+
+
+def test_reasons_in_full(verifier: Verifier, signer: Signer) -> None:
+    decisions = _reasons(verifier, signer)
+    assert decisions.keys() == REASONS.keys()
+    for case, decision in decisions.items():
+        assert decision.reason == REASONS[case], case
+
+
+@pytest.fixture
+def host_ten_hours_ahead_of_utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("TZ", "XST-10")  # a POSIX zone, so no time zone database is needed
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.parametrize(
+    ("span", "distance"),
+    [
+        (1, "1 s"),
+        (119, "119 s"),
+        (120, "2 min"),
+        (7199, "119 min"),
+        (7200, "2 h"),
+        (172799, "47 h"),
+        (172800, "2 d"),
+    ],
+)
+@pytest.mark.usefixtures("host_ten_hours_ahead_of_utc")
+def test_times_in_reasons_use_the_largest_unit_that_counts_two(
+    verifier: Verifier, signer: Signer, span: int, distance: str
+) -> None:
+    """Times are UTC whatever the host's zone, with a rough distance: the largest unit (day,
+    hour, minute, second) of which at least two fit."""
+    cookies = signer.sign_cookies(URL, expires=EXPIRES)
+    after = verifier.check_cookies(URL, cookies, now=EXPIRES + span).reason
+    assert after.endswith(f"expired at {EXPIRES_ISO} ({distance} ago)"), after
+    before = verifier.check_cookies(URL, cookies, now=EXPIRES - span).reason
+    assert before.endswith(f"valid until {EXPIRES_ISO} (in {distance})"), before
+
+
+def test_verifier_refusals_in_full(verifier: Verifier) -> None:
+    for call, message in (
+        (
+            lambda: Verifier({}),
+            "keys: empty; pass {key pair id: public key}, such as "
+            "{'K2JCJMDEHXQW5F': 'public_key.pem'}",
+        ),
+        (
+            lambda: Verifier({"K1TESTKEY": b"garbage"}),
+            "public key K1TESTKEY: could not load a public key; expected a PEM or DER RSA or ECDSA "
+            "P-256 public key (-----BEGIN PUBLIC KEY-----)",
+        ),
+        (
+            lambda: verifier.check_url(URL, now=datetime(2026, 1, 1)),
+            "now: naive datetime 2026-01-01T00:00:00 has no time zone and would be read in the "
+            "host's local time; use datetime.now(timezone.utc) + timedelta(...) or pass a "
+            "timedelta",
+        ),
+    ):
+        with pytest.raises(ConfigurationError) as caught:
+            call()
+        assert str(caught.value) == message
