@@ -163,7 +163,13 @@ def _template_fields(template: str, where: str) -> set[str]:
             "use {name} for captured values"
         ) from None
     fields = set()
-    for _, field_name, spec, conversion in parsed:
+    for literal, field_name, spec, conversion in parsed:
+        if "{" in literal or "}" in literal:  # what a doubled brace leaves
+            raise ConfigurationError(
+                f"{where}.resource: {template!r} has a doubled brace, a literal '{{' or '}}' that "
+                "browsers send percent-encoded, so the policy would never match; write %7B or "
+                "%7D, and {name} for a captured value"
+            )
         if field_name is None:
             continue
         if not field_name.isidentifier() or spec or conversion:

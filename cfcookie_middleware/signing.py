@@ -301,6 +301,10 @@ class Policy:
         an IPv4 range; ``ValueError`` says what is malformed. A missing ``Resource`` (which
         CloudFront reads as every file) becomes ``"*"``."""
         try:
+            # Bytes are UTF-8 or nothing: json.loads would also take UTF-16, a BOM, or a
+            # surrogate encoded in three bytes, none of which is JSON text (RFC 8259 8.1).
+            if isinstance(text, bytes):
+                text = text.decode("utf-8")
             document = json.loads(text, object_pairs_hook=_unique_keys)
         except (ValueError, RecursionError) as exc:
             raise ValueError(f"policy is not JSON: {exc}"[:200]) from None

@@ -24,17 +24,22 @@ NOW = T0 + 123
 
 
 class CountingSigner(Signer):
-    """A real Signer that counts signatures, to show the core reuses them."""
+    """A real Signer that counts signatures and checks of held ones, to show the core reuses
+    them."""
 
-    __slots__ = ("calls",)
+    __slots__ = ("calls", "verifies")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.calls = 0
+        self.calls = self.verifies = 0
 
     def sign_policy(self, policy: Policy, *, prefix: str = "CloudFront-") -> dict[str, str]:
         self.calls += 1
         return super().sign_policy(policy, prefix=prefix)
+
+    def verify(self, message: bytes, signature: bytes) -> bool:
+        self.verifies += 1
+        return super().verify(message, signature)
 
 
 class Clock:
@@ -257,8 +262,12 @@ def test_only_genuine_sets_take_cache_space(signer: CountingSigner, clock: Clock
     """Requests carrying junk sets cannot fill the LRU of held sets; a genuine one is kept."""
     core = make_core(signer, clock)
     issued = set_cookies(respond(core, "/videos/a"))
+    signature = issued["CloudFront-Signature"]
     for n in range(50):
-        junk = {**issued, "CloudFront-Signature": f"{n}" + issued["CloudFront-Signature"][1:]}
+        # One character changed (never to itself, whatever the key) inside the first 50, each
+        # a whole 6 bits of the signature: every junk set differs from the genuine one.
+        changed = "A" if signature[n] != "A" else "B"
+        junk = {**issued, "CloudFront-Signature": signature[:n] + changed + signature[n + 1 :]}
         assert respond(core, "/videos/a", cookie=cookie_header(junk)) is not None
     assert core._held.cache_info().currsize == 0
     assert respond(core, "/videos/a", cookie=cookie_header(issued)) is None
@@ -294,9 +303,9 @@ def test_a_held_expiry_off_the_grid_or_in_the_future_is_not_trusted(
 
 def test_only_2xx_responses_of_matching_routes(signer: CountingSigner, clock: Clock) -> None:
     core = make_core(signer, clock)
-    for status in (201, 204, 299):
+    for status in (200, 201, 204, 299):
         assert respond(core, "/videos/a", status=status) is not None
-    for status in (199, 301, 304, 403, 404, 500):
+    for status in (199, 300, 301, 304, 403, 404, 500):
         assert respond(core, "/videos/a", status=status) is None
     assert core.match("/images/a") is None
     assert core.match("/videos/../admin") is None
@@ -327,6 +336,105 @@ def test_failures_never_reach_the_app(
         with caplog.at_level(logging.ERROR, logger="cfcookie_middleware"):
             assert respond(core, "/videos/a") is None
     assert len([r for r in caplog.records if "without CloudFront cookies" in r.message]) == 2
+
+
+def test_holds_current_fails_towards_sending_cookies(
+    signer: CountingSigner, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A clock or signer failure while checking held cookies must not read as "current": the
+    adapter would then skip the response, and the visitor would get no fresh set."""
+    core = make_core(signer, clock)
+    route = core.match("/videos/a")
+    assert route is not None
+    held = cookie_header(set_cookies(respond(core, "/videos/a")))
+    assert core.holds_current(route, held)
+
+    def stopped() -> float:
+        raise OSError("clock unavailable")
+
+    broken = make_core(signer, stopped)  # type: ignore[arg-type]
+    with caplog.at_level(logging.ERROR, logger="cfcookie_middleware"):
+        assert broken.holds_current(route, held) is False
+    assert "could not check the request's CloudFront cookies" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("path", "dropped"),
+    [
+        ("/videos/a", "CloudFront-Policy"),
+        ("/poster", "CloudFront-Expires"),
+        ("/videos/a", "CloudFront-Signature"),
+        ("/poster", "CloudFront-Key-Pair-Id"),
+    ],
+)
+def test_a_signer_returning_half_a_set_sends_none(
+    rsa2048: rsa.RSAPrivateKey,
+    clock: Clock,
+    caplog: pytest.LogCaptureFixture,
+    path: str,
+    dropped: str,
+) -> None:
+    """A set missing its policy (or Expires), signature or key id is useless to CloudFront and
+    would overwrite a working one in the browser: no cookies at all."""
+
+    class HalfSigner(Signer):
+        __slots__ = ()
+
+        def sign_policy(self, policy: Policy, *, prefix: str = "CloudFront-") -> dict[str, str]:
+            fields = super().sign_policy(policy, prefix=prefix)
+            del fields[dropped]
+            return fields
+
+    core = make_core(HalfSigner("K2JCJMDEHXQW5F", rsa2048), clock)
+    whole = make_core(Signer("K2JCJMDEHXQW5F", rsa2048), clock)
+    assert dropped in set_cookies(respond(whole, path))  # the case is real: this field is sent
+    with caplog.at_level(logging.ERROR, logger="cfcookie_middleware"):
+        assert respond(core, path) is None
+    assert "not a whole cookie set" in caplog.text
+
+
+def test_a_rule_with_its_own_signer_signs_with_that_key(
+    signer: CountingSigner, clock: Clock, p256: Any
+) -> None:
+    """A rule's signer overrides the middleware's for that rule's cookies only, both when
+    issuing and when checking a returning visitor's set."""
+    own = CountingSigner("K3RULEKEY", p256)
+    core = make_core(
+        signer,
+        clock,
+        rules=[
+            Rule("/videos/*", resource=f"{MEDIA}/videos/*", signer=own),
+            Rule("/poster", resource=f"{MEDIA}/poster.jpg"),
+        ],
+    )
+    cookies = set_cookies(respond(core, "/videos/a"))
+    assert cookies["CloudFront-Key-Pair-Id"] == "K3RULEKEY"
+    assert cookies["CloudFront-Hash-Algorithm"] == "SHA256"
+    verifier = Verifier({"K3RULEKEY": own.public_key, "K2JCJMDEHXQW5F": signer.public_key})
+    decision = verifier.check_cookies(f"{MEDIA}/videos/x.mp4", cookies, now=NOW)
+    assert decision.allowed, decision
+    assert decision.key_pair_id == "K3RULEKEY"
+    assert (own.calls, signer.calls) == (1, 0)
+    assert set_cookies(respond(core, "/poster"))["CloudFront-Key-Pair-Id"] == "K2JCJMDEHXQW5F"
+    assert respond(core, "/videos/b", cookie=cookie_header(cookies)) is None
+    route = core.match("/videos/b")
+    assert route is not None
+    assert core.holds_current(route, cookie_header(cookies))
+    assert own.verifies >= 1
+
+
+def test_a_rule_signer_that_cannot_sign_fails_at_build(
+    rsa2048: rsa.RSAPrivateKey, signer: CountingSigner, clock: Clock
+) -> None:
+    class Refusing(Signer):
+        __slots__ = ()
+
+        def sign(self, message: bytes) -> bytes:
+            raise RuntimeError("no such key in the HSM")
+
+    rule = Rule("/v/*", resource=f"{MEDIA}/v/*", signer=Refusing("K3RULEKEY", rsa2048))
+    with pytest.raises(ConfigurationError, match=r"signer: .*K3RULEKEY.*cannot sign here"):
+        make_core(signer, clock, rules=[rule])
 
 
 def test_callable_resource(signer: CountingSigner, clock: Clock) -> None:
@@ -414,7 +522,10 @@ def test_clear_on_expires_every_cloudfront_cookie(signer: CountingSigner, clock:
         "CloudFront-Hash-Algorithm",
     ]
     assert all("Max-Age=0" in v and "Domain=.example.com" in v and "Path=/" in v for v in cleared)
-    assert respond(core, "/logout", status=500) is None
+    # Any response but an error logs out: a 399 clears, a 400 (a failed logout) does not.
+    assert respond(core, "/logout", status=399) == headers
+    for status in (400, 500):
+        assert respond(core, "/logout", status=status) is None
 
 
 @pytest.mark.parametrize(
@@ -469,6 +580,23 @@ def test_signature_cache_is_bounded(signer: CountingSigner, clock: Clock) -> Non
         respond(core, f"/users/{user}/library")
     assert signer.calls == 4  # "a" was evicted by "c"
     assert core._signed.cache_info().currsize == 2
+
+
+def test_held_set_cache_is_bounded(signer: CountingSigner, clock: Clock) -> None:
+    """Returning visitors' verified sets are kept up to cache_size too: the oldest goes."""
+    core = make_core(signer, clock, cache_size=2)
+    held = {
+        user: cookie_header(set_cookies(respond(core, f"/users/{user}/library")))
+        for user in ("a", "b", "c")
+    }
+    for user in ("a", "b", "a"):
+        assert respond(core, f"/users/{user}/library", cookie=held[user]) is None
+    assert signer.verifies == 2  # the second "a" came from the cache
+    for user in ("c", "a"):  # "c" evicts "b", the least recently used
+        assert respond(core, f"/users/{user}/library", cookie=held[user]) is None
+    assert signer.verifies == 3
+    assert respond(core, "/users/b/library", cookie=held["b"]) is None
+    assert signer.verifies == 4  # "b" was evicted, so checked again
 
 
 @pytest.mark.parametrize(

@@ -6,10 +6,11 @@ import re
 from datetime import timedelta
 
 import pytest
+from conftest import VECTORS
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cfcookie_middleware import ConfigurationError
+from cfcookie_middleware import ConfigurationError, Signer
 from cfcookie_middleware.rules import _AMBIGUOUS, Rule, compile_pattern, is_ambiguous_path
 
 MEDIA = "https://media.example.com"
@@ -67,6 +68,11 @@ def test_template_is_filled_with_percent_encoded_captures() -> None:
         (f"{MEDIA}/users/{{user_id:>5}}/*", "plain captured name"),
         (f"{MEDIA}/users/{{0}}/*", "plain captured name"),
         (f"{MEDIA}/users/{{user_id/*", "not a valid template"),
+        # Doubled braces would put a literal brace in the policy, which browsers encode.
+        (f"{MEDIA}/users/{{{{user_id}}}}/*", "doubled brace"),
+        (f"{MEDIA}/users/{{{{x}}}}/*", "doubled brace"),
+        (f"{MEDIA}/users/{{{{{{user_id}}}}}}/*", "doubled brace"),
+        (f"{MEDIA}/users/{{user_id}}/}}}}", "doubled brace"),
         ("media.example.com/users/{user_id}/*", "https://"),
         (f"{MEDIA}/users/{{user_id}}/a b", "not allowed"),
         (42, "URL template"),
@@ -78,19 +84,52 @@ def test_bad_templates_are_refused(resource: object, message: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "ttl", [timedelta(0), timedelta(seconds=-5), timedelta(milliseconds=500), 3600]
+    "ttl",
+    [
+        timedelta(0),
+        timedelta(seconds=-5),
+        timedelta(milliseconds=500),
+        timedelta(microseconds=999_999),
+        3600,
+    ],
 )
 def test_ttl_must_be_a_positive_timedelta(ttl: object) -> None:
     with pytest.raises(ConfigurationError, match="ttl"):
         Rule("/v/*", resource=f"{MEDIA}/v/*", ttl=ttl)  # type: ignore[arg-type]
 
 
-def test_not_before_must_be_shorter_than_ttl() -> None:
-    with pytest.raises(ConfigurationError, match="not_before"):
+def test_a_ttl_of_one_second_is_the_shortest() -> None:
+    assert Rule("/v/*", resource=f"{MEDIA}/v/*", ttl=timedelta(seconds=1)).ttl.total_seconds() == 1
+
+
+@pytest.mark.parametrize(
+    "not_before",
+    [timedelta(hours=1), timedelta(minutes=5), timedelta(minutes=5, microseconds=1), 60],
+)
+def test_not_before_must_be_shorter_than_ttl(not_before: object) -> None:
+    """A start at or after the expiry (``not_before == ttl`` included) is never valid."""
+    with pytest.raises(ConfigurationError, match=r"Rule\('/v/\*'\)\.not_before"):
         Rule(
-            "/v/*", resource=f"{MEDIA}/v/*", ttl=timedelta(minutes=5), not_before=timedelta(hours=1)
+            "/v/*",
+            resource=f"{MEDIA}/v/*",
+            ttl=timedelta(minutes=5),
+            not_before=not_before,  # type: ignore[arg-type]
         )
-    Rule("/v/*", resource=f"{MEDIA}/v/*", not_before=timedelta(minutes=-5))
+
+
+@pytest.mark.parametrize(
+    "not_before", [timedelta(minutes=-5), timedelta(0), timedelta(minutes=5, microseconds=-1)]
+)
+def test_not_before_shorter_than_ttl_builds(not_before: timedelta) -> None:
+    rule = Rule("/v/*", resource=f"{MEDIA}/v/*", ttl=timedelta(minutes=5), not_before=not_before)
+    assert rule.not_before == not_before
+
+
+def test_a_rule_signer_must_be_a_signer() -> None:
+    with pytest.raises(ConfigurationError, match=r"Rule\('/v/\*'\)\.signer: expected a Signer"):
+        Rule("/v/*", resource=f"{MEDIA}/v/*", signer="K2JCJMDEHXQW5F")  # type: ignore[arg-type]
+    signer = Signer("K1TESTKEY", VECTORS / "test-rsa-key.pem")
+    assert Rule("/v/*", resource=f"{MEDIA}/v/*", signer=signer).signer is signer
 
 
 def test_callable_resource_is_not_checked_at_build() -> None:

@@ -10,12 +10,12 @@ import re
 import time
 import warnings
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import VECTORS
+from conftest import VECTORS, self_signed_certificate
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
@@ -413,6 +413,105 @@ def test_public_key_is_the_published_half() -> None:
     assert vector_signer().public_key.public_numbers() == published.public_numbers()
 
 
+def test_a_key_cloudfront_cannot_use_is_refused_as_the_kind_asked_for() -> None:
+    key = ed25519.Ed25519PrivateKey.generate()
+    with pytest.raises(
+        ConfigurationError, match=r"Ed25519PrivateKey key cannot .* P-256 private key$"
+    ):
+        signing.load_private_key(pem(key, PKCS8))
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    with pytest.raises(
+        ConfigurationError, match=r"Ed25519PublicKey key cannot .* P-256 public key$"
+    ):
+        signing.load_public_key(public)
+
+
+def test_signer_verify_checks_its_own_signatures() -> None:
+    signer = vector_signer()
+    signature = signer.sign(b"message")
+    assert signer.verify(b"message", signature)
+    assert not signer.verify(b"other message", signature)
+    assert not Signer(KEY_ID, RSA_PKCS8, hash_algorithm="SHA256").verify(b"message", signature)
+
+
+def test_a_verifier_loads_a_der_public_key() -> None:
+    der = (
+        vector_rsa_key()
+        .public_key()
+        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    cookies = vector_signer().sign_cookies(RESOURCE, expires=EXPIRES)
+    assert Verifier({KEY_ID: der}).check_cookies(RESOURCE, cookies, now=EXPIRES - 1).allowed
+
+
+# --- signing backends -------------------------------------------------------------------------
+
+
+def test_a_signing_backend_names_the_hash() -> None:
+    """A backend (here the in-process one, as a KMS backend would be) fixes the hash; the
+    same hash spelled another way is fine, a different one or a passphrase is refused."""
+    backend = signing.LocalKey(vector_rsa_key(), "SHA256")
+    for spelling in (None, "SHA256", "sha-256"):
+        signer = Signer(KEY_ID, backend, hash_algorithm=spelling)
+        assert signer.hash_algorithm == "SHA256"
+        fields = expected_fields(BASIC, "SHA256")
+        assert signer.sign_policy(Policy(BASIC["resource"], BASIC["expires"]), prefix="") == fields
+    with pytest.raises(ConfigurationError, match=r"^hash_algorithm: RSA-1024 signs with SHA256"):
+        Signer(KEY_ID, backend, hash_algorithm="SHA1")
+    with pytest.raises(ConfigurationError, match=r"^passphrase: a signing backend"):
+        Signer(KEY_ID, backend, passphrase=PASSPHRASE)
+
+
+def test_a_signing_backend_must_name_a_known_hash() -> None:
+    class Unnamed:
+        hash_algorithm: object = None
+
+        def sign(self, message: bytes) -> bytes:
+            return vector_signer().sign(message)
+
+        def public_key(self) -> Any:
+            return vector_signer().public_key
+
+    backend = Unnamed()
+    assert isinstance(backend, signing.SigningBackend)
+    with pytest.raises(ConfigurationError, match=r"^private_key: .* must name its hash_algorithm"):
+        Signer(KEY_ID, backend)  # type: ignore[arg-type]
+    backend.hash_algorithm = "MD5"
+    with pytest.raises(ConfigurationError, match=r"^hash_algorithm: 'MD5' is not supported"):
+        Signer(KEY_ID, backend)  # type: ignore[arg-type]
+
+
+def test_sign_policy_with_another_prefix() -> None:
+    fields = vector_signer().sign_policy(Policy(RESOURCE, EXPIRES), prefix="X-")
+    assert list(fields) == ["X-Expires", "X-Signature", "X-Key-Pair-Id"]
+    verify(
+        vector_rsa_key().public_key(),
+        fields["X-Signature"],
+        documented_canned(RESOURCE, EXPIRES),
+        "SHA1",
+    )
+
+
+def test_build_reads_the_clock_once_for_both_times(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A duration for expires and one for not_before count from the same moment, so the gap
+    between them is exactly the one asked for."""
+    ticks = iter(range(1_000_000, 1_000_010))
+    monkeypatch.setattr(signing.time, "time", lambda: float(next(ticks)))
+    policy = Policy.build(RESOURCE, expires=timedelta(seconds=20), not_before=timedelta(seconds=5))
+    assert (policy.not_before, policy.expires) == (1_000_005, 1_000_020)
+
+
+def test_a_signed_url_may_be_exactly_cloudfronts_limit() -> None:
+    signer, base = vector_signer(), "https://m.example.com/"
+    overhead = len(signer.sign_url(base, expires=EXPIRES)) - len(base)
+    longest = base + "a" * (signing.MAX_URL_BYTES - overhead - len(base))
+    assert len(signer.sign_url(longest, expires=EXPIRES)) == signing.MAX_URL_BYTES
+    with pytest.raises(ConfigurationError, match="8193 bytes, over CloudFront's 8192"):
+        signer.sign_url(longest + "a", expires=EXPIRES)
+
+
 # --- Signer.from_env --------------------------------------------------------------------------
 
 
@@ -538,6 +637,84 @@ def test_last_epoch_cloudfront_accepts_is_signable() -> None:
     assert cookies["CloudFront-Expires"] == "2147483647"
 
 
+LAST_SECOND = datetime(2038, 1, 19, 3, 14, 7, tzinfo=timezone.utc)
+"""2**31 - 1 seconds after the epoch, CloudFront's last (docs: "2038-01-19T03:14:07Z")."""
+
+
+@pytest.mark.parametrize(
+    ("value", "epoch"),
+    [
+        (0, 0),
+        (2**31 - 1, 2**31 - 1),
+        (datetime(1970, 1, 1, tzinfo=timezone.utc), 0),
+        (LAST_SECOND, 2**31 - 1),
+        (timedelta(0), 1_000_000),
+        (timedelta(seconds=2**31 - 1 - 1_000_000), 2**31 - 1),
+        (timedelta(seconds=-1_000_000), 0),
+    ],
+)
+def test_to_epoch_accepts_both_ends_of_cloudfronts_range(value: Any, epoch: int) -> None:
+    assert signing.to_epoch(value, name="expires", now=1_000_000) == epoch
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        (2**31, "after 2038"),
+        (-1, "before 1970"),
+        (LAST_SECOND + timedelta(seconds=1), "after 2038"),
+        (datetime(1969, 12, 31, 23, 59, 59, tzinfo=timezone.utc), "before 1970"),
+        (timedelta(seconds=2**31 - 1_000_000), "after 2038"),
+        (timedelta(seconds=-1_000_001), "before 1970"),
+        # 10**11 seconds is the year 5138: from there on the value is read as milliseconds.
+        (10**11 - 1, "after 2038"),
+        (10**11, "milliseconds"),
+    ],
+)
+def test_to_epoch_refuses_just_outside_cloudfronts_range(value: Any, words: str) -> None:
+    with pytest.raises(ConfigurationError, match=f"^expires: .*{words}"):
+        signing.to_epoch(value, name="expires", now=1_000_000)
+
+
+class NoOffset(tzinfo):
+    """A time zone that does not know its offset, which makes a datetime naive in effect."""
+
+    def utcoffset(self, dt: datetime | None) -> None:
+        return None
+
+
+def test_a_datetime_whose_zone_has_no_offset_counts_as_naive() -> None:
+    unknown = datetime(2030, 1, 1, tzinfo=NoOffset())
+    assert unknown.tzinfo is not None  # not the plain naive case
+    with pytest.raises(ConfigurationError, match="naive datetime"):
+        signing.to_epoch(unknown, name="expires")
+    with pytest.raises(ConfigurationError, match=r"^expires: naive"):
+        vector_signer().sign_cookies(RESOURCE, expires=unknown)
+
+
+def test_to_epoch_reads_a_duration_from_the_clock_when_no_now_is_given() -> None:
+    before = int(time.time())
+    epoch = signing.to_epoch(timedelta(hours=1), name="expires")
+    assert before + 3600 <= epoch <= int(time.time()) + 3600
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        '{"Statement":[{"Condition":{"DateLessThan":{"AWS:EpochTime":1}}}]}'.encode("utf-16"),
+        '{"Statement":[{"Condition":{"DateLessThan":{"AWS:EpochTime":1}}}]}'.encode("utf-8-sig"),
+        # U+D800 as CESU-8 writes it: three bytes no UTF-8 decoder accepts.
+        b'{"Statement":[{"Resource":"\xed\xa0\x80","Condition":{"DateLessThan":'
+        b'{"AWS:EpochTime":1}}}]}',
+    ],
+    ids=["utf-16", "utf-8-bom", "encoded-surrogate"],
+)
+def test_policy_bytes_must_be_utf8_json_text(data: bytes) -> None:
+    """Python's json.loads reads all of these; JSON text is UTF-8 without a BOM (RFC 8259)."""
+    with pytest.raises(ValueError, match=r"^policy is not JSON"):
+        Policy.from_text(data)
+
+
 # --- refusals ---------------------------------------------------------------------------------
 
 Refusal = Callable[[Path], object]
@@ -562,6 +739,10 @@ def _from_env(**environ: str) -> Refusal:
 
 def _body_without_armor(_: Path) -> str:
     return pem_body(ECDSA_PKCS8.read_text())
+
+
+class _Opaque:
+    """A class whose name starts with an underscore, as private classes' names do."""
 
 
 def refusal(case_id: str, call: Refusal, name: str, why: str) -> Any:
@@ -593,6 +774,18 @@ REFUSALS = [
         "key group ID",
     ),
     refusal("key-id-lower-case", _with_key_id("k2jcjmdehxqw5f"), "key_pair_id", "'k2jcjmdehxqw5f'"),
+    refusal("key-id-pem-header", _with_key_id("-----BEGIN RSA"), "key_pair_id", "PEM key"),
+    refusal(
+        "key-id-pem-footer", _with_key_id("END RSA PRIVATE KEY-----"), "key_pair_id", "PEM key"
+    ),
+    # Up to 255 printable characters are quoted; longer or unprintable ones only described.
+    refusal("key-id-255", _with_key_id("k." * 127 + "k"), "key_pair_id", "'k.k.k."),
+    refusal(
+        "key-id-256", _with_key_id("k." * 128), "key_pair_id", "256-character value (not shown"
+    ),
+    refusal(
+        "key-id-unprintable", _with_key_id("K\n1"), "key_pair_id", "3-character value (not shown"
+    ),
     refusal(
         "key-id-is-a-key-body",
         _with_key_id(pem_body(RSA_PKCS8.read_text())),
@@ -654,8 +847,21 @@ REFUSALS = [
         "key-pem-garbage",
         _with_key(lambda _: "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----"),
         "private_key",
+        "could not load a private key: the data is not a PEM/DER",
+    ),
+    refusal(
+        "key-pem-non-ascii",
+        _with_key(lambda _: "-----BEGIN PRIVATE KEY-----\nbm90\u00e9\n-----END PRIVATE KEY-----"),
+        "private_key",
         "could not load",
     ),
+    refusal(
+        "key-certificate",
+        _with_key(lambda tmp: self_signed_certificate(tmp, "localhost").certfile),
+        "private_key",
+        "this is a public key",
+    ),
+    refusal("key-private-class", _with_key(lambda _: _Opaque()), "private_key", "got Opaque;"),
     refusal("key-body-without-armor", _with_key(_body_without_armor), "private_key", NOT_A_FILE),
     refusal(
         "key-der-read-as-text", _with_key(lambda _: ecdsa_der_text()), "private_key", NOT_A_FILE
@@ -699,6 +905,28 @@ REFUSALS = [
     ),
     refusal(
         "url-already-signed", _url("https://m.example.com/a?Signature=x"), "url", "'Signature'"
+    ),
+    # Not only as the first parameter: any one of them, with or without a value.
+    refusal(
+        "url-already-signed-value-with-equals",
+        _url("https://m.example.com/a?v=1&Signature=a=b"),
+        "url",
+        "'Signature'",
+    ),
+    refusal(
+        "url-already-signed-then-a-question-mark",
+        _url("https://m.example.com/a?Expires=1?v=2"),
+        "url",
+        "'Expires'",
+    ),
+    refusal(
+        "url-already-signed-later",
+        _url("https://m.example.com/a?v=1&w=2&Key-Pair-Id=K2JCJMDEHXQW5F"),
+        "url",
+        "'Key-Pair-Id'",
+    ),
+    refusal(
+        "url-already-signed-bare", _url("https://m.example.com/a?v=1&Expires"), "url", "'Expires'"
     ),
     refusal(
         "url-over-cloudfronts-limit",
@@ -835,6 +1063,215 @@ def test_a_dsa_key_is_refused_and_cryptographys_deprecation_is_all_it_warns(
         issubclass(w.category, CryptographyDeprecationWarning) and "DSA" in str(w.message)
         for w in caught
     ), [str(w.message) for w in caught]
+
+
+# Each message in full, once per wording: the test above checks that a message names its input
+# and says why; these pin every word, so that rewording a message is a reviewed change.
+KEY_ID_SHAPE = (
+    "is not a CloudFront key ID (upper-case letters and digits, such as K2JCJMDEHXQW5F or "
+    "APKA...); check for spaces and lower case"
+)
+NOT_A_KEY = (
+    "pass the key file's path, its PEM text, DER bytes or an RSA or ECDSA P-256 private key object"
+)
+BAD_CHARACTER = (
+    "is not allowed in a CloudFront policy resource (no quotes, backslashes, spaces, control or "
+    "non-ASCII characters, no '#'); percent-encode the URL as the browser will request it"
+)
+NO_SCHEME = (
+    "must start with https:// or http:// (the URL viewers request from CloudFront, such as "
+    "https://media.example.com/videos/*)"
+)
+FULL_MESSAGES = {
+    "key-id-empty": "key_pair_id: empty; pass the ID of the public key in CloudFront, such as "
+    "K2JCJMDEHXQW5F (CloudFront console > Key management > Public keys)",
+    "key-id-pem-header": "key_pair_id: this is a PEM key, not its ID; pass the key there as "
+    "private_key and the public key's ID (such as K2JCJMDEHXQW5F) as key_pair_id",
+    "key-id-iam-akia": "key_pair_id: this looks like an IAM access key ID (AKIA.../ASIA...); pass "
+    "the ID of the CloudFront public key, such as K2JCJMDEHXQW5F",
+    "key-id-group-uuid": "key_pair_id: this looks like a key group ID (a UUID); pass the ID of the "
+    "public key inside the group, such as K2JCJMDEHXQW5F",
+    "key-id-lower-case": f"key_pair_id: 'k2jcjmdehxqw5f' {KEY_ID_SHAPE}",
+    "key-id-unprintable": "key_pair_id: the given 3-character value (not shown: it may be key "
+    f"material) {KEY_ID_SHAPE}",
+    "key-public-pem": "private_key: this is a public key; signing needs the private key (the "
+    "public key is the one you upload to the CloudFront key group)",
+    "key-none": f"private_key: got NoneType; {NOT_A_KEY}",
+    "key-private-class": f"private_key: got Opaque; {NOT_A_KEY}",
+    "key-ed25519": "private_key: a Ed25519PrivateKey key cannot sign for CloudFront; use an RSA "
+    "(2048-bit) or ECDSA P-256 private key",
+    "key-p384": "private_key: ECDSA curve secp384r1 is not accepted by CloudFront; use an ECDSA "
+    "P-256 (prime256v1) key",
+    "key-rsa-512": "private_key: RSA-512 is not accepted by CloudFront; use an RSA key of 1024 to "
+    "4096 bits (key groups take RSA-2048)",
+    "key-encrypted-no-pass": "private_key: the key is encrypted; pass passphrase=... (or "
+    "--passphrase / CLOUDFRONT_PRIVATE_KEY_PASSPHRASE)",
+    "key-wrong-pass": "private_key: could not load a private key: the passphrase is wrong or the "
+    "data is not a PEM/DER RSA or ECDSA key (PKCS#1, PKCS#8 and SEC1 PEM files are accepted)",
+    "key-pass-for-plain-key": "private_key: a passphrase was given but the key is not encrypted; "
+    "drop the passphrase",
+    "key-pem-garbage": "private_key: could not load a private key: the data is not a PEM/DER RSA "
+    "or ECDSA key (PKCS#1, PKCS#8 and SEC1 PEM files are accepted)",
+    "key-body-without-armor": "private_key: the given 184-character value (not shown: it may be "
+    "key material) is neither PEM text (no -----BEGIN line) nor an existing file; pass the path "
+    "of the .pem file or its contents",
+    "key-der-read-as-text": "private_key: the given 138-character value (not shown: it may be key "
+    "material) is neither PEM text nor a file path; pass the path of the .pem file, its text, or "
+    "DER bytes",
+    "hash-md5": "hash_algorithm: 'MD5' is not supported; use 'SHA1' (RSA default) or 'SHA256'",
+    "resource-no-scheme": f"resource: 'media.example.com/a.jpg' {NO_SCHEME}",
+    "resource-quote": f"resource: '\"' at position 23 {BAD_CHARACTER}",
+    "url-already-signed": "url: already carries the CloudFront parameter 'Signature'; pass the "
+    "unsigned URL",
+    "url-over-cloudfronts-limit": "url: the signed URL would be 18647 bytes, over CloudFront's "
+    "8192; shorten the URL or the policy, or use signed cookies",
+    "url-resource-does-not-cover-it": "resource: 'https://m.example.com/b/*' does not cover url "
+    "'https://m.example.com/a.jpg', so CloudFront would refuse the signed URL; use a pattern that "
+    "matches it (* for any run of characters, ? for one) or leave resource out",
+    "ip-v6": "ip_address: 2001:db8::1 is IPv6; CloudFront policies accept IPv4 only (leave the IP "
+    "condition out for IPv6 viewers)",
+    "ip-three-octets": "ip_address: '203.0.113' is not an IPv4 address or CIDR block such as "
+    "203.0.113.9 or 203.0.113.0/24 (a CIDR block must have its host bits zero)",
+    "expires-naive": "expires: naive datetime 2030-01-01T00:00:00 has no time zone and would be "
+    "read in the host's local time; use datetime.now(timezone.utc) + timedelta(...) or pass a "
+    "timedelta",
+    "expires-milliseconds": "expires: 1767290400000 looks like milliseconds; CloudFront wants "
+    "epoch seconds (divide by 1000)",
+    "expires-after-2038": "expires: 2147483648 is after 2038-01-19T03:14:07Z, the last time "
+    "CloudFront accepts (epoch 2147483647); choose an earlier time",
+    "expires-negative": "expires: -1 is before 1970; pass a time after the epoch",
+    "expires-float": "expires: expected an aware datetime, a timedelta or int epoch seconds, got "
+    "float; for a float epoch pass int(value)",
+    "not-before-equals-expires": "not_before: 1767290400 is not before expires 1767290400; the "
+    "policy would never be valid",
+    "env-no-key-id": "CLOUDFRONT_KEY_PAIR_ID: not set; export the ID of the CloudFront public key",
+    "env-no-key": "CLOUDFRONT_PRIVATE_KEY: not set; export the PEM text, or the file's path as "
+    "CLOUDFRONT_PRIVATE_KEY_FILE",
+    "env-both-keys": "CLOUDFRONT_PRIVATE_KEY and CLOUDFRONT_PRIVATE_KEY_FILE are both set; keep "
+    "one",
+    "env-key-without-armor": "CLOUDFRONT_PRIVATE_KEY: not PEM text (no -----BEGIN line); put the "
+    "PEM itself there, or the file's path in CLOUDFRONT_PRIVATE_KEY_FILE",
+}
+REFUSAL_CALLS = {case.id: case.values[0] for case in REFUSALS}
+
+
+@pytest.mark.parametrize(("case_id", "message"), FULL_MESSAGES.items(), ids=list(FULL_MESSAGES))
+def test_refusal_messages_in_full(case_id: str, message: str, tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        REFUSAL_CALLS[case_id](tmp_path)
+    assert str(caught.value) == message
+
+
+def test_file_refusals_in_full(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # short relative paths: a long one is described, not quoted
+    Path("keys").mkdir()
+    for source, message in (
+        (
+            "missing.pem",
+            "private_key: 'missing.pem' is neither PEM text (no -----BEGIN line) nor an existing "
+            "file; pass the path of the .pem file or its contents",
+        ),
+        (
+            "keys",
+            "private_key: cannot read 'keys' (Is a directory); check the path and its permissions",
+        ),
+    ):
+        with pytest.raises(ConfigurationError) as caught:
+            Signer(KEY_ID, source)
+        assert str(caught.value) == message
+
+
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        (
+            RSA_PKCS8,
+            "public_key: this is a private key; give the public key (derive it with `openssl pkey "
+            "-pubout`); a verifier never needs the private key",
+        ),
+        (
+            b"garbage",
+            "public_key: could not load a public key; expected a PEM or DER RSA or ECDSA P-256 "
+            "public key (-----BEGIN PUBLIC KEY-----)",
+        ),
+        (
+            None,
+            "public_key: got NoneType; pass the key file's path, its PEM text, DER bytes or an RSA "
+            "or ECDSA P-256 public key object",
+        ),
+    ],
+    ids=["private-key", "garbage", "none"],
+)
+def test_public_key_refusals_in_full(source: Any, message: str) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        signing.load_public_key(source)
+    assert str(caught.value) == message
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[]", "policy must be an object with only a Statement list"),
+        ('{"Statement":{}}', "policy must have a Statement list with exactly one statement"),
+        ('{"Statement":["x"]}', "policy statement has no Condition object"),
+        (
+            '{"Statement":[{"Condition":{},"Id":1}]}',
+            "policy statement has unexpected fields ['Condition', 'Id']",
+        ),
+        ('{"Statement":[{"Resource":1,"Condition":{}}]}', "policy Resource must be a string"),
+        ('{"Statement":[{"Condition":{"X":1}}]}', "policy has unknown conditions ['X']"),
+        ('{"Statement":[{"Condition":{}}]}', "policy has no DateLessThan condition"),
+        (
+            '{"Statement":[{"Condition":{"DateLessThan":5}}]}',
+            "policy condition must be an object with exactly AWS:EpochTime",
+        ),
+        (
+            '{"Statement":[{"Condition":{"DateLessThan":{"AWS:EpochTime":"5"}}}]}',
+            "policy DateLessThan must be integer epoch seconds, got '5'",
+        ),
+        (
+            '{"Statement":[{"Condition":{"DateLessThan":{"AWS:EpochTime":1},'
+            '"DateGreaterThan":{"AWS:EpochTime":-5}}}]}',
+            "policy DateGreaterThan -5 is outside 0..2147483647 (milliseconds instead of seconds?)",
+        ),
+        (
+            '{"Statement":[{"Condition":{"DateLessThan":{"AWS:EpochTime":1},'
+            '"IpAddress":{"AWS:SourceIp":"::/0"}}}]}',
+            "policy AWS:SourceIp: ::/0 is IPv6; CloudFront policies accept IPv4 only (leave the IP "
+            "condition out for IPv6 viewers)",
+        ),
+        ('{"a":1,"a":2}', "policy is not JSON: repeated key in a JSON object"),
+    ],
+)
+def test_policy_refusals_in_full(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=r"^policy ") as caught:
+        Policy.from_text(text)
+    assert str(caught.value) == message
+
+
+def test_backend_refusals_in_full() -> None:
+    backend = signing.LocalKey(vector_rsa_key(), "SHA256")
+    for options, message in (
+        ({"passphrase": "x"}, "passphrase: a signing backend keeps its own key; drop it"),
+        (
+            {"hash_algorithm": "SHA1"},
+            "hash_algorithm: RSA-1024 signs with SHA256; drop hash_algorithm (the backend's "
+            "algorithm decides)",
+        ),
+    ):
+        with pytest.raises(ConfigurationError) as caught:
+            Signer(KEY_ID, backend, **options)
+        assert str(caught.value) == message
+
+
+def test_signer_repr_names_the_key_not_its_material() -> None:
+    assert (
+        repr(vector_signer())
+        == "Signer(key_pair_id='K1TESTKEY', key=RSA-1024, hash_algorithm='SHA1')"
+    )
+    assert repr(Signer(ECDSA_KEY_ID, ECDSA_PKCS8)) == (
+        f"Signer(key_pair_id={ECDSA_KEY_ID!r}, key=ECDSA-P256, hash_algorithm='SHA256')"
+    )
 
 
 def test_configuration_error_is_the_packages_value_error() -> None:
