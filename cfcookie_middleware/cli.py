@@ -555,6 +555,14 @@ def _configure_edge(parser: argparse.ArgumentParser) -> None:
         help="scheme://host[:port] that policies name, when it is not the address viewers use "
         "to reach the edge (default: the request's own scheme and Host)",
     )
+    parser.add_argument(
+        "--cors-origin",
+        metavar="ORIGIN",
+        action="append",
+        default=[],
+        help="a page origin allowed to fetch with credentials, as a CloudFront response headers "
+        "policy with CORS would allow it, such as https://www.example.com (repeatable)",
+    )
     tls = parser.add_argument_group("TLS (serve https)")
     tls.add_argument("--tls-cert", metavar="FILE", help="PEM certificate (chain)")
     tls.add_argument("--tls-key", metavar="FILE", help="PEM private key of the certificate")
@@ -585,7 +593,12 @@ def _run_edge(args: argparse.Namespace) -> int:
     from cfcookie_middleware.edge import Edge, serve
     from cfcookie_middleware.verify import Verifier
 
-    app = Edge(args.root, Verifier(_public_keys(args.public_key)), public_url=args.public_url)
+    app = Edge(
+        args.root,
+        Verifier(_public_keys(args.public_key)),
+        public_url=args.public_url,
+        cors_origins=args.cors_origin,
+    )
     ssl_context = _tls_context(args.tls_cert, args.tls_key)
     try:
         server = serve(app, host=args.host, port=args.port, ssl_context=ssl_context)
@@ -622,7 +635,10 @@ A local stand-in for a CloudFront behavior that trusts the given keys: every req
 signed URL or signed cookies, else 403 with CloudFront's XML error; the X-Cfcookie-Reason header
 and the log on stderr say why. CloudFront compares policies with the host viewers use, so policies
 name this edge's URL, unless --public-url names the one they use instead (such as
-https://media.example.com). GET and HEAD only (others get 405); Range requests work, for video.""",
+https://media.example.com). GET and HEAD only (others get 405); Range requests work, for video.
+--cors-origin https://www.example.com (repeatable) adds the CORS headers a response headers policy
+with credentials would, for players that fetch with credentials (hls.js, video.js, Shaka), and
+answers OPTIONS, checked like any request: a preflight carries no cookies, so it gets 403.""",
     configure=_configure_edge,
     run=_run_edge,
 )
