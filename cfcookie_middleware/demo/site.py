@@ -221,6 +221,12 @@ if (window.Hls && Hls.isSupported()) {
       maxBufferLength: 2,
       maxMaxBufferLength: 2,
     });
+    hls.on(Hls.Events.ERROR, (_, data) => {
+      if (!data.fatal) return;
+      const status = data.response?.code ? ` (HTTP ${data.response.code})` : "";
+      video.dataset.error = `${data.details}${status}`;  // say why, on the page
+      video.insertAdjacentText("afterend", ` Playback failed: ${video.dataset.error}.`);
+    });
     hls.loadSource(video.dataset.hls);
     hls.attachMedia(video);
     video.hls = hls;
