@@ -675,6 +675,12 @@ def _configure_doctor(parser: argparse.ArgumentParser) -> None:
         "--probe", metavar="URL", help="request this CDN URL without, then with signed cookies"
     )
     network.add_argument(
+        "--origin",
+        metavar="ORIGIN",
+        help="the page's origin (https://www.example.com): the signed probe is a credentialed "
+        "CORS request from it, as a player's, and its CORS answer is checked",
+    )
+    network.add_argument(
         "--ca-file", metavar="FILE", help="PEM CA certificates to trust for --probe"
     )
     _add_key_options(parser)
@@ -701,8 +707,14 @@ def _doctor_env(args: argparse.Namespace, private_key: str | None) -> dict[str, 
 
 
 def _run_doctor(args: argparse.Namespace) -> int:
-    if args.ca_file is not None and args.probe is None:
-        raise UsageError("--ca-file is for --probe; add --probe URL")
+    for option, value in (("--ca-file", args.ca_file), ("--origin", args.origin)):
+        if value is not None and args.probe is None:
+            raise UsageError(f"{option} is for --probe; add --probe URL")
+    if args.origin is not None and not re.fullmatch(r"https?://[^/?#@\s]+", args.origin):
+        raise UsageError(
+            f"--origin: {args.origin[:80]!r} is not an origin; pass the page's "
+            "scheme://host[:port] as browsers send it, such as https://www.example.com"
+        )
     ssl_context = None
     if args.ca_file is not None:
         try:
@@ -743,7 +755,13 @@ def _doctor_checks(
         except ConfigurationError:
             checks.append(Check("probe", False, "not run: fix the signing key first (see above)"))
         else:
-            checks += probe(args.probe, signer, resource=args.resource, ssl_context=ssl_context)
+            checks += probe(
+                args.probe,
+                signer,
+                resource=args.resource,
+                origin=args.origin,
+                ssl_context=ssl_context,
+            )
     return checks
 
 
@@ -760,7 +778,9 @@ when any check fails. It checks the key (ID shape, loading, a sign-then-verify r
 the resource covers the CDN URL, the cookie domain (not a public suffix, holding the app and the
 CDN hosts), the cookie path, Secure, the cookies' size and the clock. --probe also requests the
 URL without and with signed cookies and reads the answers (a restricted behavior answers 403
-MissingKey, then 200), and compares the local clock with the CDN's.
+MissingKey, then 200), and compares the local clock with the CDN's. --origin makes the signed
+probe a credentialed CORS request from that page origin, as a video player's, and checks that
+the answer names that exact origin (not *), allows credentials and varies on Origin.
 {ENV_HELP}""",
     configure=_configure_doctor,
     run=_run_doctor,
