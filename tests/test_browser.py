@@ -377,7 +377,7 @@ class Stream:
     def decisions(self, suffix: str = "") -> list[tuple[float, str, int, str]]:
         """(time, path, status, label) of each edge request whose path ends with ``suffix``."""
         return [
-            (record.created, str(args[1]), int(args[2]), str(args[3]))
+            (record.created, str(args[1]), int(str(args[2])), str(args[3]))
             for record in self.log.records
             if record.name == "cfcookie_middleware.edge"
             and isinstance(args := record.args, tuple)
