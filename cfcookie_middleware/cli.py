@@ -571,6 +571,14 @@ def _configure_edge(parser: argparse.ArgumentParser) -> None:
         help="scheme://host[:port] that policies name, when it is not the address viewers use "
         "to reach the edge (default: the request's own scheme and Host)",
     )
+    parser.add_argument(
+        "--cors-origin",
+        metavar="ORIGIN",
+        action="append",
+        default=[],
+        help="a page origin allowed to fetch with credentials, as a CloudFront response headers "
+        "policy with CORS would allow it, such as https://www.example.com (repeatable)",
+    )
     tls = parser.add_argument_group("TLS (serve https)")
     tls.add_argument("--tls-cert", metavar="FILE", help="PEM certificate (chain)")
     tls.add_argument("--tls-key", metavar="FILE", help="PEM private key of the certificate")
@@ -601,7 +609,12 @@ def _run_edge(args: argparse.Namespace) -> int:
     from cfcookie_middleware.edge import Edge, serve
     from cfcookie_middleware.verify import Verifier
 
-    app = Edge(args.root, Verifier(_public_keys(args.public_key)), public_url=args.public_url)
+    app = Edge(
+        args.root,
+        Verifier(_public_keys(args.public_key)),
+        public_url=args.public_url,
+        cors_origins=args.cors_origin,
+    )
     ssl_context = _tls_context(args.tls_cert, args.tls_key)
     try:
         server = serve(app, host=args.host, port=args.port, ssl_context=ssl_context)
@@ -638,7 +651,10 @@ A local stand-in for a CloudFront behavior that trusts the given keys: every req
 signed URL or signed cookies, else 403 with CloudFront's XML error; the X-Cfcookie-Reason header
 and the log on stderr say why. CloudFront compares policies with the host viewers use, so policies
 name this edge's URL, unless --public-url names the one they use instead (such as
-https://media.example.com). GET and HEAD only (others get 405); Range requests work, for video.""",
+https://media.example.com). GET and HEAD only (others get 405); Range requests work, for video.
+--cors-origin https://www.example.com (repeatable) adds the CORS headers a response headers policy
+with credentials would, for players that fetch with credentials (hls.js, video.js, Shaka), and
+answers OPTIONS, checked like any request: a preflight carries no cookies, so it gets 403.""",
     configure=_configure_edge,
     run=_run_edge,
 )
@@ -675,6 +691,12 @@ def _configure_doctor(parser: argparse.ArgumentParser) -> None:
         "--probe", metavar="URL", help="request this CDN URL without, then with signed cookies"
     )
     network.add_argument(
+        "--origin",
+        metavar="ORIGIN",
+        help="the page's origin (https://www.example.com): the signed probe is a credentialed "
+        "CORS request from it, as a player's, and its CORS answer is checked",
+    )
+    network.add_argument(
         "--ca-file", metavar="FILE", help="PEM CA certificates to trust for --probe"
     )
     _add_key_options(parser)
@@ -701,8 +723,14 @@ def _doctor_env(args: argparse.Namespace, private_key: str | None) -> dict[str, 
 
 
 def _run_doctor(args: argparse.Namespace) -> int:
-    if args.ca_file is not None and args.probe is None:
-        raise UsageError("--ca-file is for --probe; add --probe URL")
+    for option, value in (("--ca-file", args.ca_file), ("--origin", args.origin)):
+        if value is not None and args.probe is None:
+            raise UsageError(f"{option} is for --probe; add --probe URL")
+    if args.origin is not None and not re.fullmatch(r"https?://[^/?#@\s]+", args.origin):
+        raise UsageError(
+            f"--origin: {args.origin[:80]!r} is not an origin; pass the page's "
+            "scheme://host[:port] as browsers send it, such as https://www.example.com"
+        )
     ssl_context = None
     if args.ca_file is not None:
         try:
@@ -743,7 +771,13 @@ def _doctor_checks(
         except ConfigurationError:
             checks.append(Check("probe", False, "not run: fix the signing key first (see above)"))
         else:
-            checks += probe(args.probe, signer, resource=args.resource, ssl_context=ssl_context)
+            checks += probe(
+                args.probe,
+                signer,
+                resource=args.resource,
+                origin=args.origin,
+                ssl_context=ssl_context,
+            )
     return checks
 
 
@@ -760,7 +794,9 @@ when any check fails. It checks the key (ID shape, loading, a sign-then-verify r
 the resource covers the CDN URL, the cookie domain (not a public suffix, holding the app and the
 CDN hosts), the cookie path, Secure, the cookies' size and the clock. --probe also requests the
 URL without and with signed cookies and reads the answers (a restricted behavior answers 403
-MissingKey, then 200), and compares the local clock with the CDN's.
+MissingKey, then 200), and compares the local clock with the CDN's. --origin makes the signed
+probe a credentialed CORS request from that page origin, as a video player's, and checks that
+the answer names that exact origin (not *), allows credentials and varies on Origin.
 {ENV_HELP}""",
     configure=_configure_doctor,
     run=_run_doctor,

@@ -4,7 +4,9 @@
 ``Signer.from_env()`` reads), a sign-then-verify round trip, whether the resource covers the CDN
 URL, the cookie domain, path and ``Secure`` flag, the cookies' size and the local clock.
 :func:`probe` requests a real CDN URL twice, without and with signed cookies, and reads the
-answer. Every :class:`Check` says what was found or, when it failed, the fix.
+answer; given the page's ``origin``, the signed request is a credentialed CORS request, as a
+player's (hls.js ``withCredentials``, Shaka ``allowCrossSiteCredentials``), and three more checks
+read the CORS answer. Every :class:`Check` says what was found or, when it failed, the fix.
 
 Checks that need a working key or a valid resource are left out until those pass, so the first
 failing line is the one to fix first.
@@ -483,10 +485,16 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 
 
 def _fetch(
-    url: str, cookie: str | None, timeout: float, ssl_context: ssl.SSLContext | None
+    url: str,
+    cookie: str | None,
+    timeout: float,
+    ssl_context: ssl.SSLContext | None,
+    origin: str | None = None,
 ) -> _Answer:
     # The scheme is http or https: probe() checked it (S310 is about file: and custom schemes).
     headers = {"User-Agent": f"cfcookie-doctor/{__version__}"}
+    if origin is not None:
+        headers["Origin"] = origin
     request = urllib.request.Request(url, headers=headers)  # noqa: S310
     if cookie is not None:
         request.add_header("Cookie", cookie)
@@ -513,11 +521,14 @@ def probe(
     signer: Signer,
     *,
     resource: str | None = None,
+    origin: str | None = None,
     timeout: float = 10.0,
     ssl_context: ssl.SSLContext | None = None,
 ) -> list[Check]:
     """Request ``url`` without cookies, then with cookies signed for ``resource`` (default: the
-    URL itself), and read each answer as CloudFront's; compare the clocks on the way."""
+    URL itself), and read each answer as CloudFront's; compare the clocks on the way. With
+    ``origin`` (the page's ``scheme://host[:port]``), the signed request carries it and its
+    answer's CORS headers are checked as a browser reads them for a credentialed request."""
     resource = url if resource is None else resource
     if _split(url) is None:
         return [_fail("probe", f"probe URL {url[:200]!r} is not an http:// or https:// URL")]
@@ -539,11 +550,13 @@ def probe(
     checks = [_read_unsigned(unsigned)]
     cookie = "; ".join(f"{name}={value}" for name, value in cookies.items())
     try:
-        signed = _fetch(url, cookie, timeout, ssl_context)
+        signed = _fetch(url, cookie, timeout, ssl_context, origin)
     except _Unreachable as exc:
         checks.append(_fail("probe signed", f"no answer from {url}: {exc}"))
     else:
         checks.append(_read_signed(signed, signer.key_pair_id))
+        if origin is not None:
+            checks += _read_cors(signed, origin)
     clock = _clock_against(unsigned)
     if clock is not None:
         checks.append(clock)
@@ -609,6 +622,48 @@ def _read_signed(answer: _Answer, key_id: str) -> Check:
         f"{answer.summary()} with signed cookies, where CloudFront serves the file: check the "
         "URL and that the file exists" + answer.edge_reason(),
     )
+
+
+def _read_cors(answer: _Answer, origin: str) -> list[Check]:
+    """What a browser needs to hand a credentialed cross-origin answer to the page's player,
+    each failure fixed in the behavior's response headers policy or cache policy."""
+    allowed = answer.headers.get("Access-Control-Allow-Origin")
+    if allowed == origin:
+        origin_check = _ok("cors origin", f"Access-Control-Allow-Origin: {origin}")
+    else:
+        found = "none" if allowed is None else repr(allowed)
+        why = ", which browsers refuse for requests with credentials" if allowed == "*" else ""
+        origin_check = _fail(
+            "cors origin",
+            f"Access-Control-Allow-Origin is {found}{why}, not {origin}: in the cache behavior's "
+            f"response headers policy, set CORS Access-Control-Allow-Origin to {origin} (never "
+            "'*'), with Origin override on",
+        )
+    credentials = answer.headers.get("Access-Control-Allow-Credentials")
+    if credentials == "true":
+        credentials_check = _ok("cors credentials", "Access-Control-Allow-Credentials: true")
+    else:
+        credentials_check = _fail(
+            "cors credentials",
+            f"Access-Control-Allow-Credentials is {credentials or 'missing'}, so the browser "
+            "withholds the answer from a player that sends cookies: in the response headers "
+            "policy, set Access-Control-Allow-Credentials to true",
+        )
+    vary = {
+        part.strip().lower()
+        for part in answer.headers.get_all("Vary", [])
+        for part in part.split(",")
+    }
+    if "origin" in vary or "*" in vary:
+        vary_check = _ok("cors vary", "Vary: Origin, so no cache mixes answers for two origins")
+    else:
+        vary_check = _fail(
+            "cors vary",
+            "no Vary: Origin: a cache may hand this origin an answer made for another (or for "
+            "none); put Origin in the cache key (the behavior's cache policy, Headers: Origin) "
+            "or forward it in the origin request policy to an origin that sends Vary: Origin",
+        )
+    return [origin_check, credentials_check, vary_check]
 
 
 def _clock_against(answer: _Answer) -> Check | None:

@@ -83,6 +83,10 @@ _MESSAGES: Mapping[Code, str] = {
 
 _log = logging.getLogger(__name__)
 _METHODS = ("GET", "HEAD")
+_CORS_METHODS = (*_METHODS, "OPTIONS")
+_EXPOSED = "Content-Length, Content-Range, Accept-Ranges"
+_PREFLIGHT_MAX_AGE = "600"
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 _REASON_LIMIT = 1000
 # mimetypes calls .ts a Qt Linguist file; HLS and DASH players need the media types.
 _MEDIA_TYPES = {".ts": "video/mp2t", ".m4s": "video/iso.segment"}
@@ -165,6 +169,60 @@ def _public_base(public_url: str | None) -> str | None:
             "viewers use and policies name, such as https://media.example.com"
         )
     return f"{parts.scheme}://{parts.netloc}"
+
+
+def _cors_origin(origin: str) -> str:
+    """``origin`` as browsers serialize an ``Origin`` header: lowercase scheme and host, the
+    port only when it is not the scheme's default."""
+    parts = urlsplit(origin) if isinstance(origin, str) else None
+    try:
+        port = None if parts is None else parts.port
+    except ValueError:
+        port = -1
+    if (
+        parts is None
+        or parts.scheme not in _DEFAULT_PORTS
+        or not parts.hostname
+        or port == -1
+        or "@" in parts.netloc
+        or parts.path
+        or parts.query
+        or parts.fragment
+    ):
+        raise ConfigurationError(
+            f"cors_origins (--cors-origin): {str(origin)[:80]!r} is not an origin; pass the page's "
+            "scheme://host[:port] with no path, such as https://www.example.com (never '*': "
+            "credentialed requests need the exact origin)"
+        )
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    shown = "" if port in (None, _DEFAULT_PORTS[parts.scheme]) else f":{port}"
+    return f"{parts.scheme}://{host}{shown}"
+
+
+def _add_cors(response: Response, environ: WSGIEnvironment, origins: frozenset[str]) -> None:
+    """The headers a CORS response headers policy with credentials adds (see the module's
+    docstring); every answer varies with ``Origin``."""
+    response.vary.add("Origin")
+    origin = environ.get("HTTP_ORIGIN")
+    if origin not in origins:
+        return
+    headers = response.headers
+    headers["Access-Control-Allow-Origin"] = origin
+    headers["Access-Control-Allow-Credentials"] = "true"
+    if _is_preflight(environ):
+        headers["Access-Control-Allow-Methods"] = ", ".join(_METHODS)
+        requested = environ.get("HTTP_ACCESS_CONTROL_REQUEST_HEADERS")
+        if requested:  # a list of names, as a policy that allows these headers would answer
+            headers["Access-Control-Allow-Headers"] = _printable(requested, 200)
+        headers["Access-Control-Max-Age"] = _PREFLIGHT_MAX_AGE
+    else:
+        headers["Access-Control-Expose-Headers"] = _EXPOSED
+
+
+def _is_preflight(environ: WSGIEnvironment) -> bool:
+    return environ.get("REQUEST_METHOD") == "OPTIONS" and (
+        "HTTP_ACCESS_CONTROL_REQUEST_METHOD" in environ
+    )
 
 
 def _root(root: str | Path) -> str:
@@ -288,9 +346,11 @@ def _over_limits(environ: WSGIEnvironment, method: str, base: str, target: str) 
 class Edge:
     """The WSGI app: CloudFront in front of the folder ``root``, trusting ``keys`` ({key pair
     id: public key}, or a ready ``Verifier``). Several keys let old and new signatures pass
-    during a key rotation, as a key group does."""
+    during a key rotation, as a key group does. ``cors_origins`` are the pages' origins a CORS
+    response headers policy with credentials allows; with them the edge also answers
+    ``OPTIONS``."""
 
-    __slots__ = ("_public_url", "_root", "_verifier")
+    __slots__ = ("_cors_origins", "_methods", "_public_url", "_root", "_verifier")
 
     def __init__(
         self,
@@ -298,18 +358,30 @@ class Edge:
         keys: Mapping[str, PublicKeySource] | Verifier,
         *,
         public_url: str | None = None,
+        cors_origins: Iterable[str] = (),
     ) -> None:
         self._root = _root(root)
         self._verifier = keys if isinstance(keys, Verifier) else Verifier(keys)
         self._public_url = _public_base(public_url)
+        if isinstance(cors_origins, str):
+            raise ConfigurationError(
+                f"cors_origins: pass a list of origins, such as [{cors_origins[:80]!r}]"
+            )
+        self._cors_origins = frozenset(_cors_origin(origin) for origin in cors_origins)
+        self._methods = _CORS_METHODS if self._cors_origins else _METHODS
 
     def __repr__(self) -> str:
-        return f"Edge(root={self._root!r}, public_url={self._public_url!r})"
+        return (
+            f"Edge(root={self._root!r}, public_url={self._public_url!r}, "
+            f"cors_origins={sorted(self._cors_origins)!r})"
+        )
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         method: str = environ.get("REQUEST_METHOD", "GET")
         target = _request_target(environ)
         response, label, reason = self._answer(environ, method, target)
+        if self._cors_origins:
+            _add_cors(response, environ, self._cors_origins)
         reason = _printable(reason)
         response.headers[REASON_HEADER] = reason
         _log.log(
@@ -328,22 +400,32 @@ class Edge:
         too_large = _over_limits(environ, method, base, target)
         if too_large is not None:
             return too_large
-        if method not in _METHODS:
+        if method not in self._methods:
             response = _xml_error(
                 405,
                 "MethodNotAllowed",
                 "The specified method is not allowed against this resource.",
                 ("Method", _printable(method, 20)),
             )
-            response.allow.update(_METHODS)
-            reason = f"method {method} is not allowed: the edge serves GET and HEAD only"
+            response.allow.update(self._methods)
+            reason = f"method {method} is not allowed: the edge serves {', '.join(self._methods)}"
             return response, "MethodNotAllowed", reason
         decision = self._verifier.check_cookies(
             base + target, environ.get("HTTP_COOKIE", ""), client_ip=environ.get("REMOTE_ADDR")
         )
         if not decision.allowed:
             code = decision.code or "AccessDenied"
-            return _xml_error(403, code, _MESSAGES[code]), code, decision.reason
+            reason = decision.reason
+            if _is_preflight(environ):
+                reason += (
+                    "; this is a CORS preflight, which browsers send without cookies: make the "
+                    "player's requests simple (credentials, no custom headers) so none is sent"
+                )
+            return _xml_error(403, code, _MESSAGES[code]), code, reason
+        if method == "OPTIONS":  # as S3 with a CORS rule: the answer names no object
+            response = Response(status=200)
+            response.allow.update(self._methods)
+            return response, "allowed", decision.reason
         key = _object_key(environ)
         full = None if key is None else safe_join(self._root, key)
         if key is None or full is None or not os.path.isfile(full):

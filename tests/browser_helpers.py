@@ -67,12 +67,19 @@ def free_socket() -> socket.socket:
 
 
 def serve_wsgi(
-    app: WSGIApplication, certificate: SelfSignedCertificate
+    app: WSGIApplication, certificate: SelfSignedCertificate, sock: socket.socket | None = None
 ) -> AbstractContextManager[int]:
-    """Werkzeug's threaded server over TLS on a free loopback port."""
-    return serving(
-        make_server("127.0.0.1", 0, app, threaded=True, ssl_context=certificate.server_context())
+    """Werkzeug's threaded server over TLS on a free loopback port, or on ``sock`` (from
+    :func:`free_socket`) when the port had to be known before the app was built."""
+    context = certificate.server_context()
+    if sock is None:
+        return serving(make_server("127.0.0.1", 0, app, threaded=True, ssl_context=context))
+    sock.listen()
+    port = sock.getsockname()[1]
+    server = make_server(
+        "127.0.0.1", port, app, threaded=True, ssl_context=context, fd=sock.fileno()
     )
+    return serving(server)
 
 
 @contextmanager

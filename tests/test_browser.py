@@ -8,12 +8,16 @@ CloudFront stand-in, on ``https://media.example.test``: two hosts of one site, a
 
 from __future__ import annotations
 
+import base64
 import importlib
 import importlib.util
+import json
 import logging
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +28,7 @@ from browser_helpers import (
     CHROMIUM_FLAGS,
     MEDIA_HOST,
     SITE,
+    free_socket,
     make_certificate,
     serve_asgi,
     serve_wsgi,
@@ -33,7 +38,7 @@ from conftest import SelfSignedCertificate, require, require_executable, serving
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from cfcookie_middleware import Signer
-from cfcookie_middleware.demo import png
+from cfcookie_middleware.demo import media_files
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page, Request, Response
@@ -41,18 +46,9 @@ if TYPE_CHECKING:
 KEY_ID = "K2JCJMDEHXQW5F"
 FRAMEWORKS = ("flask", "starlette", "wsgi")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts" / "browser"
-POSTER_SIZE = (160, 90)
-# What the examples link to (cfcookie_middleware.demo.site.VIDEOS and LIBRARIES); the posters are
-# real images, the rest a few recognisable bytes.
-MEDIA_FILES = {
-    "videos/intro.mp4": b"intro video",
-    "videos/intro.jpg": png(*POSTER_SIZE, (32, 96, 160)),
-    "videos/keynote.mp4": b"keynote video",
-    "videos/keynote.jpg": png(*POSTER_SIZE, (160, 64, 32)),
-    "users/alice/holiday.mp4": b"alice's holiday",
-    "users/alice/recital.mp4": b"alice's recital",
-    "users/bob/match.mp4": b"bob's match",
-}
+POSTER_SIZE = (160, 90)  # the shipped clip's poster, a JPEG
+# What the examples link to (cfcookie_middleware.demo.site.VIDEOS and LIBRARIES): the demo's clip.
+MEDIA_FILES = media_files()
 # Custom-policy cookies (CloudFront docs, "Set signed cookies using a custom policy"): the
 # examples' resources end in "*", and an RSA key signs with SHA-1, so no Hash-Algorithm cookie.
 CUSTOM_POLICY_COOKIES = {"CloudFront-Policy", "CloudFront-Signature", "CloudFront-Key-Pair-Id"}
@@ -152,12 +148,16 @@ def media(
     from cfcookie_middleware.edge import Edge, serve
 
     root = tmp_path_factory.mktemp("media")
-    for name, content in MEDIA_FILES.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_bytes(content)
+    copy_media(root)
     edge = Edge(root, {KEY_ID: rsa2048.public_key()})
     with serving(serve(edge, ssl_context=certificate.server_context())) as port:
         yield f"https://{MEDIA_HOST}:{port}"
+
+
+def copy_media(root: Path) -> None:
+    for name, source in MEDIA_FILES.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, root / name)
 
 
 @contextmanager
@@ -264,7 +264,7 @@ def test_cookies_open_the_media_for_the_logged_in_viewer_only(
     # media document Chromium streams the body, and Playwright's body() never returns.)
     direct = page.goto(f"{site.media}/videos/intro.jpg")
     assert direct is not None
-    assert (direct.status, direct.body()) == (200, MEDIA_FILES["videos/intro.jpg"])
+    assert (direct.status, direct.body()) == (200, MEDIA_FILES["videos/intro.jpg"].read_bytes())
     # Outside the catalogue's cookie path (/videos) the browser sends nothing: MissingKey.
     refusal(page.goto(f"{site.media}/users/bob/match.mp4"), "MissingKey")
 
@@ -321,3 +321,259 @@ def test_host_only_cookies_never_reach_the_media_host(
     refused = refusal(page.goto(poster), "MissingKey")
     assert "did not send the cookies" in refused.headers["x-cfcookie-reason"]
     assert f"cookies are host-only for {APP_HOST}" in caplog.text
+
+
+# --- streaming: the demo's HLS clip, natively and through hls.js with credentials ---------------
+
+HLS_JS = Path(__file__).resolve().parent / "js" / "node_modules" / "hls.js" / "dist" / "hls.min.js"
+PLAYER_PATH = "/hls.min.js"
+PLAYED = 1.5  # seconds of media a test needs to see played
+PLAY = """async ({seconds, timeout}) => {
+    const video = document.querySelector("video");
+    video.muted = true;  // Chromium lets a muted video play without a user gesture
+    video.play().catch(() => {});
+    const start = Date.now();
+    for (;;) {
+        // hls.js's fatal errors, as the page records them, or the element's own.
+        const error = video.dataset.error ? `hls.js ${video.dataset.error}`
+            : video.error ? `video error ${video.error.code}` : null;
+        if (error || video.currentTime >= seconds || video.ended || Date.now() - start > timeout) {
+            const late = error || video.currentTime >= seconds || video.ended ? null : "timeout";
+            return {time: video.currentTime, error: error || late, src: video.currentSrc,
+                    hls: Boolean(video.hls)};
+        }
+        await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+}"""
+"""Play the page's first video; stop at ``seconds`` played, a fatal error or ``timeout`` ms."""
+NEW_PLAYER = """({src, useHls}) => {
+    for (const old of document.querySelectorAll("video")) old.remove();
+    const video = document.createElement("video");
+    document.body.prepend(video);
+    if (useHls) {
+        video.hls = new Hls({xhrSetup: (xhr) => { xhr.withCredentials = true; }});
+        video.hls.on(Hls.Events.ERROR, (_, data) => {
+            const status = data.response?.code ? ` (HTTP ${data.response.code})` : "";
+            if (data.fatal) video.dataset.error = `${data.details}${status}`;
+        });
+        video.hls.loadSource(src);
+        video.hls.attachMedia(video);
+    } else {
+        video.src = src;
+    }
+}"""
+"""Replace the page's players with one for ``src``: native, or hls.js sending credentials, its
+fatal errors recorded as the demo's pages record them."""
+
+
+@dataclass(frozen=True)
+class Stream:
+    """The demo app and a CORS-enabled edge, and the edge's decisions as it logged them."""
+
+    url: str
+    media: str
+    log: pytest.LogCaptureFixture
+
+    def decisions(self, suffix: str = "") -> list[tuple[float, str, int, str]]:
+        """(time, path, status, label) of each edge request whose path ends with ``suffix``."""
+        return [
+            (record.created, str(args[1]), int(str(args[2])), str(args[3]))
+            for record in self.log.records
+            if record.name == "cfcookie_middleware.edge"
+            and isinstance(args := record.args, tuple)
+            and str(args[1]).endswith(suffix)
+        ]
+
+    def login(self, page: Page, user: str) -> None:
+        Site("wsgi", self.url, self.media).login(page, user)
+
+
+def with_player(app: Any) -> Any:
+    """The app, plus hls.js from npm at ``PLAYER_PATH`` on its own origin, as a site that
+    bundles its player serves it."""
+    player = HLS_JS.read_bytes()
+
+    def serve(environ: dict[str, Any], start_response: Any) -> Any:
+        if environ.get("PATH_INFO") != PLAYER_PATH:
+            return app(environ, start_response)
+        start_response("200 OK", [("Content-Type", "text/javascript")])
+        return [player]
+
+    return serve
+
+
+@pytest.fixture(scope="module")
+def stream_media(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("stream")
+    copy_media(root)
+    return root
+
+
+@contextmanager
+def streaming(
+    signer: Signer,
+    certificate: SelfSignedCertificate,
+    root: Path,
+    log: pytest.LogCaptureFixture,
+    *,
+    cors: bool = True,
+    **overrides: Any,
+) -> Iterator[Stream]:
+    """The demo app (``examples.wsgi_app``) and the edge with ``--cors-origin`` for exactly
+    the app's origin: the app's port is taken first so that the edge can name it."""
+    from cfcookie_middleware.edge import Edge, serve
+
+    require(HLS_JS.is_file(), f"{HLS_JS} is missing: npm ci --prefix tests/js")
+    log.set_level(logging.INFO, logger="cfcookie_middleware.edge")
+    with free_socket() as sock:
+        url = f"https://{APP_HOST}:{sock.getsockname()[1]}"
+        edge = Edge(root, {KEY_ID: signer.public_key}, cors_origins=[url] if cors else [])
+        with serving(serve(edge, ssl_context=certificate.server_context())) as edge_port:
+            media = f"https://{MEDIA_HOST}:{edge_port}"
+            module = importlib.import_module("examples.wsgi_app")
+            settings = {"cookie_domain": f".{SITE}", "secure": True, **overrides}
+            app = module.create_app(signer, media_url=media, **settings)
+            with serve_wsgi(with_player(app), certificate, sock):
+                yield Stream(url, media, log)
+
+
+def policy_expiry(context: BrowserContext, path: str = "/videos") -> int:
+    """DateLessThan of the browser's CloudFront-Policy cookie at ``path``, decoded by hand
+    (CloudFront's base64: ``-`` for ``+``, ``_`` for ``=``, ``~`` for ``/``)."""
+    [value] = [
+        cookie["value"]
+        for cookie in context.cookies()
+        if cookie["name"] == "CloudFront-Policy" and cookie["path"] == path
+    ]
+    text = base64.b64decode(value.translate(str.maketrans("-_~", "+=/")))
+    expiry: int = json.loads(text)["Statement"][0]["Condition"]["DateLessThan"]["AWS:EpochTime"]
+    return expiry
+
+
+@pytest.mark.parametrize("player", ["native", "hls.js"])
+def test_hls_plays_once_the_app_has_set_the_cookies(
+    signer: Signer,
+    certificate: SelfSignedCertificate,
+    stream_media: Path,
+    caplog: pytest.LogCaptureFixture,
+    context: BrowserContext,
+    page: Page,
+    player: str,
+) -> None:
+    """Natively (the page's own <video>, HLS before MP4), and through hls.js, which fetches the
+    playlist and segments cross-origin with credentials: the edge's CORS answer lets it."""
+    player_url = PLAYER_PATH if player == "hls.js" else None
+    with streaming(signer, certificate, stream_media, caplog, player_url=player_url) as site:
+        site.login(page, "alice")
+        played = page.evaluate(PLAY, {"seconds": PLAYED, "timeout": 10_000})
+        segments = site.decisions(".ts")
+    assert played["error"] is None, played
+    assert played["time"] >= PLAYED
+    assert played["hls"] is (player == "hls.js")
+    # Native HLS, not the MP4 fallback; hls.js feeds the element through Media Source.
+    expected = f"{site.media}/videos/intro/index.m3u8" if player == "native" else "blob:"
+    assert played["src"].startswith(expected), played
+    # Served whole or, as Chromium's native player asks, by byte range.
+    assert {status for _, _, status, _ in segments} <= {200, 206}
+    assert len(segments) >= 2
+
+
+def test_hls_js_with_credentials_fails_without_the_edges_cors(
+    signer: Signer,
+    certificate: SelfSignedCertificate,
+    stream_media: Path,
+    caplog: pytest.LogCaptureFixture,
+    context: BrowserContext,
+    page: Page,
+) -> None:
+    """The bug the issue reports: without --cors-origin the edge serves the playlist (200)
+    and the browser hides it from hls.js."""
+    with streaming(
+        signer, certificate, stream_media, caplog, cors=False, player_url=PLAYER_PATH
+    ) as site:
+        site.login(page, "alice")
+        played = page.evaluate(PLAY, {"seconds": PLAYED, "timeout": 10_000})
+        playlists = site.decisions(".m3u8")
+    # Status 0: the browser withheld the answer (no Access-Control-Allow-Origin).
+    assert played["error"] == "hls.js manifestLoadError", played
+    assert played["time"] == 0
+    assert [status for _, _, status, _ in playlists][:1] == [200]
+
+
+@pytest.mark.parametrize("use_hls", [False, True], ids=["native", "hls.js"])
+def test_hls_is_refused_before_login_after_logout_and_for_another_user(
+    signer: Signer,
+    certificate: SelfSignedCertificate,
+    stream_media: Path,
+    caplog: pytest.LogCaptureFixture,
+    context: BrowserContext,
+    page: Page,
+    use_hls: bool,
+) -> None:
+    with streaming(signer, certificate, stream_media, caplog, player_url=PLAYER_PATH) as site:
+        intro = f"{site.media}/videos/intro/index.m3u8"
+        bobs = f"{site.media}/users/bob/match/index.m3u8"
+
+        def refused(src: str) -> set[tuple[int, str]]:
+            """Play ``src`` on the current page; what the edge answered for it meanwhile."""
+            if use_hls:
+                page.add_script_tag(url=f"{site.url}{PLAYER_PATH}")
+            before = len(site.decisions())
+            page.evaluate(NEW_PLAYER, {"src": src, "useHls": use_hls})
+            played = page.evaluate(PLAY, {"seconds": PLAYED, "timeout": 5_000})
+            assert played["time"] == 0, played
+            assert played["error"] is not None, played
+            if use_hls:  # the edge's CORS headers let hls.js see CloudFront's 403
+                assert played["error"] == "hls.js manifestLoadError (HTTP 403)", played
+            path = src.removeprefix(site.media)
+            return {
+                (status, label) for _, at, status, label in site.decisions()[before:] if at == path
+            }
+
+        page.goto(f"{site.url}/login")
+        assert refused(intro) == {(403, "MissingKey")}
+        site.login(page, "alice")
+        page.goto(f"{site.url}/users/alice/library")  # her own set, under /users/
+        assert refused(bobs) == {(403, "AccessDenied")}
+        page.goto(f"{site.url}/videos")
+        Site("wsgi", site.url, site.media).logout(page)
+        assert refused(intro) == {(403, "MissingKey")}
+
+
+@pytest.mark.parametrize("refresh", [True, False], ids=["refreshed", "control-no-refresh"])
+def test_playback_continues_past_the_first_cookies_expiry(
+    signer: Signer,
+    certificate: SelfSignedCertificate,
+    stream_media: Path,
+    caplog: pytest.LogCaptureFixture,
+    context: BrowserContext,
+    page: Page,
+    refresh: bool,
+) -> None:
+    """Cookies for two seconds, a six-second clip fetched as it plays (hls.js with a two-second
+    buffer): the page's refresh calls keep the segments coming after the first set expired.
+    The control blocks the refresh route and playback stops at a refused segment."""
+    ttl = timedelta(seconds=2)
+    with streaming(
+        signer, certificate, stream_media, caplog, player_url=PLAYER_PATH, ttl=ttl
+    ) as site:
+        if not refresh:
+            page.route("**/videos/refresh", lambda route: route.abort())
+        site.login(page, "alice")
+        first = policy_expiry(context)
+        played = page.evaluate(PLAY, {"seconds": 5.5, "timeout": 10_000})
+        segments = site.decisions(".ts")
+        last = policy_expiry(context)
+    after = [(path, status) for at, path, status, _ in segments if at >= first]
+    if refresh:
+        assert played["error"] is None, played
+        assert played["time"] >= 5.5
+        assert last > first  # the browser holds a set issued after the first
+        assert after, segments
+        assert {status for _, status in after} <= {200, 206}, segments
+    else:
+        # hls.js stalls at the refused segment (the error is not always fatal).
+        assert played["error"] in ("timeout", "hls.js fragLoadError (HTTP 403)"), played
+        assert played["time"] < 5.5
+        assert last == first
+        assert "AccessDenied" in {label for at, _, _, label in segments if at >= first}, segments

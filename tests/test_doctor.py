@@ -862,6 +862,11 @@ def test_cli_without_any_key_fails_the_key_checks_and_skips_the_probe(
         (["--app-url", APP_URL], "--resource"),
         (["--resource", RESOURCE], "--app-url"),
         (["--resource", RESOURCE, "--app-url", APP_URL, "--ca-file", "ca.pem"], "--probe"),
+        (["--resource", RESOURCE, "--app-url", APP_URL, "--origin", APP_URL], "--probe"),
+        (
+            ["--resource", RESOURCE, "--app-url", APP_URL, "--probe", RESOURCE, "--origin", "*"],
+            "--origin: '*' is not an origin",
+        ),
         (
             ["--resource", RESOURCE, "--app-url", APP_URL, "--key-pair-id", KEY_ID],
             "--private-key",
@@ -905,3 +910,54 @@ def test_cli_probe_with_ca_file(
 def test_cli_help_lists_doctor(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["--help"]) == 0
     assert "doctor" in capsys.readouterr().out
+
+
+# --- --origin: the signed probe as a player's credentialed CORS request -------------------------
+
+PAGE = "https://www.example.com"
+
+
+def test_probe_with_origin_against_the_edge_with_cors(signer: Signer, media: Path) -> None:
+    edge = Edge(media, {KEY_ID: signer.public_key}, cors_origins=[PAGE])
+    with served(edge, edge=True) as base:
+        checks = by_name(probe(f"{base}/videos/intro.mp4", signer, origin=PAGE))
+    assert failed(checks) == {}
+    assert checks["cors origin"].detail == f"Access-Control-Allow-Origin: {PAGE}"
+    assert checks["cors credentials"].ok
+    assert checks["cors vary"].ok
+
+
+def test_probe_with_origin_against_an_edge_without_cors(signer: Signer, media: Path) -> None:
+    with served(Edge(media, {KEY_ID: signer.public_key}), edge=True) as base:
+        checks = by_name(probe(f"{base}/videos/intro.mp4", signer, origin=PAGE))
+    problems = failed(checks)
+    assert set(problems) == {"cors origin", "cors credentials", "cors vary"}
+    assert problems["cors origin"].startswith(f"Access-Control-Allow-Origin is none, not {PAGE}")
+    assert "response headers policy" in problems["cors origin"]
+    assert "set Access-Control-Allow-Credentials to true" in problems["cors credentials"]
+    assert "cache policy, Headers: Origin" in problems["cors vary"]
+
+
+def test_probe_with_origin_refuses_a_wildcard_and_another_origin(signer: Signer) -> None:
+    wildcard = [("Access-Control-Allow-Origin", "*"), ("Access-Control-Allow-Credentials", "true")]
+    other = [
+        ("Access-Control-Allow-Origin", "https://other.example.com"),
+        ("Access-Control-Allow-Credentials", "false"),
+        ("Vary", "Accept-Encoding, origin"),
+    ]
+    with served(answering("200 OK", headers=wildcard)) as base:
+        star = by_name(probe(f"{base}/a.mp4", signer, origin=PAGE))
+    with served(answering("200 OK", headers=other)) as base:
+        elsewhere = by_name(probe(f"{base}/a.mp4", signer, origin=PAGE))
+    assert "'*', which browsers refuse for requests with credentials" in failed(star)["cors origin"]
+    assert star["cors credentials"].ok
+    assert "no Vary: Origin" in failed(star)["cors vary"]
+    assert "'https://other.example.com'" in failed(elsewhere)["cors origin"]
+    assert "is false" in failed(elsewhere)["cors credentials"]
+    assert elsewhere["cors vary"].ok  # Origin among the Vary names, in any case
+
+
+def test_without_origin_there_are_no_cors_checks(signer: Signer, media: Path) -> None:
+    with served(Edge(media, {KEY_ID: signer.public_key}), edge=True) as base:
+        checks = by_name(probe(f"{base}/videos/intro.mp4", signer))
+    assert not any(name.startswith("cors") for name in checks)

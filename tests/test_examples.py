@@ -166,7 +166,8 @@ def test_videos_page_grants_the_catalogue_only(browser: Browser, verifier: Verif
     cookies = reply.cloudfront()
     assert cookies["CloudFront-Key-Pair-Id"] == KEY_ID
     media = reply.media_urls()
-    assert len(media) == 6  # two videos, each with its poster and a download link
+    # two clips, each a poster, an HLS stream, an MP4 source and a download link to the MP4
+    assert len(media) == 8
     for url in [*media, f"{MEDIA}/videos/x.mp4"]:
         assert verifier.check_cookies(url, cookies).allowed, url
     for url in (
@@ -192,7 +193,7 @@ def test_own_library_grants_only_that_users_files(browser: Browser, verifier: Ve
     assert reply.status == 200
     cookies = reply.cloudfront()
     media = reply.media_urls()
-    assert len(media) == 4  # alice's two files, each a <video> and a link
+    assert len(media) == 8  # alice's two clips, as the catalogue's
     for url in [*media, f"{MEDIA}/users/alice/x.mp4"]:
         assert verifier.check_cookies(url, cookies).allowed, url
     for url in (f"{MEDIA}/users/bob/x.mp4", f"{MEDIA}/videos/x.mp4", f"{MEDIA}/users/alicex/y"):

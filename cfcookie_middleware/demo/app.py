@@ -3,6 +3,11 @@
 ``gunicorn 'cfcookie_middleware.demo.app:create_app()'`` (settings from the environment: see
 ``cfcookie_middleware.demo.site``).
 
+``GET /videos/refresh`` answers a logged-in viewer with 204: it is how a playing page keeps its
+CloudFront cookies fresh. A rule with the catalogue's resource and cookie path matches it, so
+the app's own check (the session, and the middleware's ``when``) gates every fresh set, and the
+middleware re-signs only a set within its refresh margin (``Settings.middleware_options``).
+
 The login is a cookie ``session=<user>.<issued>.<nonce>.<HMAC-SHA256 of the rest>``, good for
 12 hours; logout revokes its nonce (kept in memory: a real app keeps sessions in its store, so
 that every worker sees the logout). The middleware's ``when`` checks it the same way the app
@@ -41,10 +46,11 @@ if TYPE_CHECKING:
 
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-__all__ = ["create_app", "main"]
+__all__ = ["REFRESH_PATH", "create_app", "main"]
 
 SESSION_COOKIE = "session"
 SESSION_SECONDS = 12 * 3600
+REFRESH_PATH = "/videos/refresh"
 _LIBRARY = re.compile(r"/users/([^/]+)/library")
 
 
@@ -100,20 +106,33 @@ class ExampleApp:
             self._log_out(parse_cookie_header(environ.get("HTTP_COOKIE", "")))
             return _redirect(start_response, "/login", self._session_cookie(None))
         library = _LIBRARY.fullmatch(path)
-        if method != "GET" or (path not in ("/", "/login", "/videos") and library is None):
+        pages = ("/", "/login", "/videos", REFRESH_PATH)
+        if method != "GET" or (path not in pages and library is None):
             return _send(start_response, "404 Not Found", "Not found", "text/plain")
         if path == "/login":
             return _send(start_response, "200 OK", login_page())
         user = self.session_user(parse_cookie_header(environ.get("HTTP_COOKIE", "")))
+        if path == REFRESH_PATH:  # called by scripts: a status, never a redirect to a form
+            if user is None:
+                return _send(start_response, "401 Unauthorized", "Log in", "text/plain")
+            start_response("204 No Content", [])
+            return []
         if user is None:
             return _redirect(start_response, "/login")
         if library is not None and library.group(1) != user:
             return _send(start_response, "403 Forbidden", "Forbidden", "text/plain")
+        settings = self.settings
         if library is not None:
-            return _send(start_response, "200 OK", library_page(user, self.settings.media_url))
+            page = library_page(user, settings.media_url, player_url=settings.player_url)
+            return _send(start_response, "200 OK", page)
         if path == "/":
             return _redirect(start_response, "/videos")
-        return _send(start_response, "200 OK", videos_page(user, self.settings.media_url))
+        # A call every quarter of the ttl lands inside the refresh margin (half the ttl).
+        refresh = (REFRESH_PATH, settings.ttl / 4)
+        page = videos_page(
+            user, settings.media_url, player_url=settings.player_url, refresh=refresh
+        )
+        return _send(start_response, "200 OK", page)
 
     def _mac(self, signed: str) -> str:
         return hmac.new(self._key, signed.encode(), hashlib.sha256).hexdigest()
@@ -134,7 +153,7 @@ def create_app(signer: Signer | None = None, **overrides: Any) -> WSGIApplicatio
         app,
         signer=signer or Signer.from_env(),
         when=app.logged_in,
-        **app.settings.middleware_options(),
+        **app.settings.middleware_options(refresh_path=REFRESH_PATH),
     )
 
 

@@ -18,6 +18,11 @@ Environment (the same for a local demo and for production):
   are not port-specific).
 - ``COOKIE_SECURE``: ``1`` (default) or ``0`` for a plain-http local demo; it applies to the
   session cookie too.
+- ``HLS_JS_URL``: where the pages load hls.js from, such as
+  ``https://cdn.jsdelivr.net/npm/hls.js@1/dist/hls.min.js`` (default: none, so the demo works
+  offline: the browser plays the HLS stream natively where it can, Safari and recent Chrome and
+  Edge, else the MP4). With it, hls.js plays the stream and sends the cookies
+  (``withCredentials``), which needs the edge's ``--cors-origin``.
 - ``SECRET_KEY``: signs the session cookie (default: random per process, so a restart logs
   everyone out and several workers cannot share sessions: set it in production).
 - ``PORT``: where ``python -m examples.<name>`` (or ``python -m cfcookie_middleware.demo.app``)
@@ -28,10 +33,12 @@ from __future__ import annotations
 
 import dataclasses
 import html
+import json
 import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -52,9 +59,12 @@ __all__ = [
 ]
 
 VIDEOS = {"intro": "Getting started", "keynote": "Keynote"}
-"""The shared catalogue: ``{MEDIA_URL}/videos/<name>.mp4``, each with a poster ``<name>.jpg``."""
-LIBRARIES = {"alice": ("holiday.mp4", "recital.mp4"), "bob": ("match.mp4",)}
-"""The users (no passwords: a demo) and their own files, under ``{MEDIA_URL}/users/<name>/``."""
+"""The shared catalogue, under ``{MEDIA_URL}/videos/``: each clip ``<name>`` is an HLS stream
+``<name>/index.m3u8`` (its segments beside it), an MP4 ``<name>.mp4`` and a poster
+``<name>.jpg``."""
+LIBRARIES = {"alice": ("holiday", "recital"), "bob": ("match",)}
+"""The users (no passwords: a demo) and their own clips, laid out as the catalogue's, under
+``{MEDIA_URL}/users/<name>/``."""
 MAX_FORM_BYTES = 4096
 LOGOUT_FORM = '<form method="post" action="/logout"><button>Log out</button></form>'
 
@@ -67,14 +77,28 @@ class Settings:
     cookie_domain: str | None
     secure: bool
     secret_key: str
+    player_url: str | None = None
+    ttl: timedelta = timedelta(hours=1)
 
-    def middleware_options(self) -> dict[str, Any]:
-        """The middleware's options, without ``signer`` and ``when`` (those differ per app)."""
+    def middleware_options(self, refresh_path: str | None = None) -> dict[str, Any]:
+        """The middleware's options, without ``signer`` and ``when`` (those differ per app).
+
+        ``refresh_path`` is a route of the app under ``/videos/`` that answers a logged-in
+        viewer with 204: its rule grants what the catalogue's does, so the middleware re-signs
+        the set the browser holds there once it is within its refresh margin (half the ttl), and
+        a player keeps playing past the first cookies' expiry."""
+
+        def catalogue(pattern: str) -> Rule:
+            resource = f"{self.media_url}/videos/*"
+            return Rule(pattern, resource=resource, cookie_path="/videos", ttl=self.ttl)
+
+        refresh = [] if refresh_path is None else [catalogue(refresh_path)]
         return {
             # Each grant gets its own cookie path, so a browser holds both sets at once (one
             # policy per cookie): opening the library does not take the catalogue away.
             "rules": [
-                Rule("/videos", resource=f"{self.media_url}/videos/*", cookie_path="/videos"),
+                catalogue("/videos"),
+                *refresh,
                 # {user_id} is the rule's template field, filled per request: not an f-string.
                 Rule(
                     "/users/{user_id}/library",
@@ -102,6 +126,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
         cookie_domain=env.get("COOKIE_DOMAIN") or None,
         secure=secure == "1",
         secret_key=env.get("SECRET_KEY") or secrets.token_hex(32),
+        player_url=env.get("HLS_JS_URL") or None,
     )
     return dataclasses.replace(settings, **overrides)
 
@@ -139,33 +164,102 @@ def login_page(failed: bool = False) -> str:
     )
 
 
-def videos_page(user: str, media_url: str) -> str:
-    """The catalogue; every media URL on it is under ``{media_url}/videos/``."""
-    media = html.escape(media_url)
+def videos_page(
+    user: str,
+    media_url: str,
+    *,
+    player_url: str | None = None,
+    refresh: tuple[str, timedelta] | None = None,
+) -> str:
+    """The catalogue; every media URL on it is under ``{media_url}/videos/``.
+
+    ``player_url`` loads hls.js to play the streams with credentials; ``refresh`` is the app's
+    refresh route and how often a playing page calls it (well inside the refresh margin)."""
+    base = f"{html.escape(media_url)}/videos"
     items = "".join(
-        f'<li><h2>{html.escape(title)}</h2><video controls preload="none" '
-        f'src="{media}/videos/{name}.mp4" poster="{media}/videos/{name}.jpg"></video> '
-        f'<a href="{media}/videos/{name}.mp4">download</a></li>'
+        f"<li><h2>{html.escape(title)}</h2>{_clip(base, name)}</li>"
         for name, title in VIDEOS.items()
     )
     return _page(
         "Videos",
         f'<p>Hello {html.escape(user)}. <a href="/users/{html.escape(user)}/library">Your '
-        f"library</a></p><ul>{items}</ul>",
+        f"library</a></p><ul>{items}</ul>{_scripts(player_url, refresh)}",
     )
 
 
-def library_page(user: str, media_url: str) -> str:
-    """One user's files; every media URL on it is under ``{media_url}/users/{user}/``."""
+def library_page(user: str, media_url: str, *, player_url: str | None = None) -> str:
+    """One user's clips; every media URL on it is under ``{media_url}/users/{user}/``."""
     base = f"{html.escape(media_url)}/users/{html.escape(user)}"
     items = "".join(
-        f'<li><video controls preload="none" src="{base}/{name}"></video> '
-        f'<a href="{base}/{name}">{html.escape(name)}</a></li>'
-        for name in LIBRARIES[user]
+        f"<li><h2>{html.escape(name)}</h2>{_clip(base, name)}</li>" for name in LIBRARIES[user]
     )
     return _page(
-        f"{html.escape(user)}'s library", f'<p><a href="/videos">All videos</a></p><ul>{items}</ul>'
+        f"{html.escape(user)}'s library",
+        f'<p><a href="/videos">All videos</a></p><ul>{items}</ul>{_scripts(player_url, None)}',
     )
+
+
+def _clip(base: str, name: str) -> str:
+    """A player for one clip: the browser picks the first source it can play (HLS natively in
+    Safari and recent Chromium, else the MP4); hls.js, when the page loads it, takes the stream
+    from ``data-hls``."""
+    stream, mp4 = f"{base}/{name}/index.m3u8", f"{base}/{name}.mp4"
+    return (
+        f'<video controls playsinline preload="none" poster="{base}/{name}.jpg" '
+        f'data-hls="{stream}"><source src="{stream}" type="application/vnd.apple.mpegurl">'
+        f'<source src="{mp4}" type="video/mp4"></video> <a href="{mp4}">download</a>'
+    )
+
+
+PLAYER_SCRIPT = """
+if (window.Hls && Hls.isSupported()) {
+  for (const video of document.querySelectorAll("video[data-hls]")) {
+    const hls = new Hls({
+      // The CloudFront cookies go with every playlist and segment request (CORS credentials).
+      xhrSetup: (xhr) => { xhr.withCredentials = true; },
+      // A short forward buffer: segments are fetched as the clip plays (see the edge's log).
+      maxBufferLength: 2,
+      maxMaxBufferLength: 2,
+    });
+    hls.on(Hls.Events.ERROR, (_, data) => {
+      if (!data.fatal) return;
+      const status = data.response?.code ? ` (HTTP ${data.response.code})` : "";
+      video.dataset.error = `${data.details}${status}`;  // say why, on the page
+      video.insertAdjacentText("afterend", ` Playback failed: ${video.dataset.error}.`);
+    });
+    hls.loadSource(video.dataset.hls);
+    hls.attachMedia(video);
+    video.hls = hls;
+  }
+}
+"""
+"""hls.js for every ``<video data-hls>``, when the page loaded hls.js and the browser has MSE."""
+
+REFRESH_SCRIPT = """
+const refreshCookies = (path, every) => {
+  let timer = null;
+  const playing = () => [...document.querySelectorAll("video")].some((v) => !v.paused);
+  const call = () => fetch(path, {credentials: "same-origin", cache: "no-store"});
+  document.addEventListener("play", () => { timer ??= setInterval(call, every); }, true);
+  for (const event of ["pause", "ended"]) {
+    document.addEventListener(event, () => {
+      if (!playing()) { clearInterval(timer); timer = null; }
+    }, true);
+  }
+};
+"""
+"""While any video plays, call the app's refresh route every ``every`` ms: the middleware
+answers with a fresh set once the held one is within its refresh margin, nothing before."""
+
+
+def _scripts(player_url: str | None, refresh: tuple[str, timedelta] | None) -> str:
+    scripts = "" if player_url is None else f'<script src="{html.escape(player_url)}"></script>'
+    scripts += f"<script>{PLAYER_SCRIPT}"
+    if refresh is not None:
+        path, every = refresh
+        milliseconds = max(250, int(every.total_seconds() * 1000))
+        scripts += f"{REFRESH_SCRIPT}refreshCookies({json.dumps(path)}, {milliseconds});"
+    return scripts + "</script>"
 
 
 def _page(title: str, body: str, *, logged_in: bool = True) -> str:
