@@ -29,7 +29,7 @@ from typing import Any
 
 try:
     from django.conf import settings
-    from django.core.exceptions import ImproperlyConfigured
+    from django.core.exceptions import DisallowedHost, ImproperlyConfigured
     from django.http import HttpRequest, HttpResponseBase
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError(
@@ -63,7 +63,7 @@ class CloudFrontCookieMiddleware:
             markcoroutinefunction(self)
 
     def __call__(self, request: HttpRequest) -> Any:
-        route = self.core.match(request.path_info)
+        route = self.core.match(request.path_info, request.method or "", _routing_host(request))
         if route is None or self.core.holds_current(route, request.META.get("HTTP_COOKIE", "")):
             return self.get_response(request)
         if self._async:
@@ -167,6 +167,15 @@ def _host(meta: Mapping[str, Any]) -> str:
     """Not ``request.get_host()``: it raises for a host outside ``ALLOWED_HOSTS``."""
     host: str = meta.get("HTTP_HOST") or meta.get("SERVER_NAME", "")
     return host
+
+
+def _routing_host(request: HttpRequest) -> str | None:
+    """The host Django routes on (``X-Forwarded-Host`` under ``USE_X_FORWARDED_HOST``, as
+    django-hosts reads it), or ``None`` for one outside ``ALLOWED_HOSTS``: Django answers 400."""
+    try:
+        return request.get_host()
+    except DisallowedHost:
+        return None
 
 
 def _view(request: HttpRequest, route: Route) -> RequestView:

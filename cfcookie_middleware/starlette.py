@@ -58,11 +58,11 @@ class CloudFrontCookieMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        route = self.core.match(asgi_path(scope))
+        host, cookie = _host_and_cookie(scope)
+        route = self.core.match(asgi_path(scope), scope.get("method", ""), host)
         if route is None:
             await self.app(scope, receive, send)
             return
-        host, cookie = _host_and_cookie(scope)
         if self.core.holds_current(route, cookie):
             await self.app(scope, receive, send)
             return
