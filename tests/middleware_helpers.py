@@ -366,6 +366,26 @@ BAD_CONFIGS = [
     BadConfig("samesite-none-not-secure", _with(samesite="none", secure=False), "needs secure"),
     BadConfig("max-age-over-ttl", _with(max_age=timedelta(hours=2)), "max_age.*longer than"),
     BadConfig("refresh-margin-not-below-ttl", _with(refresh_margin=timedelta(hours=1)), "margin"),
+    BadConfig("methods-options", _with(methods=["GET", "options"]), "OPTIONS cannot carry"),
+    BadConfig("methods-not-a-method", _with(methods=["GET /"]), "'GET /' is not an HTTP"),
+    BadConfig("methods-none", _with(methods=[]), "methods: none given"),
+    BadConfig(
+        "host-upper-case",
+        _with_rule("/v/*", resource=f"{MEDIA}/v/*", host="WWW.example.com"),
+        "host: 'WWW.example.com' must be a lower-case host name",
+        "rule",
+    ),
+    BadConfig("host-with-scheme", _with_rule("/v", resource=MEDIA, host="https://x"), "host", "rule"),
+    BadConfig(
+        "host-on-some-rules-only",
+        _with(
+            rules=[
+                Rule("/videos/*", resource=f"{MEDIA}/videos/*", host="www.example.com"),
+                Rule("/poster", resource=f"{MEDIA}/poster.jpg"),
+            ]
+        ),
+        r"Rule\('/poster'\).host: not set while other rules name a host",
+    ),
     BadConfig(
         "policy-over-4kb",
         _with_rule("/v/*", resource=f"{MEDIA}/{'a' * 3100}/*"),
