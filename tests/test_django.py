@@ -42,6 +42,7 @@ from django.http import (
 )
 from django.test import AsyncClient, Client, override_settings
 from django.urls import path, re_path
+from django.views import View
 from django.utils.asyncio import async_unsafe
 from django.utils.functional import empty
 from middleware_helpers import (
@@ -140,7 +141,18 @@ def library(request: HttpRequest, user_id: str) -> HttpResponse:
     return HttpResponse(f"library of {user_id}")
 
 
+class OwnLibrary(View):
+    """A class-based view whose owner check is in ``get``: ``View.options`` answers OPTIONS
+    (200, with an Allow header) without it, and ``View`` answers 405 to any other method."""
+
+    def get(self, request: HttpRequest, user_id: str) -> HttpResponse:
+        if request.COOKIES.get("user") != user_id:
+            return HttpResponseForbidden("not yours")
+        return HttpResponse(f"library of {user_id}")
+
+
 urlpatterns = [
+    path("owned/<str:user_id>/library", OwnLibrary.as_view()),
     path("videos/with-session", with_session),
     path("videos/streamed", streamed),
     path("videos/raw-header", raw_header),
@@ -785,3 +797,45 @@ def test_example_runs_under_runserver(tmp_path: Path) -> None:
         f"https://{MEDIA_HOST}/videos/intro.mp4", grants
     )
     assert decision.allowed, decision.reason
+
+
+# ---- methods -----------------------------------------------------------------------------------
+OWNED = [Rule("/owned/{user_id}/library", resource=f"{MEDIA}/users/{{user_id}}/*")]
+
+
+@pytest.mark.parametrize(("method", "status"), [("options", 200), ("head", 403), ("post", 405)])
+def test_a_class_based_views_options_earns_nothing(method: str, status: int) -> None:
+    """An anonymous OPTIONS is answered by ``View.options`` (200) without the owner check in
+    ``get``; HEAD runs ``get`` (403 here) and POST gets Django's 405: no cookies, under the
+    sync and the async handler alike."""
+    signer = make_signer()
+    with override_settings(CLOUDFRONT_COOKIES=options(signer, rules=OWNED)):
+        sync = getattr(client(), method)("/owned/alice/library", secure=True)
+        asynchronous = asyncio.run(
+            getattr(AsyncClient(raise_request_exception=False), method)(
+                "/owned/alice/library", secure=True
+            )
+        )
+        owner = get("/owned/alice/library", HTTP_COOKIE="user=alice")
+    for response in (sync, asynchronous):
+        assert response.status_code == status
+        assert not cloudfront_set_cookies(set_cookies(response))
+    assert owner.status_code == 200
+    assert_grants(set_cookies(owner), signer, f"{MEDIA}/users/alice/1.mp4", None)
+
+
+def test_host_bound_rules_read_the_host_django_routes_on() -> None:
+    """Host-bound rules read the host Django routes on (``request.get_host()``)."""
+    signer = make_signer()
+    rules = [Rule("/videos/*", resource=f"{MEDIA}/videos/*", host=APP_HOST)]
+    forwarded = {"HTTP_X_FORWARDED_HOST": "status.example.com"}
+    with override_settings(
+        CLOUDFRONT_COOKIES=options(signer, rules=rules),
+        USE_X_FORWARDED_HOST=True,
+        ALLOWED_HOSTS=[APP_HOST, "status.example.com"],
+    ):
+        routed_elsewhere = get("/videos/a.mp4", **forwarded)
+        plain = get("/videos/a.mp4")
+    assert routed_elsewhere.status_code == 200
+    assert not cloudfront_set_cookies(set_cookies(routed_elsewhere))
+    assert_grants(set_cookies(plain), signer, f"{MEDIA}/videos/a.mp4", None)
