@@ -425,7 +425,9 @@ class CookieCore:
             return False
         canned = "*" not in resource and plan.not_before is None and network is None
         try:
-            held = self._held(signer, _cloudfront_pairs(cookie_header), resource if canned else None)
+            held = self._held(
+                signer, _cloudfront_pairs(cookie_header), resource if canned else None
+            )
         except _NotHeld:
             return False
         issued = held.expires - plan.ttl
@@ -680,9 +682,7 @@ def _cloudfront_pairs(header: str) -> tuple[tuple[str, str], ...]:
     visitor's set is looked up by these alone, so whatever else the header carries (a session
     cookie, analytics, filler sent to bloat the cache) neither changes the entry nor is kept.
     (The pairs ``parse_cookie_pairs`` finds whose name starts with ``CloudFront-``.)"""
-    return tuple(
-        (name.rstrip(), value.strip()) for name, value in _CLOUDFRONT_PAIR.findall(header)
-    )
+    return tuple((name.rstrip(), value.strip()) for name, value in _CLOUDFRONT_PAIR.findall(header))
 
 
 class _NotHeld(Exception):

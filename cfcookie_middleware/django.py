@@ -173,9 +173,10 @@ def _routing_host(request: HttpRequest) -> str | None:
     """The host Django routes on (``X-Forwarded-Host`` under ``USE_X_FORWARDED_HOST``, as
     django-hosts reads it), or ``None`` for one outside ``ALLOWED_HOSTS``: Django answers 400."""
     try:
-        return request.get_host()
+        host: str = request.get_host()
     except DisallowedHost:
         return None
+    return host
 
 
 def _view(request: HttpRequest, route: Route) -> RequestView:

@@ -375,7 +375,9 @@ BAD_CONFIGS = [
         "host: 'WWW.example.com' must be a lower-case host name",
         "rule",
     ),
-    BadConfig("host-with-scheme", _with_rule("/v", resource=MEDIA, host="https://x"), "host", "rule"),
+    BadConfig(
+        "host-with-scheme", _with_rule("/v", resource=MEDIA, host="https://x"), "host", "rule"
+    ),
     BadConfig(
         "host-on-some-rules-only",
         _with(

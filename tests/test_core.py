@@ -601,7 +601,9 @@ def test_a_set_from_another_worker_is_checked_not_re_signed(
 
 
 # ---- methods and hosts -----------------------------------------------------------------------
-def test_match_compares_the_method_as_sent_and_the_host_exactly(signer: Signer, clock: Clock) -> None:
+def test_match_compares_the_method_as_sent_and_the_host_exactly(
+    signer: Signer, clock: Clock
+) -> None:
     core = make_core(signer, clock, methods=["get", "head"], clear_on="/logout")
     assert core.methods == {"GET", "HEAD"}
     for method in ("GET", "HEAD"):
@@ -611,7 +613,9 @@ def test_match_compares_the_method_as_sent_and_the_host_exactly(signer: Signer, 
     assert core.match("/logout", "POST") is not None  # logout is often a POST
     assert core.match("/logout", "OPTIONS") is None
     bound = make_core(
-        signer, clock, rules=[Rule("/videos/*", resource=f"{MEDIA}/videos/*", host="www.example.com")]
+        signer,
+        clock,
+        rules=[Rule("/videos/*", resource=f"{MEDIA}/videos/*", host="www.example.com")],
     )
     assert bound.match("/videos/a", "GET", "www.example.com") is not None
     for host in (None, "", "WWW.EXAMPLE.COM", "www.example.com:443", "www.example.com."):
@@ -626,7 +630,8 @@ def test_first_rule_for_the_host_wins(signer: Signer, clock: Clock) -> None:
     core = make_core(signer, clock, rules=rules)
     for host, prefix in (("www.example.com", "www"), ("beta.example.com", "beta")):
         route = core.match("/videos/a", "GET", host)
-        assert route is not None and route.rule is not None
+        assert route is not None
+        assert route.rule is not None
         assert route.rule.resource == f"{MEDIA}/{prefix}/*"
 
 

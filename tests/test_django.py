@@ -42,9 +42,9 @@ from django.http import (
 )
 from django.test import AsyncClient, Client, override_settings
 from django.urls import path, re_path
-from django.views import View
 from django.utils.asyncio import async_unsafe
 from django.utils.functional import empty
+from django.views import View
 from middleware_helpers import (
     APP_HOST,
     BAD_CONFIGS,

@@ -325,8 +325,6 @@ def test_a_browsers_cookie_header_reads_back(pairs: list[tuple[str, str]], separ
     assert dict(RequestCookies(header)) == first
 
 
-
-
 @FUZZ
 @given(
     header=st.one_of(
