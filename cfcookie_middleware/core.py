@@ -33,6 +33,7 @@ from cfcookie_middleware.cookies import (
 from cfcookie_middleware.rules import Rule, compile_pattern, is_ambiguous_path
 from cfcookie_middleware.signing import (
     ConfigurationError,
+    LocalKey,
     Policy,
     Signer,
     b64decode,
@@ -68,6 +69,10 @@ MAX_COOKIE_BYTES = 4096
 DEFAULT_CACHE_SIZE = 10_000
 """Signed cookie sets kept for reuse, and as many verified returning sets: measured at about
 1.5 KB and 1.0 KB an entry (RSA-2048), so about 25 MB at most (benchmarks/bench_per_user.py)."""
+REMOTE_SIGNATURES = 8
+"""How many signatures with a remote backend (KMS, an HSM) an async adapter runs at once, each
+in a worker thread; more requests wait without blocking the event loop. Issued sets are cached,
+so a request that waited usually finds its set signed by then."""
 _MAX_WARNINGS = 100
 _MAX_AGE_ROOM = len("; Max-Age=2147483647")
 _PSL = PublicSuffixList()
@@ -294,6 +299,20 @@ class CookieCore:
         except Exception:
             logger.exception("cfcookie: could not check the request's CloudFront cookies")
             return False
+
+    def signs_remotely(self, route: Route, status: int) -> bool:
+        """Whether ``respond`` may call a signing backend other than a key in this process (a
+        KMS, an HSM: anything that may wait on I/O) for this response: an async adapter then
+        calls it in a worker thread, at most ``REMOTE_SIGNATURES`` at once. A local key stays
+        on the loop: a signature there costs about 0.29 ms, and the hop to a thread 0.05 ms
+        more without freeing the loop any sooner at the 99th percentile
+        (benchmarks/bench_offload.py)."""
+        rule = route.rule
+        return (
+            rule is not None
+            and 200 <= status < 300
+            and not isinstance((rule.signer or self._signer).backend, LocalKey)
+        )
 
     def reads_request(self, route: Route) -> bool:
         """Whether ``respond`` may call ``when`` or a callable resource (user code) for

@@ -10,7 +10,8 @@ Rules match ``request.path_info``, the path below the mount point (``SCRIPT_NAME
 only looks at the response, so its place in ``MIDDLEWARE`` does not change what ``when`` sees:
 ``view.native`` is the ``HttpRequest``, with ``session`` and ``user`` once their middleware ran.
 Under ASGI, ``when`` and resource callables run in Django's sync thread (``sync_to_async``), as
-a sync view would, so they may read a database session or ``request.user``.
+a sync view would, so they may read a database session or ``request.user``; a signer whose key
+is held elsewhere (``KMSBackend``) signs in a worker thread, so it never blocks the event loop.
 
 How the cookies are sent: Django's handlers write the response's headers (one value per name),
 then one ``Set-Cookie`` per entry of ``response.cookies``, as ``morsel.output(header="")``.
@@ -22,6 +23,8 @@ are, except one the app set under a ``CloudFront-*`` name, which this replaces.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import inspect
 from collections.abc import Callable, Container, Mapping
 from http.cookies import Morsel
@@ -39,7 +42,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 
 from cfcookie_middleware.cookies import RequestCookies
-from cfcookie_middleware.core import CookieCore, Headers, RequestView, Route
+from cfcookie_middleware.core import REMOTE_SIGNATURES, CookieCore, Headers, RequestView, Route
 from cfcookie_middleware.signing import ConfigurationError, Signer
 
 __all__ = ["SETTING", "CloudFrontCookieMiddleware"]
@@ -61,6 +64,7 @@ class CloudFrontCookieMiddleware:
         self._async = iscoroutinefunction(get_response)
         if self._async:
             markcoroutinefunction(self)
+        self._signing = asyncio.Semaphore(REMOTE_SIGNATURES)
 
     def __call__(self, request: HttpRequest) -> Any:
         route = self.core.match(request.path_info, request.method or "", _routing_host(request))
@@ -72,13 +76,17 @@ class CloudFrontCookieMiddleware:
 
     async def _acall(self, request: HttpRequest, route: Route) -> HttpResponseBase:
         response: HttpResponseBase = await self.get_response(request)
-        if self.core.reads_request(route):
-            # ``when`` and resource callables are sync code that may touch the ORM (a
-            # database session, request.user): Django's rule is a thread, not the event loop.
-            add = sync_to_async(self._add, thread_sensitive=True)
+        # ``when`` and resource callables are sync code that may touch the ORM (a database
+        # session, request.user): Django's rule is its sync thread, not the event loop. A
+        # remote signer (KMS) may wait on I/O: a worker thread, a few at a time.
+        reads = self.core.reads_request(route)
+        remote = self.core.signs_remotely(route, response.status_code)
+        if not (reads or remote):
+            return self._add(request, route, response)
+        add = sync_to_async(self._add, thread_sensitive=reads)
+        async with self._signing if remote else contextlib.nullcontext():
             added: HttpResponseBase = await add(request, route, response)
-            return added
-        return self._add(request, route, response)
+        return added
 
     def _add(
         self, request: HttpRequest, route: Route, response: HttpResponseBase

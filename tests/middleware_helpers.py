@@ -8,9 +8,11 @@ would judge it.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -20,7 +22,13 @@ from wsgiref.util import setup_testing_defaults
 
 from cfcookie_middleware.cookies import RequestCookies, parse_cookie_header, parse_cookie_pairs
 from cfcookie_middleware.rules import Rule
-from cfcookie_middleware.signing import Policy, Signer
+from cfcookie_middleware.signing import (
+    LocalKey,
+    Policy,
+    Signer,
+    VerifyingKey,
+    load_private_key,
+)
 from cfcookie_middleware.verify import Verifier
 
 VECTORS = Path(__file__).parent / "vectors"
@@ -109,6 +117,54 @@ class CountingSigner(Signer):
         with self._calls_lock:
             self.calls += 1
         return super().sign_policy(policy, prefix=prefix)
+
+
+class GatedBackend:
+    """A signing backend standing in for a slow KMS: once ``armed``, each signature waits until
+    the test sets ``release`` (a gate, not a sleep, so no test depends on timing). It counts the
+    signatures in flight, the most at once, and those made on an event loop's thread."""
+
+    hash_algorithm = "SHA256"
+
+    def __init__(self, key_path: Path = VECTORS / "test-rsa-key.pem") -> None:
+        self._local = LocalKey(load_private_key(key_path), "SHA256")
+        self.armed = False
+        self.release = threading.Event()
+        self.in_flight = self.peak = 0
+        self.on_a_loop = 0
+        self._lock = threading.Lock()
+
+    def sign(self, message: bytes) -> bytes:
+        if self.armed:
+            with self._lock:
+                self.in_flight += 1
+                self.peak = max(self.peak, self.in_flight)
+                self.on_a_loop += _on_an_event_loop()
+            try:
+                if not self.release.wait(20):
+                    raise TimeoutError("the test never released the gated signer")
+            finally:
+                with self._lock:
+                    self.in_flight -= 1
+        return self._local.sign(message)
+
+    def public_key(self) -> VerifyingKey:
+        return self._local.public_key()
+
+    def wait_for(self, in_flight: int) -> None:
+        """Until ``in_flight`` signatures are waiting at the gate (at most ten seconds)."""
+        deadline = time.monotonic() + 10
+        while self.in_flight < in_flight and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert self.in_flight >= in_flight, self.in_flight
+
+
+def _on_an_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def make_signer() -> CountingSigner:

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +23,14 @@ from middleware_helpers import (
     BASE_URL,
     CANNED_SET,
     CLOUDFRONT_NAMES,
+    CUSTOM_SET,
     GARBAGE_KINDS,
+    KEY_ID,
     MEDIA,
     T0,
     BadConfig,
     Clock,
+    GatedBackend,
     asgi_scope,
     assert_grants,
     cloudfront_set_cookies,
@@ -34,6 +39,7 @@ from middleware_helpers import (
     make_signer,
     options,
     policy_expiry,
+    verifier_for,
 )
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -44,7 +50,7 @@ from starlette.routing import Host, Mount, Route, Router
 from starlette.testclient import TestClient
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cfcookie_middleware.core import RequestView
+from cfcookie_middleware.core import REMOTE_SIGNATURES, RequestView
 from cfcookie_middleware.rules import Rule
 from cfcookie_middleware.signing import ConfigurationError, Signer
 from cfcookie_middleware.starlette import CloudFrontCookieMiddleware
@@ -721,3 +727,59 @@ def test_a_rule_without_a_host_grants_on_every_host() -> None:
     app = host_routed_app(make_signer(), Rule("/videos", resource=f"{MEDIA}/videos/*"))
     status = TestClient(app, base_url="https://status.example.com").get("/videos")
     assert cloudfront_set_cookies(status.headers.get_list("set-cookie"))
+
+
+# ---- a slow signer ---------------------------------------------------------------------------
+def test_a_slow_signer_never_blocks_the_event_loop() -> None:
+    """A KMS-like backend whose signature is held at a gate: while it waits, a real uvicorn
+    server still answers an unrelated request (it could not if the signature ran on the loop),
+    then the waiting response goes out with a set CloudFront accepts."""
+    backend = GatedBackend()
+    signer = Signer(KEY_ID, backend)
+    app = CloudFrontCookieMiddleware(Starlette(routes=ROUTES), **options(signer))  # built now
+    backend.armed = True
+    with running_uvicorn(app) as port, ThreadPoolExecutor(1) as pool:
+        base = f"http://127.0.0.1:{port}"
+        granted = pool.submit(httpx2.get, f"{base}/videos/a.mp4", timeout=30)
+        backend.wait_for(1)
+        unrelated = httpx2.get(f"{base}/public", timeout=5)
+        assert unrelated.status_code == 200
+        assert not granted.done()  # still at the gate
+        backend.release.set()
+        response = granted.result(30)
+    assert backend.on_a_loop == 0
+    assert_grants(
+        response.headers.get_list("set-cookie"),
+        signer,
+        f"{MEDIA}/videos/a.mp4",
+        None,
+        expected_names={*CUSTOM_SET, "CloudFront-Hash-Algorithm"},
+    )
+
+
+def test_slow_signatures_run_a_few_at_a_time() -> None:
+    """Twelve first visitors of twelve libraries at once: at most REMOTE_SIGNATURES signatures
+    wait at the gate together, the rest wait without a thread; all get their own set."""
+    backend = GatedBackend()
+    signer = Signer(KEY_ID, backend)
+    middleware = CloudFrontCookieMiddleware(Starlette(routes=ROUTES), **options(signer))
+    backend.armed = True
+    users = [f"user{n}" for n in range(12)]
+    with running_uvicorn(middleware) as port, ThreadPoolExecutor(len(users)) as pool:
+        base = f"http://127.0.0.1:{port}"
+        replies = [
+            pool.submit(httpx2.get, f"{base}/users/{user}/library", timeout=30) for user in users
+        ]
+        backend.wait_for(REMOTE_SIGNATURES)
+        deadline = time.monotonic() + 10
+        while middleware._signing.statistics().tasks_waiting < len(users) - REMOTE_SIGNATURES:
+            assert time.monotonic() < deadline, middleware._signing.statistics()
+            time.sleep(0.005)
+        assert backend.in_flight == REMOTE_SIGNATURES
+        backend.release.set()
+        responses = [reply.result(30) for reply in replies]
+    assert backend.peak == REMOTE_SIGNATURES
+    for user, response in zip(users, responses, strict=True):
+        cookies = cloudfront_set_cookies(response.headers.get_list("set-cookie"))
+        values = {name: cookie.value for name, cookie in cookies.items()}
+        assert verifier_for(signer).check_cookies(f"{MEDIA}/users/{user}/1.mp4", values).allowed
