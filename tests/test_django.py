@@ -20,14 +20,16 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from unittest.mock import ANY
 from wsgiref.validate import validator
 
+import httpx2
 import pytest
 from asgiref.sync import iscoroutinefunction
-from conftest import free_ports, import_error_without
+from conftest import free_ports, import_error_without, running_uvicorn
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.handlers.asgi import ASGIHandler
@@ -50,6 +52,7 @@ from middleware_helpers import (
     BAD_CONFIGS,
     CANNED_SET,
     CLOUDFRONT_NAMES,
+    CUSTOM_SET,
     DOMAIN,
     KEY_ID,
     MEDIA,
@@ -57,6 +60,7 @@ from middleware_helpers import (
     VECTORS,
     BadConfig,
     Clock,
+    GatedBackend,
     asgi_scope,
     assert_grants,
     cloudfront_set_cookies,
@@ -839,3 +843,33 @@ def test_host_bound_rules_read_the_host_django_routes_on() -> None:
     assert routed_elsewhere.status_code == 200
     assert not cloudfront_set_cookies(set_cookies(routed_elsewhere))
     assert_grants(set_cookies(plain), signer, f"{MEDIA}/videos/a.mp4", None)
+
+
+# ---- a slow signer -----------------------------------------------------------------------------
+def test_a_slow_signer_never_blocks_djangos_event_loop() -> None:
+    """Django's ASGI handler under a real uvicorn server, with a KMS-like backend held at a
+    gate: an unrelated request is answered while the signature waits (it could not be if the
+    signature ran on the loop), then the waiting response goes out with its set."""
+    backend = GatedBackend()
+    signer = Signer(KEY_ID, backend)
+    host = {"Host": APP_HOST}
+    with override_settings(CLOUDFRONT_COOKIES=options(signer)):
+        handler = ASGIHandler()  # builds the middleware, and its signing self-check, now
+        backend.armed = True
+        with running_uvicorn(handler) as port, ThreadPoolExecutor(1) as pool:
+            base = f"http://127.0.0.1:{port}"
+            granted = pool.submit(httpx2.get, f"{base}/videos/a.mp4", headers=host, timeout=30)
+            backend.wait_for(1)
+            unrelated = httpx2.get(f"{base}/plain", headers=host, timeout=5)
+            assert (unrelated.status_code, unrelated.text) == (200, "no rule here")
+            assert not granted.done()  # still at the gate
+            backend.release.set()
+            response = granted.result(30)
+    assert backend.on_a_loop == 0
+    assert_grants(
+        response.headers.get_list("set-cookie"),
+        signer,
+        f"{MEDIA}/videos/a.mp4",
+        None,
+        expected_names={*CUSTOM_SET, "CloudFront-Hash-Algorithm"},
+    )
