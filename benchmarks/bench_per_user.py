@@ -141,11 +141,14 @@ def strings_mb(strings: Iterable[str]) -> float:
 
 
 def padded(cookie: str, user: int, filler: int) -> str:
-    """``cookie`` between two runs of filler cookies, ``filler`` bytes in all."""
+    """``cookie`` between two runs of filler, ``filler`` bytes in all: pieces named like
+    CloudFront cookies but without ``=``, which a Cookie parser skips (so the set still
+    counts as held) but which a lookup by the header's run of CloudFront names would keep."""
     if not (filler and cookie):
         return cookie
-    half = "x" * (filler // 2)
-    return f"a{user}={half}; {cookie}; z{user}={half}"
+    piece = f"CloudFront-{user:07d}-filler"
+    half = "; ".join([piece] * (filler // 2 // (len(piece) + 2)))
+    return f"{half}; {cookie}; {half}"
 
 
 def memory_pass(make_app: Callable[[], Any], n: int, filler: int) -> None:

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 from publicsuffixlist import PublicSuffixList
 
 from cfcookie_middleware.cookies import (
+    parse_cookie_pairs,
     path_covers,
     resource_path,
     set_cookie_header,
@@ -444,9 +445,7 @@ class CookieCore:
             return False
         canned = "*" not in resource and plan.not_before is None and network is None
         try:
-            held = self._held(
-                signer, _cloudfront_pairs(cookie_header), resource if canned else None
-            )
+            held = self._held(signer, _cloudfront_part(cookie_header), resource if canned else None)
         except _NotHeld:
             return False
         issued = held.expires - plan.ttl
@@ -696,12 +695,15 @@ def _decided(answer: object) -> bool:
 _CLOUDFRONT_PAIR = re.compile(r"(?:^|;)\s*(CloudFront-[^=;]*)=([^;]*)")
 
 
-def _cloudfront_pairs(header: str) -> tuple[tuple[str, str], ...]:
-    """The ``CloudFront-*`` pairs of a Cookie header, in order, and nothing else: a returning
-    visitor's set is looked up by these alone, so whatever else the header carries (a session
-    cookie, analytics, filler sent to bloat the cache) neither changes the entry nor is kept.
-    (The pairs ``parse_cookie_pairs`` finds whose name starts with ``CloudFront-``.)"""
-    return tuple((name.rstrip(), value.strip()) for name, value in _CLOUDFRONT_PAIR.findall(header))
+def _cloudfront_part(header: str) -> str:
+    """The ``CloudFront-*`` pairs of a Cookie header, in order, joined by "; ", and nothing
+    else: a returning visitor's set is looked up by these alone, so whatever else the header
+    carries (a session cookie, analytics, filler sent to bloat the cache) neither changes the
+    entry nor is kept; one string keeps an entry as small as the set. (Its pairs are those
+    ``parse_cookie_pairs`` finds in the header under a name starting with ``CloudFront-``.)"""
+    return "; ".join(
+        f"{name.rstrip()}={value.strip()}" for name, value in _CLOUDFRONT_PAIR.findall(header)
+    )
 
 
 class _NotHeld(Exception):
@@ -709,16 +711,15 @@ class _NotHeld(Exception):
     so requests carrying junk cannot fill it (each costs a parse instead)."""
 
 
-def _genuine_terms(
-    signer: Signer, pairs: tuple[tuple[str, str], ...], canned_resource: str | None
-) -> Policy:
-    """The terms of the set in ``pairs`` when it is, byte for byte, one this core issues with
+def _genuine_terms(signer: Signer, part: str, canned_resource: str | None) -> Policy:
+    """The terms of the set in ``part`` when it is, byte for byte, one this core issues with
     ``signer``'s key: the cookies of a canned set (its resource is the request's) when
     ``canned_resource`` is given, else of a custom one, each once, and
     a signature that verifies against the public key (not re-signed, so sets from another
     worker, an earlier process or a randomized ECDSA signature count). ``_NotHeld`` for
     anything else: a reformatted policy that CloudFront would refuse, or two sets from
     different domains or paths (which one CloudFront reads is undocumented)."""
+    pairs = parse_cookie_pairs(part)
     cookies = dict(pairs)
     terms = "CloudFront-Policy" if canned_resource is None else "CloudFront-Expires"
     names = {terms, "CloudFront-Signature", "CloudFront-Key-Pair-Id"}
