@@ -714,9 +714,9 @@ class _NotHeld(Exception):
 def _genuine_terms(signer: Signer, part: str, canned_resource: str | None) -> Policy:
     """The terms of the set in ``part`` when it is, byte for byte, one this core issues with
     ``signer``'s key: the cookies of a canned set (its resource is the request's) when
-    ``canned_resource`` is given, else of a custom one, each once, and
-    a signature that verifies against the public key (not re-signed, so sets from another
-    worker, an earlier process or a randomized ECDSA signature count). ``_NotHeld`` for
+    ``canned_resource`` is given, else of a custom one, each once, and a signature that
+    verifies against the public key (not re-signed, so sets from another worker, an earlier
+    process or a randomized ECDSA signature count). ``_NotHeld`` for
     anything else: a reformatted policy that CloudFront would refuse, or two sets from
     different domains or paths (which one CloudFront reads is undocumented)."""
     pairs = parse_cookie_pairs(part)
