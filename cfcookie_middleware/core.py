@@ -13,7 +13,6 @@ import functools
 import inspect
 import logging
 import math
-import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -692,18 +691,25 @@ def _decided(answer: object) -> bool:
     return bool(answer)
 
 
-_CLOUDFRONT_PAIR = re.compile(r"(?:^|;)\s*(CloudFront-[^=;]*)=([^;]*)")
-
-
 def _cloudfront_part(header: str) -> str:
     """The ``CloudFront-*`` pairs of a Cookie header, in order, joined by "; ", and nothing
     else: a returning visitor's set is looked up by these alone, so whatever else the header
     carries (a session cookie, analytics, filler sent to bloat the cache) neither changes the
     entry nor is kept; one string keeps an entry as small as the set. (Its pairs are those
-    ``parse_cookie_pairs`` finds in the header under a name starting with ``CloudFront-``.)"""
-    return "; ".join(
-        f"{name.rstrip()}={value.strip()}" for name, value in _CLOUDFRONT_PAIR.findall(header)
-    )
+    ``parse_cookie_pairs`` finds under a name starting with ``CloudFront-``; only the run of
+    the header from the first such name to the last is split, the rest cannot hold one.)"""
+    first = header.find("CloudFront-")
+    if first < 0:
+        return ""
+    start = header.rfind(";", 0, first) + 1
+    end = header.find(";", header.rfind("CloudFront-"))
+    pairs = []
+    for piece in (header[start:] if end < 0 else header[start:end]).split(";"):
+        name, equals, value = piece.partition("=")
+        name = name.strip()
+        if equals and name.startswith("CloudFront-"):
+            pairs.append(f"{name}={value.strip()}")
+    return "; ".join(pairs)
 
 
 class _NotHeld(Exception):
