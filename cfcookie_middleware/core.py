@@ -68,7 +68,8 @@ MAX_COOKIE_BYTES = 4096
 """What browsers keep of one cookie: name, value and attributes."""
 DEFAULT_CACHE_SIZE = 10_000
 """Signed cookie sets kept for reuse, and as many verified returning sets: measured at about
-1.5 KB and 1.0 KB an entry (RSA-2048), so about 25 MB at most (benchmarks/bench_per_user.py)."""
+1.9 KB and 1.1 KB an entry (RSA-2048), so about 28 MB at most, however padded the Cookie
+headers (benchmarks/bench_per_user.py, with and without --filler)."""
 REMOTE_SIGNATURES = 8
 """How many signatures with a remote backend (KMS, an HSM) an async adapter runs at once, each
 in a worker thread; more requests wait without blocking the event loop. Issued sets are cached,
