@@ -10,8 +10,9 @@ Rules match ``request.path_info``, the path below the mount point (``SCRIPT_NAME
 only looks at the response, so its place in ``MIDDLEWARE`` does not change what ``when`` sees:
 ``view.native`` is the ``HttpRequest``, with ``session`` and ``user`` once their middleware ran.
 Under ASGI, ``when`` and resource callables run in Django's sync thread (``sync_to_async``), as
-a sync view would, so they may read a database session or ``request.user``; a signer whose key
-is held elsewhere (``KMSBackend``) signs in a worker thread, so it never blocks the event loop.
+a sync view would, so they may read a database session or ``request.user`` (a signature is then
+made there too); otherwise a signer whose key is held elsewhere (``KMSBackend``) signs in a
+pool of ``REMOTE_SIGNATURES`` threads of its own, so it never blocks the event loop.
 
 How the cookies are sent: Django's handlers write the response's headers (one value per name),
 then one ``Set-Cookie`` per entry of ``response.cookies``, as ``morsel.output(header="")``.
@@ -24,9 +25,10 @@ are, except one the app set under a ``CloudFront-*`` name, which this replaces.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import functools
 import inspect
 from collections.abc import Callable, Container, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from http.cookies import Morsel
 from typing import Any
 
@@ -64,7 +66,7 @@ class CloudFrontCookieMiddleware:
         self._async = iscoroutinefunction(get_response)
         if self._async:
             markcoroutinefunction(self)
-        self._signing = asyncio.Semaphore(REMOTE_SIGNATURES)
+        self._signing = ThreadPoolExecutor(REMOTE_SIGNATURES, thread_name_prefix="cfcookie-sign")
 
     def __call__(self, request: HttpRequest) -> Any:
         route = self.core.match(request.path_info, request.method or "", _routing_host(request))
@@ -76,17 +78,17 @@ class CloudFrontCookieMiddleware:
 
     async def _acall(self, request: HttpRequest, route: Route) -> HttpResponseBase:
         response: HttpResponseBase = await self.get_response(request)
-        # ``when`` and resource callables are sync code that may touch the ORM (a database
-        # session, request.user): Django's rule is its sync thread, not the event loop. A
-        # remote signer (KMS) may wait on I/O: a worker thread, a few at a time.
-        reads = self.core.reads_request(route)
-        remote = self.core.signs_remotely(route, response.status_code)
-        if not (reads or remote):
-            return self._add(request, route, response)
-        add = sync_to_async(self._add, thread_sensitive=reads)
-        async with self._signing if remote else contextlib.nullcontext():
-            added: HttpResponseBase = await add(request, route, response)
-        return added
+        add = functools.partial(self._add, request, route, response)
+        if self.core.reads_request(route):
+            # ``when`` and resource callables are sync code that may touch the ORM (a
+            # database session, request.user): Django's rule is a thread, not the event loop.
+            added: HttpResponseBase = await sync_to_async(add, thread_sensitive=True)()
+            return added
+        if self.core.signs_remotely(route, response.status_code):
+            # A remote signer (KMS) may wait on I/O: a pool of its own, so a stalled key
+            # service neither blocks the loop nor takes the loop's default executor.
+            return await asyncio.get_running_loop().run_in_executor(self._signing, add)
+        return add()
 
     def _add(
         self, request: HttpRequest, route: Route, response: HttpResponseBase

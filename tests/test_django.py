@@ -76,7 +76,7 @@ from middleware_helpers import (
 from werkzeug.test import Client as WerkzeugClient
 
 from cfcookie_middleware import Rule
-from cfcookie_middleware.core import RequestView
+from cfcookie_middleware.core import REMOTE_SIGNATURES, RequestView
 from cfcookie_middleware.edge import REASON_HEADER, Edge
 from cfcookie_middleware.signing import ConfigurationError, Signer
 from cfcookie_middleware.wsgi import CloudFrontCookieMiddleware as WsgiMiddleware
@@ -873,3 +873,36 @@ def test_a_slow_signer_never_blocks_djangos_event_loop() -> None:
         None,
         expected_names={*CUSTOM_SET, "CloudFront-Hash-Algorithm"},
     )
+
+
+def test_slow_signatures_run_a_few_at_a_time_under_django() -> None:
+    """Twelve first visitors of twelve libraries at once under Django's ASGI handler: at most
+    REMOTE_SIGNATURES signatures wait at the gate together; all get their own set."""
+    backend = GatedBackend()
+    signer = Signer(KEY_ID, backend)
+    users = [f"user{n}" for n in range(12)]
+    host = {"Host": APP_HOST}
+    with override_settings(CLOUDFRONT_COOKIES=options(signer)):
+        handler = ASGIHandler()
+        backend.armed = True
+        with running_uvicorn(handler) as port, ThreadPoolExecutor(len(users)) as pool:
+            base = f"http://127.0.0.1:{port}"
+            replies = [
+                pool.submit(httpx2.get, f"{base}/users/{user}/library", headers=host, timeout=30)
+                for user in users
+            ]
+            backend.wait_for(REMOTE_SIGNATURES)
+            for _ in range(50):  # the others are queued, not signing: no more reach the gate
+                assert backend.in_flight == REMOTE_SIGNATURES
+                time.sleep(0.01)
+            backend.release.set()
+            responses = [reply.result(30) for reply in replies]
+    assert backend.peak == REMOTE_SIGNATURES
+    for user, response in zip(users, responses, strict=True):
+        values = {
+            name: cookie.value
+            for name, cookie in cloudfront_set_cookies(
+                response.headers.get_list("set-cookie")
+            ).items()
+        }
+        assert verifier_for(signer).check_cookies(f"{MEDIA}/users/{user}/1.mp4", values).allowed
