@@ -10,11 +10,14 @@ through the plain WSGI adapter around a bare app, in three passes over the same 
 (b) returning visits, each user sending the cookies (a) gave them: a current set needs no new
     signature, so a counting Signer subclass should see no call;
 (c) memory under tracemalloc (untimed): a fresh middleware, each user a first visit then a
-    returning one; what the middleware keeps after each tenth, and per cached entry.
+    returning one; what the middleware keeps after each tenth, and per cached entry. With
+    ``--filler N`` the returning visit's set comes surrounded by N bytes of other cookies (what
+    a client padding its header to bloat the cache would send).
 
 The process's RSS is read after every tenth of (a) and (b); it includes this script's own list of
 the users' cookies, so (a) also prints it less that list.
 Run: python benchmarks/bench_per_user.py [--users 100000] [--key rsa|ecdsa] [--cache-size N]
+                                         [--filler BYTES]
 """
 
 from __future__ import annotations
@@ -137,7 +140,18 @@ def strings_mb(strings: Iterable[str]) -> float:
     return sum(sys.getsizeof(s) for s in strings) / MB
 
 
-def memory_pass(make_app: Callable[[], Any], n: int) -> None:
+def padded(cookie: str, user: int, filler: int) -> str:
+    """``cookie`` between two runs of filler, ``filler`` bytes in all: pieces named like
+    CloudFront cookies but without ``=``, which a Cookie parser skips (so the set still
+    counts as held) but which a lookup by the header's run of CloudFront names would keep."""
+    if not (filler and cookie):
+        return cookie
+    piece = f"CloudFront-{user:07d}-filler"
+    half = "; ".join([piece] * (filler // 2 // (len(piece) + 2)))
+    return f"{half}; {cookie}; {half}"
+
+
+def memory_pass(make_app: Callable[[], Any], n: int, filler: int) -> None:
     """(c): retained memory of a fresh middleware after each tenth of ``n`` users."""
     gc.collect()
     tracemalloc.start()
@@ -146,10 +160,12 @@ def memory_pass(make_app: Callable[[], Any], n: int) -> None:
     # The core's two LRUs (private attributes): signed sets, and returning visitors' sets.
     entries = {"signed set": app.core._signed, "held set": app.core._held}
     print("\n(c) memory under tracemalloc: a fresh middleware, each user a first then a return")
+    if filler:
+        print(f"    (each returning set surrounded by {filler} bytes of other cookies)")
     print(f"{'users':>8}{'kept by the middleware':>25}{'signed sets':>13}{'held sets':>11}")
     for part in tenths(n):
         for user in part:
-            visit(app, user, visit(app, user, ""))
+            visit(app, user, padded(visit(app, user, ""), user, filler))
         gc.collect()
         kept = tracemalloc.get_traced_memory()[0] - base
         sizes = [cache.cache_info().currsize for cache in entries.values()]
@@ -169,6 +185,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--key", choices=("rsa", "ecdsa"), default="rsa")
     parser.add_argument("--cache-size", type=int, default=DEFAULT_CACHE_SIZE)
+    parser.add_argument("--filler", type=int, default=0, metavar="BYTES")
     args = parser.parse_args()
     n = args.users
     if n < TENTHS:
@@ -256,7 +273,7 @@ def main() -> None:
     print(f"RSS after (a) and (b): {rss_mb():.1f} MB (+{rss_mb() - rss_start:.1f} MB)")
 
     del app, cookies
-    memory_pass(make_app, n)
+    memory_pass(make_app, n, args.filler)
 
 
 if __name__ == "__main__":

@@ -151,6 +151,32 @@ def _epoch(text: str, option: str, now: float) -> int:
     return to_epoch(parse_when(text, name=option), name=option, now=now)
 
 
+# DER is an ASN.1 SEQUENCE (0x30...), so its base64 starts with "MI" for any key or certificate.
+_DER_TEXT = re.compile(r"MI[A-Za-z0-9+/=\s]{62,}")
+_KEY_TEXT = "this looks like PEM text, not a file path; pass a file"
+
+
+def _looks_like_key(text: str) -> bool:
+    """Whether a path option holds key or certificate text (a PEM block, or the base64 of
+    DER), which no error message may repeat."""
+    return "-----BEGIN" in text or "\n" in text or _DER_TEXT.fullmatch(text) is not None
+
+
+def _key_file(text: str) -> str:
+    """An argparse type for a key file option that also reads stdin (``-``) and takes the AWS
+    CLI's ``file://`` prefix."""
+    if _looks_like_key(text):
+        raise argparse.ArgumentTypeError(f"{_KEY_TEXT}, or - for stdin")
+    return text.removeprefix("file://")
+
+
+def _pem_file(text: str) -> str:
+    """An argparse type for a certificate or TLS key file option (no stdin)."""
+    if _looks_like_key(text):
+        raise argparse.ArgumentTypeError(_KEY_TEXT)
+    return text
+
+
 def _read_file(path: str, option: str) -> bytes:
     """The bytes of ``path`` (``-`` is stdin, ``file://`` is the AWS CLI's prefix for a file),
     with an error that names the option."""
@@ -175,7 +201,10 @@ def _add_key_options(parser: argparse.ArgumentParser) -> None:
         "--key-pair-id", metavar="ID", help="ID of the public key in CloudFront (K2JCJMDEHXQW5F)"
     )
     group.add_argument(
-        "--private-key", metavar="FILE", help="private key PEM or DER file; '-' reads stdin"
+        "--private-key",
+        metavar="FILE",
+        type=_key_file,
+        help="private key PEM or DER file; '-' reads stdin",
     )
     group.add_argument(
         "--passphrase",
@@ -403,6 +432,8 @@ def _public_keys(items: Sequence[str]) -> dict[str, bytes]:
     keys: dict[str, bytes] = {}
     for item in items:
         key_id, _, path = item.partition("=")
+        if _looks_like_key(item) or _looks_like_key(path):
+            raise UsageError(f"--public-key: {_KEY_TEXT} as ID=FILE, or ID=- for stdin")
         if not key_id or not path:
             raise UsageError(
                 f"--public-key: {item[:80]!r} is not ID=FILE, such as K2JCJMDEHXQW5F=public_key.pem"
@@ -580,8 +611,10 @@ def _configure_edge(parser: argparse.ArgumentParser) -> None:
         "policy with CORS would allow it, such as https://www.example.com (repeatable)",
     )
     tls = parser.add_argument_group("TLS (serve https)")
-    tls.add_argument("--tls-cert", metavar="FILE", help="PEM certificate (chain)")
-    tls.add_argument("--tls-key", metavar="FILE", help="PEM private key of the certificate")
+    tls.add_argument("--tls-cert", metavar="FILE", type=_pem_file, help="PEM certificate (chain)")
+    tls.add_argument(
+        "--tls-key", metavar="FILE", type=_pem_file, help="PEM private key of the certificate"
+    )
 
 
 def _tls_context(cert: str | None, key: str | None) -> ssl.SSLContext | None:
@@ -697,7 +730,7 @@ def _configure_doctor(parser: argparse.ArgumentParser) -> None:
         "CORS request from it, as a player's, and its CORS answer is checked",
     )
     network.add_argument(
-        "--ca-file", metavar="FILE", help="PEM CA certificates to trust for --probe"
+        "--ca-file", metavar="FILE", type=_pem_file, help="PEM CA certificates to trust for --probe"
     )
     _add_key_options(parser)
 

@@ -31,6 +31,7 @@ from cfcookie_middleware.cookies import (
 from cfcookie_middleware.rules import Rule, compile_pattern, is_ambiguous_path
 from cfcookie_middleware.signing import (
     ConfigurationError,
+    LocalKey,
     Policy,
     Signer,
     b64decode,
@@ -68,7 +69,12 @@ MAX_COOKIE_BYTES = 4096
 """What browsers keep of one cookie: name, value and attributes."""
 DEFAULT_CACHE_SIZE = 10_000
 """Signed cookie sets kept for reuse, and as many verified returning sets: measured at about
-1.5 KB and 1.0 KB an entry (RSA-2048), so about 25 MB at most (benchmarks/bench_per_user.py)."""
+1.9 KB and 1.1 KB an entry (RSA-2048), so about 28 MB at most, however padded the Cookie
+headers (benchmarks/bench_per_user.py, with and without --filler)."""
+REMOTE_SIGNATURES = 8
+"""How many signatures with a remote backend (KMS, an HSM) an async adapter runs at once, each
+in a worker thread; more requests wait without blocking the event loop. Issued sets are cached,
+so a request that waited usually finds its set signed by then."""
 _MAX_WARNINGS = 100
 _MAX_AGE_ROOM = len("; Max-Age=2147483647")
 _PRIVATE = [("Cache-Control", "private"), ("Vary", "Cookie")]
@@ -156,6 +162,7 @@ class CookieCore:
         refresh_margin: timedelta | None = None,
         when: Callable[[RequestView], object] | None = None,
         clear_on: str | Sequence[str] = (),
+        methods: str | Iterable[str] = ("GET",),
         cache_size: int = DEFAULT_CACHE_SIZE,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -197,10 +204,12 @@ class CookieCore:
                 f"{type(clear_on).__name__}; leave it out for no logout route"
             )
         self._clear = [compile_pattern(p, name=f"clear_on[{i}]") for i, p in enumerate(clear_on)]
+        self.methods = _check_methods(methods)
         # A rule that captures nothing always gives the same route: made once, not per request.
         self._matchers = [
             (
                 rule,
+                rule.host,
                 rule.regex.fullmatch,
                 plan,
                 None if rule.regex.groupindex else Route(rule, _NO_PARAMS, plan),
@@ -244,15 +253,27 @@ class CookieCore:
         self._signer = signer
 
     # ---- per request -------------------------------------------------------------------
-    def match(self, path: str) -> Route | None:
-        """The route for a decoded path below the mount point, or ``None`` (nothing to do)."""
+    def match(self, path: str, method: str = "GET", host: str | None = None) -> Route | None:
+        """The route for a request, or ``None`` (nothing to do): ``path`` is the decoded path
+        below the mount point, ``method`` the request method as sent, ``host`` its ``Host``.
+
+        A method outside ``methods`` matches no rule, so only the view's own answer to an
+        allowed method can earn cookies: an automatic ``OPTIONS``, a CORS preflight or a 405
+        is the framework's. ``clear_on`` routes match any method but ``OPTIONS`` (logout is
+        often a POST). A rule bound to a host matches only requests whose ``Host`` is exactly
+        that host.
+        """
         if is_ambiguous_path(path):
             logger.debug("cfcookie: no cookies for ambiguous path %r", path[:200])
             return None
         for pattern in self._clear:
             if pattern.fullmatch(path):
-                return _CLEAR_ROUTE
-        for rule, fullmatch, plan, fixed in self._matchers:
+                return None if method == "OPTIONS" else _CLEAR_ROUTE
+        if method not in self.methods:
+            return None
+        for rule, rule_host, fullmatch, plan, fixed in self._matchers:
+            if rule_host is not None and rule_host != host:
+                continue
             found = fullmatch(path)
             if found is not None:
                 return fixed or Route(rule, found.groupdict(), plan)
@@ -279,6 +300,20 @@ class CookieCore:
         except Exception:
             logger.exception("cfcookie: could not check the request's CloudFront cookies")
             return False
+
+    def signs_remotely(self, route: Route, status: int) -> bool:
+        """Whether ``respond`` may call a signing backend other than a key in this process (a
+        KMS, an HSM: anything that may wait on I/O) for this response: an async adapter then
+        calls it in a worker thread, at most ``REMOTE_SIGNATURES`` at once. A local key stays
+        on the loop: a signature there costs about 0.29 ms, and the hop to a thread 0.05 ms
+        more without freeing the loop any sooner at the 99th percentile
+        (benchmarks/bench_offload.py)."""
+        rule = route.rule
+        return (
+            rule is not None
+            and 200 <= status < 300
+            and not isinstance((rule.signer or self._signer).backend, LocalKey)
+        )
 
     def reads_request(self, route: Route) -> bool:
         """Whether ``respond`` may call ``when`` or a callable resource (user code) for
@@ -515,6 +550,29 @@ class CookieCore:
             )
 
 
+def _check_methods(methods: str | Iterable[str]) -> frozenset[str]:
+    """The request methods whose responses may carry cookies, upper case (a request's method
+    is compared as sent: a lower-case ``get`` earns nothing, as some routers refuse it)."""
+    if isinstance(methods, str):
+        methods = (methods,)
+    if not isinstance(methods, Iterable):
+        raise ConfigurationError(f"methods: expected a list such as ['GET'], got {methods!r}")
+    checked = frozenset(m.upper() if isinstance(m, str) else m for m in methods)
+    for method in checked:
+        if not isinstance(method, str) or not (method.isascii() and method.isalpha()):
+            raise ConfigurationError(
+                f"methods: {method!r} is not an HTTP method; use names such as 'GET' or 'HEAD'"
+            )
+    if not checked:
+        raise ConfigurationError("methods: none given; leave it out for GET only")
+    if "OPTIONS" in checked:
+        raise ConfigurationError(
+            "methods: OPTIONS cannot carry cookies: frameworks and CORS middleware answer it "
+            "without running the view (which is where the app checks who may see what)"
+        )
+    return checked
+
+
 def _check_rules(rules: Rule | Iterable[Rule]) -> tuple[Rule, ...]:
     if not isinstance(rules, (Rule, Iterable)) or isinstance(rules, (str, bytes)):
         raise ConfigurationError(
@@ -529,6 +587,13 @@ def _check_rules(rules: Rule | Iterable[Rule]) -> tuple[Rule, ...]:
     for rule in checked:
         if not isinstance(rule, Rule):
             raise ConfigurationError(f"rules: expected Rule objects, got {type(rule).__name__}")
+    unbound = [rule for rule in checked if rule.host is None]
+    if unbound and len(unbound) < len(checked):
+        raise ConfigurationError(
+            f"Rule({unbound[0].pattern!r}).host: not set while other rules name a host; an app "
+            "that routes by host may serve another view on this path on another host, so name "
+            "the host on every rule (one rule per host)"
+        )
     return checked
 
 
@@ -637,15 +702,24 @@ def _decided(answer: object) -> bool:
 
 
 def _cloudfront_part(header: str) -> str:
-    """The run of whole ``name=value`` pairs of a Cookie header that holds every name with
-    ``CloudFront-`` in it ("" when none does): a returning visitor's set is then looked up by
-    this run, whatever else (a session cookie, analytics) the header carries."""
+    """The ``CloudFront-*`` pairs of a Cookie header, in order, joined by "; ", and nothing
+    else: a returning visitor's set is looked up by these alone, so whatever else the header
+    carries (a session cookie, analytics, filler sent to bloat the cache) neither changes the
+    entry nor is kept; one string keeps an entry as small as the set. (Its pairs are those
+    ``parse_cookie_pairs`` finds under a name starting with ``CloudFront-``; only the run of
+    the header from the first such name to the last is split, the rest cannot hold one.)"""
     first = header.find("CloudFront-")
     if first < 0:
         return ""
     start = header.rfind(";", 0, first) + 1
     end = header.find(";", header.rfind("CloudFront-"))
-    return header[start:] if end < 0 else header[start:end]
+    pairs = []
+    for piece in (header[start:] if end < 0 else header[start:end]).split(";"):
+        name, equals, value = piece.partition("=")
+        name = name.strip()
+        if equals and name.startswith("CloudFront-"):
+            pairs.append(f"{name}={value.strip()}")
+    return "; ".join(pairs)
 
 
 class _NotHeld(Exception):
@@ -656,9 +730,9 @@ class _NotHeld(Exception):
 def _genuine_terms(signer: Signer, part: str, canned_resource: str | None) -> Policy:
     """The terms of the set in ``part`` when it is, byte for byte, one this core issues with
     ``signer``'s key: the cookies of a canned set (its resource is the request's) when
-    ``canned_resource`` is given, else of a custom one, each once with nothing in between, and
-    a signature that verifies against the public key (not re-signed, so sets from another
-    worker, an earlier process or a randomized ECDSA signature count). ``_NotHeld`` for
+    ``canned_resource`` is given, else of a custom one, each once, and a signature that
+    verifies against the public key (not re-signed, so sets from another worker, an earlier
+    process or a randomized ECDSA signature count). ``_NotHeld`` for
     anything else: a reformatted policy that CloudFront would refuse, or two sets from
     different domains or paths (which one CloudFront reads is undocumented)."""
     pairs = parse_cookie_pairs(part)

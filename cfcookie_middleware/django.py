@@ -10,7 +10,9 @@ Rules match ``request.path_info``, the path below the mount point (``SCRIPT_NAME
 only looks at the response, so its place in ``MIDDLEWARE`` does not change what ``when`` sees:
 ``view.native`` is the ``HttpRequest``, with ``session`` and ``user`` once their middleware ran.
 Under ASGI, ``when`` and resource callables run in Django's sync thread (``sync_to_async``), as
-a sync view would, so they may read a database session or ``request.user``.
+a sync view would, so they may read a database session or ``request.user`` (a signature is then
+made there too); otherwise a signer whose key is held elsewhere (``KMSBackend``) signs in a
+pool of ``REMOTE_SIGNATURES`` threads of its own, so it never blocks the event loop.
 
 How the cookies are sent: Django's handlers write the response's headers (one value per name),
 then one ``Set-Cookie`` per entry of ``response.cookies``, as ``morsel.output(header="")``.
@@ -22,14 +24,17 @@ are, except one the app set under a ``CloudFront-*`` name, which this replaces.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import inspect
 from collections.abc import Callable, Container, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from http.cookies import Morsel
 from typing import Any
 
 try:
     from django.conf import settings
-    from django.core.exceptions import ImproperlyConfigured
+    from django.core.exceptions import DisallowedHost, ImproperlyConfigured
     from django.http import HttpRequest, HttpResponseBase
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ImportError(
@@ -39,7 +44,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 
 from cfcookie_middleware.cookies import RequestCookies
-from cfcookie_middleware.core import CookieCore, Headers, RequestView, Route
+from cfcookie_middleware.core import REMOTE_SIGNATURES, CookieCore, Headers, RequestView, Route
 from cfcookie_middleware.signing import ConfigurationError, Signer
 
 __all__ = ["SETTING", "CloudFrontCookieMiddleware"]
@@ -61,9 +66,10 @@ class CloudFrontCookieMiddleware:
         self._async = iscoroutinefunction(get_response)
         if self._async:
             markcoroutinefunction(self)
+        self._signing = ThreadPoolExecutor(REMOTE_SIGNATURES, thread_name_prefix="cfcookie-sign")
 
     def __call__(self, request: HttpRequest) -> Any:
-        route = self.core.match(request.path_info)
+        route = self.core.match(request.path_info, request.method or "", _routing_host(request))
         if route is None or self.core.holds_current(route, request.META.get("HTTP_COOKIE", "")):
             return self.get_response(request)
         if self._async:
@@ -72,13 +78,17 @@ class CloudFrontCookieMiddleware:
 
     async def _acall(self, request: HttpRequest, route: Route) -> HttpResponseBase:
         response: HttpResponseBase = await self.get_response(request)
+        add = functools.partial(self._add, request, route, response)
         if self.core.reads_request(route):
             # ``when`` and resource callables are sync code that may touch the ORM (a
             # database session, request.user): Django's rule is a thread, not the event loop.
-            add = sync_to_async(self._add, thread_sensitive=True)
-            added: HttpResponseBase = await add(request, route, response)
+            added: HttpResponseBase = await sync_to_async(add, thread_sensitive=True)()
             return added
-        return self._add(request, route, response)
+        if self.core.signs_remotely(route, response.status_code):
+            # A remote signer (KMS) may wait on I/O: a pool of its own, so a stalled key
+            # service neither blocks the loop nor takes the loop's default executor.
+            return await asyncio.get_running_loop().run_in_executor(self._signing, add)
+        return add()
 
     def _add(
         self, request: HttpRequest, route: Route, response: HttpResponseBase
@@ -166,6 +176,16 @@ class _RawMorsel(Morsel[str]):
 def _host(meta: Mapping[str, Any]) -> str:
     """Not ``request.get_host()``: it raises for a host outside ``ALLOWED_HOSTS``."""
     host: str = meta.get("HTTP_HOST") or meta.get("SERVER_NAME", "")
+    return host
+
+
+def _routing_host(request: HttpRequest) -> str | None:
+    """The host Django routes on (``X-Forwarded-Host`` under ``USE_X_FORWARDED_HOST``, as
+    django-hosts reads it), or ``None`` for one outside ``ALLOWED_HOSTS``: Django answers 400."""
+    try:
+        host: str = request.get_host()
+    except DisallowedHost:
+        return None
     return host
 
 

@@ -26,6 +26,8 @@ __all__ = ["Rule", "compile_pattern", "is_ambiguous_path"]
 ResourceSource = Union[str, "Callable[[RequestView], str | None]"]
 
 _FIELD = re.compile(r"\{([^{}/]*)\}")
+# A host as browsers send it: lower-case labels, an optional port (no scheme, path or "*").
+_HOST = re.compile(r"(?:[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?")
 # Segments a framework, a proxy or a browser may resolve or merge, and characters routers treat
 # differently (Werkzeug's and Starlette's path converters stop at a newline): matching around
 # them could hand out cookies for a route the app never served, so such paths match no rule.
@@ -84,6 +86,9 @@ class Rule:
     it to absorb viewers' clock skew. ``signer`` overrides the middleware's signer, and
     ``cookie_path`` its cookie path: rules whose cookies carry disjoint paths (``/videos/``,
     ``/users/``) give a browser one set per path, so one grant does not replace another.
+    ``host`` binds the rule to requests whose ``Host`` is exactly that name (lower case, with
+    ``:port`` when the app is reached on one), for apps that route by host: the path alone
+    would grant on every host, whatever view the app runs there.
     """
 
     pattern: str | re.Pattern[str]
@@ -93,6 +98,7 @@ class Rule:
     signer: Signer | None = None
     not_before: timedelta | None = None
     cookie_path: str | None = None
+    host: str | None = None
     regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
     template_fields: frozenset[str] = field(init=False, repr=False, compare=False)
 
@@ -115,6 +121,14 @@ class Rule:
             )
         if self.signer is not None and not isinstance(self.signer, Signer):
             raise ConfigurationError(f"{where}.signer: expected a Signer, got {self.signer!r}")
+        if self.host is not None and (
+            not isinstance(self.host, str) or not _HOST.fullmatch(self.host)
+        ):
+            raise ConfigurationError(
+                f"{where}.host: {str(self.host)[:80]!r} must be a lower-case host name, with "
+                "':port' when the app is reached on one (such as 'www.example.com' or "
+                "'localhost:8000'); it is compared with the request's Host exactly"
+            )
         if callable(self.resource):
             return
         if not isinstance(self.resource, str):

@@ -730,6 +730,12 @@ class Signer:
         """The raw signature over ``message`` (PKCS#1 v1.5 for RSA, DER for ECDSA)."""
         return self._backend.sign(message)
 
+    @property
+    def backend(self) -> SigningBackend:
+        """What signs: a ``LocalKey`` for a key in this process, else the backend given (which
+        may wait on I/O, so async adapters call it from a worker thread)."""
+        return self._backend
+
     def verify(self, message: bytes, signature: bytes) -> bool:
         """Whether this key made ``signature`` over ``message``: ECDSA signatures differ each
         time, so a set this key issued earlier (or in another process) is checked, not

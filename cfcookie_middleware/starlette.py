@@ -1,11 +1,14 @@
 """Pure ASGI adapter for Starlette, FastAPI and any ASGI app.
 
 No ``BaseHTTPMiddleware``: only the ``http.response.start`` message is touched, so streamed
-bodies, background tasks and websockets pass through exactly as without the middleware.
+bodies, background tasks and websockets pass through exactly as without the middleware. A
+signer whose key is held elsewhere (``KMSBackend``) signs in a worker thread, so a slow
+signature never blocks the event loop; ``when`` and callable resources then run there too.
 """
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 try:
@@ -17,10 +20,11 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         'pip install "cfcookie-middleware[starlette]"'
     ) from exc
 
+from anyio import CapacityLimiter, to_thread
 from werkzeug.sansio.utils import get_host
 
 from cfcookie_middleware.cookies import RequestCookies
-from cfcookie_middleware.core import CookieCore, RequestView, Route
+from cfcookie_middleware.core import REMOTE_SIGNATURES, CookieCore, RequestView, Route
 
 __all__ = ["CloudFrontCookieMiddleware", "asgi_path"]
 
@@ -53,16 +57,17 @@ class CloudFrontCookieMiddleware:
     def __init__(self, app: ASGIApp, **options: Any) -> None:
         self.app = app
         self.core = options.pop("core", None) or CookieCore(**options)
+        self._signing = CapacityLimiter(REMOTE_SIGNATURES)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        route = self.core.match(asgi_path(scope))
+        host, cookie = _host_and_cookie(scope)
+        route = self.core.match(asgi_path(scope), scope.get("method", ""), host)
         if route is None:
             await self.app(scope, receive, send)
             return
-        host, cookie = _host_and_cookie(scope)
         if self.core.holds_current(route, cookie):
             await self.app(scope, receive, send)
             return
@@ -73,7 +78,8 @@ class CloudFrontCookieMiddleware:
                     (name.decode("latin-1"), value.decode("latin-1"))
                     for name, value in message.get("headers", ())
                 )
-                replaced = self.core.respond(
+                respond = functools.partial(
+                    self.core.respond,
                     route,
                     message["status"],
                     headers,
@@ -81,6 +87,10 @@ class CloudFrontCookieMiddleware:
                     host=host,
                     cookie_header=cookie,
                 )
+                if self.core.signs_remotely(route, message["status"]):
+                    replaced = await to_thread.run_sync(respond, limiter=self._signing)
+                else:
+                    replaced = respond()
                 if replaced is not None:
                     # ASGI wants lower-case header names; the core writes them capitalized.
                     encoded = [

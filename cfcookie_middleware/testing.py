@@ -15,7 +15,9 @@ them (say ``cloudfront_key_pair_id``), and the others follow.
   and ``.server``; it is shut down after the test.
 
 ``assert_cloudfront_cookies(response, url)`` checks a response's ``CloudFront-*`` cookies the
-way a browser and CloudFront would read them, and says which check failed and why.
+way a browser would keep and send them to ``url`` (``http.cookiejar``: Domain, Path, host-only,
+Secure, expiry), then the way CloudFront would read what it sent, and says which check failed
+and why.
 
 This module imports pytest (it is loaded by pytest) but no web framework: responses are read by
 their shape.
@@ -23,19 +25,26 @@ their shape.
 
 from __future__ import annotations
 
+import email.message
 import functools
+import http.cookiejar
+import ipaddress
 import re
 import threading
+import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http.cookies import BaseCookie
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from werkzeug.serving import BaseWSGIServer
 
+from cfcookie_middleware.cookies import parse_cookie_pairs, path_covers
+from cfcookie_middleware.core import domain_covers
 from cfcookie_middleware.edge import Edge, serve
 from cfcookie_middleware.signing import PublicKeySource, Signer, When
 from cfcookie_middleware.verify import Decision, Verifier
@@ -260,6 +269,119 @@ def _value_problem(cloudfront: list[_SetCookie]) -> str | None:
     return None
 
 
+def _page_url(response: object) -> str | None:
+    """The URL of the request a test response answers, when the response records it
+    (Werkzeug/Flask, httpx/httpx2, Django's test clients); ``None`` otherwise."""
+    if isinstance(response, (list, tuple)):
+        return None
+    for name in ("wsgi_request", "asgi_request"):  # Django's test clients
+        request = getattr(response, name, None)
+        if request is not None:
+            url: str = request.build_absolute_uri()
+            return url
+    try:
+        request = getattr(response, "request", None)  # httpx raises when it has none
+    except RuntimeError:
+        return None
+    found = getattr(request, "url", None)
+    return None if found is None else str(found)
+
+
+class _BrowserPolicy(http.cookiejar.DefaultCookiePolicy):
+    """``http.cookiejar`` as current browsers behave: a cookie without Domain goes back to its
+    own host only, and Secure cookies also travel over http to a loopback host (a secure
+    context, so a local edge at http://127.0.0.1 gets them)."""
+
+    def __init__(self) -> None:
+        super().__init__(strict_ns_domain=self.DomainStrictNonDomain)
+
+    def return_ok_secure(
+        self, cookie: http.cookiejar.Cookie, request: urllib.request.Request
+    ) -> bool:
+        return super().return_ok_secure(cookie, request) or _loopback(request.host)
+
+
+def _loopback(host: str) -> bool:
+    name = urlsplit(f"//{host}").hostname or ""
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+class _Answer:
+    """The response side ``CookieJar.extract_cookies`` reads: only its headers."""
+
+    def __init__(self, set_cookies: list[str]) -> None:
+        self._headers = email.message.Message()
+        for value in set_cookies:
+            self._headers["Set-Cookie"] = value
+
+    def info(self) -> email.message.Message:
+        return self._headers
+
+
+def _browser_sends(
+    cloudfront: list[_SetCookie], page_url: str, url: str
+) -> tuple[dict[str, str], str | None]:
+    """What a browser that got ``cloudfront`` from ``page_url`` sends to ``url`` (CloudFront
+    cookies only), and why a cookie of the set would be missing there, if one is."""
+    jar = http.cookiejar.CookieJar(_BrowserPolicy())
+    # Requests the jar only reads (never opened): where the cookies came from, where they go.
+    set_by = urllib.request.Request(page_url)  # noqa: S310
+    answer = _Answer([cookie.raw for cookie in cloudfront])
+    jar.extract_cookies(answer, set_by)  # type: ignore[arg-type]  # it only calls info()
+    request = urllib.request.Request(url)  # noqa: S310
+    jar.add_cookie_header(request)
+    sent = dict(parse_cookie_pairs(request.get_header("Cookie", "")))
+    kept = {cookie.name: cookie for cookie in jar}
+    for cookie in cloudfront:
+        if cookie.name in sent:
+            continue
+        held = kept.get(cookie.name)
+        if held is None:
+            why = _refused(cookie, page_url)
+            return sent, f"a browser would not keep {cookie.name} from {page_url}: {why}"
+        why = _not_sent(held, url)
+        return sent, f"a browser would not send {cookie.name} to {url}: {why}"
+    return sent, None
+
+
+def _refused(cookie: _SetCookie, page_url: str) -> str:
+    domain = _attribute(cookie, "domain")
+    host = urlsplit(page_url).hostname or ""
+    if domain is not None and not domain_covers(host, domain):
+        return f"Domain={domain} does not cover the page's host {host}"
+    return "it has expired (Max-Age=0 or an Expires in the past)"
+
+
+def _attribute(cookie: _SetCookie, name: str) -> str | None:
+    for part in cookie.raw.split(";")[1:]:
+        key, _, value = part.partition("=")
+        if key.strip().lower() == name:
+            return value.strip()
+    return None
+
+
+def _not_sent(cookie: http.cookiejar.Cookie, url: str) -> str:
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if cookie.secure and parts.scheme not in ("https", "wss") and not _loopback(parts.netloc):
+        return "it is Secure and the URL is not https"
+    if not cookie.domain_specified:
+        return (
+            f"it is host-only for {cookie.domain} (no Domain attribute) and the URL's host is "
+            f"{host}; set cookie_domain to a domain covering both, or ask the app on {host}"
+        )
+    if not domain_covers(host, cookie.domain):
+        return f"Domain={cookie.domain} does not cover {host}"
+    if not path_covers(cookie.path, parts.path or "/", exact=True):
+        return f"Path={cookie.path} does not cover {parts.path or '/'}"
+    return "it has expired"
+
+
 def _attribute_problem(cloudfront: list[_SetCookie], attribute: str, why: str) -> str | None:
     lacking = [cookie.name for cookie in cloudfront if attribute.lower() not in cookie.attributes]
     if lacking:
@@ -278,23 +400,32 @@ def assert_cloudfront_cookies(
     allowed: bool = True,
     secure: bool = True,
     httponly: bool = True,
+    page_url: str | None = None,
 ) -> dict[str, str]:
-    """Check the ``CloudFront-*`` cookies a response sets and return them as {name: value}.
+    """Check the ``CloudFront-*`` cookies a response sets and return what a browser sends to
+    ``url`` with them, as {name: value}.
 
     In order: each cookie of a set sent exactly once; values unquoted CloudFront base64;
     ``Secure`` and ``HttpOnly`` on each (skip with ``secure=False`` / ``httponly=False`` for an
-    app configured so); then the verifier must serve ``url`` with them (refuse it when
-    ``allowed=False``), for ``client_ip`` at ``now``. ``verifier`` defaults to one trusting the
-    running test's ``cloudfront_signer`` (so it follows a ``conftest.py`` that overrides the
-    key, its ID or the signer). A failure raises ``AssertionError`` naming the check,
-    the headers seen and the verifier's code and reason.
+    app configured so); a browser that got them from ``page_url`` (read from the response when
+    it records its request; pass it for a list of headers) keeps them and sends every one to
+    ``url`` (Domain, Path, host-only, Secure, expiry, judged by ``http.cookiejar``); then the
+    verifier must serve ``url`` with what the browser sends (refuse it when ``allowed=False``),
+    for ``client_ip`` at ``now``. ``verifier`` defaults to one trusting the running test's
+    ``cloudfront_signer`` (so it follows a ``conftest.py`` that overrides the key, its ID or
+    the signer). A failure raises ``AssertionError`` naming the check, the headers seen and the
+    verifier's code and reason.
     """
     __tracebackhide__ = True
     seen = [_parse(raw) for raw in set_cookie_headers(response)]
+    page = page_url or _page_url(response)
+    if page is None:
+        raise TypeError(
+            "page_url: this response does not say which URL it answered; pass page_url= (the "
+            "URL the app was asked on) so the cookies can be judged as a browser keeps them"
+        )
     cloudfront = [cookie for cookie in seen if cookie.name.startswith("CloudFront-")]
-    values: dict[str, str] = {}
-    for cookie in cloudfront:
-        values.setdefault(cookie.name, cookie.value)
+    values, unsent = _browser_sends(cloudfront, page, url)
     checker = _default_verifier() if verifier is None else verifier
     decision = checker.check_cookies(url, values, client_ip=client_ip, now=now)
 
@@ -306,17 +437,18 @@ def assert_cloudfront_cookies(
             "HttpOnly",
             _attribute_problem(cloudfront, "HttpOnly", "kept from scripts") if httponly else None,
         ),
+        ("browser", unsent),
     ]
     for check, problem in problems:
         if problem is not None:
-            raise AssertionError(_message(check, problem, url, seen, decision, verifier))
+            raise AssertionError(_message(check, problem, url, page, seen, decision, verifier))
     if decision.allowed != allowed:
         found = (
             f"CloudFront would refuse {url} with these cookies"
             if allowed
             else f"CloudFront would serve {url} with these cookies, but a refusal was expected"
         )
-        raise AssertionError(_message("verifier", found, url, seen, decision, verifier))
+        raise AssertionError(_message("verifier", found, url, page, seen, decision, verifier))
     return values
 
 
@@ -324,11 +456,13 @@ def _message(
     check: str,
     problem: str,
     url: str,
+    page: str,
     seen: list[_SetCookie],
     decision: Decision,
     verifier: Verifier | None,
 ) -> str:
     lines = [f"CloudFront cookies: {check} check failed: {problem}", f"  url: {url}"]
+    lines.append(f"  set by: {page}")
     lines.append(f"  Set-Cookie headers seen ({len(seen)}):")
     lines.extend(f"    {_shown(cookie)}" for cookie in seen)
     if not seen:

@@ -95,7 +95,7 @@ class CloudFrontCookieMiddleware:
         if path is None:
             logger.debug("cfcookie: no cookies for a PATH_INFO that is not UTF-8")
             return self.app(environ, start_response)
-        route = self.core.match(path)
+        route = self.core.match(path, environ.get("REQUEST_METHOD", ""), _host(environ))
         if route is None or self.core.holds_current(route, environ.get("HTTP_COOKIE", "")):
             return self.app(environ, start_response)
 

@@ -8,9 +8,11 @@ would judge it.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -20,7 +22,13 @@ from wsgiref.util import setup_testing_defaults
 
 from cfcookie_middleware.cookies import RequestCookies, parse_cookie_header, parse_cookie_pairs
 from cfcookie_middleware.rules import Rule
-from cfcookie_middleware.signing import Policy, Signer
+from cfcookie_middleware.signing import (
+    LocalKey,
+    Policy,
+    Signer,
+    VerifyingKey,
+    load_private_key,
+)
 from cfcookie_middleware.verify import Verifier
 
 VECTORS = Path(__file__).parent / "vectors"
@@ -109,6 +117,54 @@ class CountingSigner(Signer):
         with self._calls_lock:
             self.calls += 1
         return super().sign_policy(policy, prefix=prefix)
+
+
+class GatedBackend:
+    """A signing backend standing in for a slow KMS: once ``armed``, each signature waits until
+    the test sets ``release`` (a gate, not a sleep, so no test depends on timing). It counts the
+    signatures in flight, the most at once, and those made on an event loop's thread."""
+
+    hash_algorithm = "SHA256"
+
+    def __init__(self, key_path: Path = VECTORS / "test-rsa-key.pem") -> None:
+        self._local = LocalKey(load_private_key(key_path), "SHA256")
+        self.armed = False
+        self.release = threading.Event()
+        self.in_flight = self.peak = 0
+        self.on_a_loop = 0
+        self._lock = threading.Lock()
+
+    def sign(self, message: bytes) -> bytes:
+        if self.armed:
+            with self._lock:
+                self.in_flight += 1
+                self.peak = max(self.peak, self.in_flight)
+                self.on_a_loop += _on_an_event_loop()
+            try:
+                if not self.release.wait(20):
+                    raise TimeoutError("the test never released the gated signer")
+            finally:
+                with self._lock:
+                    self.in_flight -= 1
+        return self._local.sign(message)
+
+    def public_key(self) -> VerifyingKey:
+        return self._local.public_key()
+
+    def wait_for(self, in_flight: int) -> None:
+        """Until ``in_flight`` signatures are waiting at the gate (at most ten seconds)."""
+        deadline = time.monotonic() + 10
+        while self.in_flight < in_flight and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert self.in_flight >= in_flight, self.in_flight
+
+
+def _on_an_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def make_signer() -> CountingSigner:
@@ -366,6 +422,28 @@ BAD_CONFIGS = [
     BadConfig("samesite-none-not-secure", _with(samesite="none", secure=False), "needs secure"),
     BadConfig("max-age-over-ttl", _with(max_age=timedelta(hours=2)), "max_age.*longer than"),
     BadConfig("refresh-margin-not-below-ttl", _with(refresh_margin=timedelta(hours=1)), "margin"),
+    BadConfig("methods-options", _with(methods=["GET", "options"]), "OPTIONS cannot carry"),
+    BadConfig("methods-not-a-method", _with(methods=["GET /"]), "'GET /' is not an HTTP"),
+    BadConfig("methods-none", _with(methods=[]), "methods: none given"),
+    BadConfig(
+        "host-upper-case",
+        _with_rule("/v/*", resource=f"{MEDIA}/v/*", host="WWW.example.com"),
+        "host: 'WWW.example.com' must be a lower-case host name",
+        "rule",
+    ),
+    BadConfig(
+        "host-with-scheme", _with_rule("/v", resource=MEDIA, host="https://x"), "host", "rule"
+    ),
+    BadConfig(
+        "host-on-some-rules-only",
+        _with(
+            rules=[
+                Rule("/videos/*", resource=f"{MEDIA}/videos/*", host="www.example.com"),
+                Rule("/poster", resource=f"{MEDIA}/poster.jpg"),
+            ]
+        ),
+        r"Rule\('/poster'\).host: not set while other rules name a host",
+    ),
     BadConfig(
         "policy-over-4kb",
         _with_rule("/v/*", resource=f"{MEDIA}/{'a' * 3100}/*"),

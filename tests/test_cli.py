@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import VECTORS, require_executable
+from conftest import VECTORS, require_executable, self_signed_certificate
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
@@ -943,3 +943,112 @@ def test_installed_entry_points(
         "cfcookie: error: --expires: '2026-01-01T00:00:00' has no UTC offset and would be read "
         "in this machine's local time; add Z or +00:00 (such as 2026-01-01T12:00:00Z)"
     ]
+
+
+# --- key text where a path belongs ------------------------------------------------------------
+SIGNING = ["--key-pair-id", KEY_ID, "--expires", "1h"]
+KEY_TEXT_COMMANDS = {
+    "sign-cookies": [
+        "sign-cookies",
+        *SIGNING,
+        "--resource",
+        "https://m.example.com/a",
+        "--private-key",
+        "{key}",
+    ],
+    "sign-url": [
+        "sign-url",
+        *SIGNING,
+        "--url",
+        "https://m.example.com/a",
+        "--private-key",
+        "{key}",
+    ],
+    "doctor": [
+        "doctor",
+        "--key-pair-id",
+        KEY_ID,
+        "--resource",
+        "https://m.example.com/*",
+        "--app-url",
+        "https://www.example.com/",
+        "--private-key",
+        "{key}",
+    ],
+    "doctor --ca-file": [
+        "doctor",
+        "--resource",
+        "https://m.example.com/*",
+        "--app-url",
+        "https://www.example.com/",
+        "--probe",
+        "https://m.example.com/a",
+        "--ca-file",
+        "{cert}",
+    ],
+    "verify": [
+        "verify",
+        "--public-key",
+        f"{KEY_ID}={{public}}",
+        "--url",
+        "https://m.example.com/a",
+    ],
+    "verify no id": ["verify", "--public-key", "{public}", "--url", "https://m.example.com/a"],
+    "edge": ["edge", "--root", ".", "--public-key", f"{KEY_ID}={{public}}"],
+    "edge --tls-key": [
+        "edge",
+        "--root",
+        ".",
+        "--public-key",
+        f"{KEY_ID}={PUBLIC_KEY}",
+        "--tls-cert",
+        "{cert}",
+        "--tls-key",
+        "{key}",
+    ],
+    "edge --tls-cert": [
+        "edge",
+        "--root",
+        ".",
+        "--public-key",
+        f"{KEY_ID}={PUBLIC_KEY}",
+        "--tls-cert",
+        "{cert}",
+        "--tls-key",
+        "{cert}",
+    ],
+}
+
+
+def pem_bodies(*pems: str) -> list[str]:
+    """Pieces of each PEM's base64 body: none of them may appear in any output."""
+    bodies = ["".join(pem.strip().splitlines()[1:-1]) for pem in pems]
+    return [body[i : i + 24] for body in bodies for i in range(0, len(body) - 24, 24)]
+
+
+@pytest.mark.parametrize("form", ["pem", "escaped", "der"])
+@pytest.mark.parametrize("command", sorted(KEY_TEXT_COMMANDS))
+def test_key_text_given_as_a_path_is_named_and_never_echoed(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, command: str, form: str
+) -> None:
+    """``--private-key "$CLOUDFRONT_PRIVATE_KEY"`` and the like: every option that takes a key
+    or certificate file refuses the text itself, says what it looks like and never repeats it
+    (stderr ends up in CI logs). ``escaped`` is PEM with "\\n" escapes, as in an env var; ``der``
+    is the base64 body alone, its lines joined."""
+    certificate = self_signed_certificate(tmp_path, "localhost")
+    texts = {
+        "key": (VECTORS / "test-rsa-key.pem").read_text(),
+        "public": PUBLIC_KEY.read_text(),
+        "cert": certificate.certfile.read_text(),
+    }
+    if form == "escaped":
+        texts = {name: text.replace("\n", "\\n") for name, text in texts.items()}
+    elif form == "der":
+        texts = {name: "".join(text.strip().splitlines()[1:-1]) for name, text in texts.items()}
+    argv = [part.format(**texts) for part in KEY_TEXT_COMMANDS[command]]
+    code, out, err = run(capsys, *argv)
+    assert_one_error_line(code, out, err, "this looks like PEM text, not a file path; pass a file")
+    assert "BEGIN" not in err
+    files = (VECTORS / "test-rsa-key.pem", PUBLIC_KEY, certificate.certfile)
+    for piece in pem_bodies(*(file.read_text() for file in files)):
+        assert piece not in err

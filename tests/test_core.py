@@ -726,3 +726,57 @@ def test_a_set_from_another_worker_is_checked_not_re_signed(
     assert signer_b.calls == 0
     forged = held.replace("CloudFront-Signature=", "CloudFront-Signature=AAAA")
     assert respond(worker_b, "/videos/b", cookie=forged) is not None
+
+
+# ---- methods and hosts -----------------------------------------------------------------------
+def test_match_compares_the_method_as_sent_and_the_host_exactly(
+    signer: Signer, clock: Clock
+) -> None:
+    core = make_core(signer, clock, methods=["get", "head"], clear_on="/logout")
+    assert core.methods == {"GET", "HEAD"}
+    for method in ("GET", "HEAD"):
+        assert core.match("/videos/a", method) is not None
+    for method in ("get", "", "POST", "OPTIONS", "GET "):
+        assert core.match("/videos/a", method) is None, method
+    assert core.match("/logout", "POST") is not None  # logout is often a POST
+    assert core.match("/logout", "OPTIONS") is None
+    bound = make_core(
+        signer,
+        clock,
+        rules=[Rule("/videos/*", resource=f"{MEDIA}/videos/*", host="www.example.com")],
+    )
+    assert bound.match("/videos/a", "GET", "www.example.com") is not None
+    for host in (None, "", "WWW.EXAMPLE.COM", "www.example.com:443", "www.example.com."):
+        assert bound.match("/videos/a", "GET", host) is None, host
+
+
+def test_first_rule_for_the_host_wins(signer: Signer, clock: Clock) -> None:
+    rules = [
+        Rule("/videos/*", resource=f"{MEDIA}/www/*", host="www.example.com"),
+        Rule("/videos/*", resource=f"{MEDIA}/beta/*", host="beta.example.com"),
+    ]
+    core = make_core(signer, clock, rules=rules)
+    for host, prefix in (("www.example.com", "www"), ("beta.example.com", "beta")):
+        route = core.match("/videos/a", "GET", host)
+        assert route is not None
+        assert route.rule is not None
+        assert route.rule.resource == f"{MEDIA}/{prefix}/*"
+
+
+def test_a_held_set_in_filler_is_one_cache_entry(signer: CountingSigner, clock: Clock) -> None:
+    """A genuine set surrounded (and split) by kilobytes of other pairs is the same held set:
+    looked up by its CloudFront pairs alone, so fresh filler neither costs a verification
+    nor takes cache space, and the filler itself is never kept."""
+    core = make_core(signer, clock)
+    issued = set_cookies(respond(core, "/videos/a"))
+    pairs = [f"{name}={value}" for name, value in issued.items()]
+    for n in range(100):
+        filler = [f"f{n}x{i}={'z' * 60}" for i in range(32)]  # about 4 KB each side, half of it
+        filler += [f"CloudFront-{n}x{i}-{'z' * 60}" for i in range(32)]  # names without "="
+        header = "; ".join([*filler, pairs[0], f"between{n}=1", *pairs[1:], *filler])
+        assert len(header) > 8000
+        assert respond(core, "/videos/a", cookie=header) is None
+    info = core._held.cache_info()
+    assert (info.currsize, info.misses) == (1, 1)
+    spoiled = "; ".join([*pairs, "CloudFront-Extra=1"])  # another CloudFront name: not the set
+    assert respond(core, "/videos/a", cookie=spoiled) is not None

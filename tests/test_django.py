@@ -20,14 +20,16 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from unittest.mock import ANY
 from wsgiref.validate import validator
 
+import httpx2
 import pytest
 from asgiref.sync import iscoroutinefunction
-from conftest import free_ports, import_error_without
+from conftest import free_ports, import_error_without, running_uvicorn
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.handlers.asgi import ASGIHandler
@@ -44,11 +46,13 @@ from django.test import AsyncClient, Client, override_settings
 from django.urls import path, re_path
 from django.utils.asyncio import async_unsafe
 from django.utils.functional import empty
+from django.views import View
 from middleware_helpers import (
     APP_HOST,
     BAD_CONFIGS,
     CANNED_SET,
     CLOUDFRONT_NAMES,
+    CUSTOM_SET,
     DOMAIN,
     KEY_ID,
     MEDIA,
@@ -56,6 +60,7 @@ from middleware_helpers import (
     VECTORS,
     BadConfig,
     Clock,
+    GatedBackend,
     asgi_scope,
     assert_grants,
     cloudfront_set_cookies,
@@ -71,7 +76,7 @@ from middleware_helpers import (
 from werkzeug.test import Client as WerkzeugClient
 
 from cfcookie_middleware import Rule
-from cfcookie_middleware.core import RequestView
+from cfcookie_middleware.core import REMOTE_SIGNATURES, RequestView
 from cfcookie_middleware.edge import REASON_HEADER, Edge
 from cfcookie_middleware.signing import ConfigurationError, Signer
 from cfcookie_middleware.wsgi import CloudFrontCookieMiddleware as WsgiMiddleware
@@ -144,7 +149,18 @@ def library(request: HttpRequest, user_id: str) -> HttpResponse:
     return HttpResponse(f"library of {user_id}")
 
 
+class OwnLibrary(View):
+    """A class-based view whose owner check is in ``get``: ``View.options`` answers OPTIONS
+    (200, with an Allow header) without it, and ``View`` answers 405 to any other method."""
+
+    def get(self, request: HttpRequest, user_id: str) -> HttpResponse:
+        if request.COOKIES.get("user") != user_id:
+            return HttpResponseForbidden("not yours")
+        return HttpResponse(f"library of {user_id}")
+
+
 urlpatterns = [
+    path("owned/<str:user_id>/library", OwnLibrary.as_view()),
     path("videos/with-session", with_session),
     path("videos/streamed", streamed),
     path("videos/raw-header", raw_header),
@@ -789,3 +805,108 @@ def test_example_runs_under_runserver(tmp_path: Path) -> None:
         f"https://{MEDIA_HOST}/videos/intro.mp4", grants
     )
     assert decision.allowed, decision.reason
+
+
+# ---- methods -----------------------------------------------------------------------------------
+OWNED = [Rule("/owned/{user_id}/library", resource=f"{MEDIA}/users/{{user_id}}/*")]
+
+
+@pytest.mark.parametrize(("method", "status"), [("options", 200), ("head", 403), ("post", 405)])
+def test_a_class_based_views_options_earns_nothing(method: str, status: int) -> None:
+    """An anonymous OPTIONS is answered by ``View.options`` (200) without the owner check in
+    ``get``; HEAD runs ``get`` (403 here) and POST gets Django's 405: no cookies, under the
+    sync and the async handler alike."""
+    signer = make_signer()
+    with override_settings(CLOUDFRONT_COOKIES=options(signer, rules=OWNED)):
+        sync = getattr(client(), method)("/owned/alice/library", secure=True)
+        asynchronous = asyncio.run(
+            getattr(AsyncClient(raise_request_exception=False), method)(
+                "/owned/alice/library", secure=True
+            )
+        )
+        owner = get("/owned/alice/library", HTTP_COOKIE="user=alice")
+    for response in (sync, asynchronous):
+        assert response.status_code == status
+        assert not cloudfront_set_cookies(set_cookies(response))
+    assert owner.status_code == 200
+    assert_grants(set_cookies(owner), signer, f"{MEDIA}/users/alice/1.mp4", None)
+
+
+def test_host_bound_rules_read_the_host_django_routes_on() -> None:
+    """Host-bound rules read the host Django routes on (``request.get_host()``)."""
+    signer = make_signer()
+    rules = [Rule("/videos/*", resource=f"{MEDIA}/videos/*", host=APP_HOST)]
+    forwarded = {"HTTP_X_FORWARDED_HOST": "status.example.com"}
+    with override_settings(
+        CLOUDFRONT_COOKIES=options(signer, rules=rules),
+        USE_X_FORWARDED_HOST=True,
+        ALLOWED_HOSTS=[APP_HOST, "status.example.com"],
+    ):
+        routed_elsewhere = get("/videos/a.mp4", **forwarded)
+        plain = get("/videos/a.mp4")
+    assert routed_elsewhere.status_code == 200
+    assert not cloudfront_set_cookies(set_cookies(routed_elsewhere))
+    assert_grants(set_cookies(plain), signer, f"{MEDIA}/videos/a.mp4", None)
+
+
+# ---- a slow signer -----------------------------------------------------------------------------
+def test_a_slow_signer_never_blocks_djangos_event_loop() -> None:
+    """Django's ASGI handler under a real uvicorn server, with a KMS-like backend held at a
+    gate: an unrelated request is answered while the signature waits (it could not be if the
+    signature ran on the loop), then the waiting response goes out with its set."""
+    backend = GatedBackend()
+    signer = Signer(KEY_ID, backend)
+    host = {"Host": APP_HOST}
+    with override_settings(CLOUDFRONT_COOKIES=options(signer)):
+        handler = ASGIHandler()  # builds the middleware, and its signing self-check, now
+        backend.armed = True
+        with running_uvicorn(handler) as port, ThreadPoolExecutor(1) as pool:
+            base = f"http://127.0.0.1:{port}"
+            granted = pool.submit(httpx2.get, f"{base}/videos/a.mp4", headers=host, timeout=30)
+            backend.wait_for(1)
+            unrelated = httpx2.get(f"{base}/plain", headers=host, timeout=5)
+            assert (unrelated.status_code, unrelated.text) == (200, "no rule here")
+            assert not granted.done()  # still at the gate
+            backend.release.set()
+            response = granted.result(30)
+    assert backend.on_a_loop == 0
+    assert_grants(
+        response.headers.get_list("set-cookie"),
+        signer,
+        f"{MEDIA}/videos/a.mp4",
+        None,
+        expected_names={*CUSTOM_SET, "CloudFront-Hash-Algorithm"},
+    )
+
+
+def test_slow_signatures_run_a_few_at_a_time_under_django() -> None:
+    """Twelve first visitors of twelve libraries at once under Django's ASGI handler: at most
+    REMOTE_SIGNATURES signatures wait at the gate together; all get their own set."""
+    backend = GatedBackend()
+    signer = Signer(KEY_ID, backend)
+    users = [f"user{n}" for n in range(12)]
+    host = {"Host": APP_HOST}
+    with override_settings(CLOUDFRONT_COOKIES=options(signer)):
+        handler = ASGIHandler()
+        backend.armed = True
+        with running_uvicorn(handler) as port, ThreadPoolExecutor(len(users)) as pool:
+            base = f"http://127.0.0.1:{port}"
+            replies = [
+                pool.submit(httpx2.get, f"{base}/users/{user}/library", headers=host, timeout=30)
+                for user in users
+            ]
+            backend.wait_for(REMOTE_SIGNATURES)
+            for _ in range(50):  # the others are queued, not signing: no more reach the gate
+                assert backend.in_flight == REMOTE_SIGNATURES
+                time.sleep(0.01)
+            backend.release.set()
+            responses = [reply.result(30) for reply in replies]
+    assert backend.peak == REMOTE_SIGNATURES
+    for user, response in zip(users, responses, strict=True):
+        values = {
+            name: cookie.value
+            for name, cookie in cloudfront_set_cookies(
+                response.headers.get_list("set-cookie")
+            ).items()
+        }
+        assert verifier_for(signer).check_cookies(f"{MEDIA}/users/{user}/1.mp4", values).allowed

@@ -207,6 +207,21 @@ def test_another_users_library_is_forbidden_and_grants_nothing(browser: Browser)
     assert reply.cloudfront() == {}
 
 
+@pytest.mark.parametrize("method", ["OPTIONS", "HEAD", "POST", "PUT", "DELETE"])
+def test_another_method_on_another_users_library_grants_nothing(
+    example: ModuleType, browser: Browser, method: str
+) -> None:
+    """Logged-in bob asks for alice's library with another method. Flask answers OPTIONS
+    itself (200, with an Allow header) without running the view that checks ownership, and
+    the others answer 405: only the view's own answer to a GET may earn cookies."""
+    browser.login("bob")
+    reply = browser.request(method, "/users/alice/library")
+    if (example.__name__, method) == ("examples.flask_app", "OPTIONS"):
+        assert reply.status == 200  # the framework's answer: the view never ran
+    assert reply.cloudfront() == {}
+    assert browser.request("GET", "/users/bob/library").cloudfront()  # bob's own, by GET
+
+
 def test_logout_clears_every_cloudfront_cookie_and_the_session(browser: Browser) -> None:
     browser.login("alice")
     assert browser.request("GET", "/videos").cloudfront()

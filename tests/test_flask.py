@@ -313,3 +313,22 @@ def test_configuration_errors_surface_at_init_app(case: BadConfig) -> None:
 def test_importing_without_flask_names_the_extra() -> None:
     message = import_error_without("cfcookie_middleware.flask", "flask")
     assert 'pip install "cfcookie-middleware[flask]"' in message
+
+
+@pytest.mark.parametrize(("method", "status"), [("OPTIONS", 200), ("HEAD", 200), ("POST", 405)])
+def test_only_a_get_earns_cookies(method: str, status: int) -> None:
+    """Flask answers OPTIONS itself (200) without running the view, runs the GET view for a
+    HEAD, and answers 405 to a POST: none of them earns cookies by default."""
+    app = flask_app()
+    CloudFrontCookies(app, **options(make_signer()))
+    reply = app.test_client().open("/users/alice/library", method=method, base_url=BASE_URL)
+    assert reply.status_code == status
+    assert not cloudfront_set_cookies(reply.headers.getlist("Set-Cookie"))
+    assert cloudfront_set_cookies(get(app, "/users/alice/library").headers.getlist("Set-Cookie"))
+
+
+def test_methods_from_the_config() -> None:
+    app = flask_app(CLOUDFRONT_COOKIES_METHODS=["GET", "HEAD"])
+    CloudFrontCookies(app, **options(make_signer()))
+    head = app.test_client().head("/users/alice/library", base_url=BASE_URL)
+    assert cloudfront_set_cookies(head.headers.getlist("Set-Cookie"))

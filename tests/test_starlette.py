@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +24,14 @@ from middleware_helpers import (
     BASE_URL,
     CANNED_SET,
     CLOUDFRONT_NAMES,
+    CUSTOM_SET,
     GARBAGE_KINDS,
+    KEY_ID,
     MEDIA,
     T0,
     BadConfig,
     Clock,
+    GatedBackend,
     asgi_scope,
     assert_grants,
     cloudfront_set_cookies,
@@ -35,15 +40,19 @@ from middleware_helpers import (
     make_signer,
     options,
     policy_expiry,
+    verifier_for,
 )
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Host, Mount, Route, Router
 from starlette.testclient import TestClient
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cfcookie_middleware.core import RequestView
+from cfcookie_middleware.core import REMOTE_SIGNATURES, RequestView
+from cfcookie_middleware.rules import Rule
 from cfcookie_middleware.signing import ConfigurationError, Signer
 from cfcookie_middleware.starlette import CloudFrontCookieMiddleware
 
@@ -644,3 +653,169 @@ def test_configuration_errors_surface_when_the_app_starts(case: BadConfig) -> No
 def test_importing_without_starlette_names_the_extra() -> None:
     message = import_error_without("cfcookie_middleware.starlette", "starlette")
     assert 'pip install "cfcookie-middleware[starlette]"' in message
+
+
+# ---- methods, CORS preflights and hosts ------------------------------------------------------
+EVERY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+
+
+def any_method_app(signer: Signer, **overrides: Any) -> Starlette:
+    """A route that answers every method itself, so only the middleware's gate decides."""
+    app = Starlette(routes=[Route("/videos/{rest:path}", page, methods=EVERY_METHOD)])
+    app.add_middleware(CloudFrontCookieMiddleware, **options(signer, **overrides))
+    return app
+
+
+@pytest.mark.parametrize("method", [m for m in EVERY_METHOD if m != "GET"])
+def test_only_get_earns_cookies_by_default(method: str) -> None:
+    test_client = client(any_method_app(make_signer()))
+    response = test_client.request(method, "/videos/a.mp4")
+    assert response.status_code == 200  # the view ran and answered
+    assert not cloudfront_set_cookies(response.headers.get_list("set-cookie"))
+    get = test_client.get("/videos/a.mp4")
+    assert cloudfront_set_cookies(get.headers.get_list("set-cookie"))
+
+
+def test_methods_widens_the_set_but_a_405_still_earns_nothing() -> None:
+    signer = make_signer()
+    widened = any_method_app(signer, methods=["get", "POST"])
+    put = client(widened).put("/videos/a.mp4")
+    assert not cloudfront_set_cookies(put.headers.get_list("set-cookie"))
+    posted = client(widened).post("/videos/a.mp4")
+    assert_grants(posted.headers.get_list("set-cookie"), signer, f"{MEDIA}/videos/a", None)
+    get_only = client(starlette_app(signer, methods=["GET", "POST"]))
+    refused = get_only.post("/videos/a.mp4")
+    assert refused.status_code == 405  # Starlette's answer: the view never ran
+    assert not cloudfront_set_cookies(refused.headers.get_list("set-cookie"))
+
+
+def test_a_cors_preflight_answered_inside_earns_nothing() -> None:
+    """CORSMiddleware inside the cookie middleware answers a preflight (200) before routing,
+    so no view checked anything: an anonymous client must get no cookies from it."""
+    signer = make_signer()
+    app = Starlette(
+        routes=ROUTES,
+        middleware=[
+            Middleware(CloudFrontCookieMiddleware, **options(signer, methods=["GET", "HEAD"])),
+            Middleware(
+                CORSMiddleware,
+                allow_origins=["https://www.example.com"],
+                allow_methods=["GET", "POST"],
+                allow_credentials=True,
+            ),
+        ],
+    )
+    cors = {"Origin": "https://www.example.com"}
+    preflight = client(app).options(
+        "/videos/a.mp4", headers={**cors, "Access-Control-Request-Method": "GET"}
+    )
+    assert preflight.status_code == 200
+    assert preflight.headers["access-control-allow-origin"] == "https://www.example.com"
+    assert not cloudfront_set_cookies(preflight.headers.get_list("set-cookie"))
+    simple = client(app).get("/videos/a.mp4", headers=cors)  # the view runs: cookies
+    assert_grants(simple.headers.get_list("set-cookie"), signer, f"{MEDIA}/videos/a", None)
+
+
+async def members_only(request: Request) -> Response:
+    if request.cookies.get("member") != "yes":
+        return PlainTextResponse("members only", status_code=403)
+    return PlainTextResponse("the videos")
+
+
+async def status_page(request: Request) -> Response:
+    return PlainTextResponse("all systems go")
+
+
+def host_routed_app(signer: Signer, rule: Rule) -> Starlette:
+    """The www host serves members their videos; the status host answers any path, publicly."""
+    app = Starlette(
+        routes=[
+            Host("www.example.com", Router([Route("/videos", members_only)])),
+            Host("status.example.com", Router([Route("/{anything:path}", status_page)])),
+        ]
+    )
+    app.add_middleware(CloudFrontCookieMiddleware, **options(signer, rules=[rule]))
+    return app
+
+
+def test_a_rule_bound_to_a_host_grants_only_there() -> None:
+    signer = make_signer()
+    rule = Rule("/videos", resource=f"{MEDIA}/videos/*", host="www.example.com")
+    app = host_routed_app(signer, rule)
+    member = {"Cookie": "member=yes"}
+    status = TestClient(app, base_url="https://status.example.com").get("/videos", headers=member)
+    assert (status.status_code, status.text) == (200, "all systems go")
+    assert not cloudfront_set_cookies(status.headers.get_list("set-cookie"))
+    www = TestClient(app, base_url="https://www.example.com")
+    assert not cloudfront_set_cookies(www.get("/videos").headers.get_list("set-cookie"))  # 403
+    granted = www.get("/videos", headers=member)
+    assert_grants(granted.headers.get_list("set-cookie"), signer, f"{MEDIA}/videos/a", None)
+    # Starlette folds case and drops the port; the rule compares the Host exactly, stricter
+    # than the router (browsers send it lower case, without a default port).
+    for odd in ("WWW.example.com", "www.example.com:443"):
+        reply = www.get("/videos", headers={**member, "Host": odd})
+        assert (reply.status_code, reply.text) == (200, "the videos")
+        assert not cloudfront_set_cookies(reply.headers.get_list("set-cookie"))
+
+
+def test_a_rule_without_a_host_grants_on_every_host() -> None:
+    """What the host option is for: the path alone matches the status host's public page."""
+    app = host_routed_app(make_signer(), Rule("/videos", resource=f"{MEDIA}/videos/*"))
+    status = TestClient(app, base_url="https://status.example.com").get("/videos")
+    assert cloudfront_set_cookies(status.headers.get_list("set-cookie"))
+
+
+# ---- a slow signer ---------------------------------------------------------------------------
+def test_a_slow_signer_never_blocks_the_event_loop() -> None:
+    """A KMS-like backend whose signature is held at a gate: while it waits, a real uvicorn
+    server still answers an unrelated request (it could not if the signature ran on the loop),
+    then the waiting response goes out with a set CloudFront accepts."""
+    backend = GatedBackend()
+    signer = Signer(KEY_ID, backend)
+    app = CloudFrontCookieMiddleware(Starlette(routes=ROUTES), **options(signer))  # built now
+    backend.armed = True
+    with running_uvicorn(app) as port, ThreadPoolExecutor(1) as pool:
+        base = f"http://127.0.0.1:{port}"
+        granted = pool.submit(httpx2.get, f"{base}/videos/a.mp4", timeout=30)
+        backend.wait_for(1)
+        unrelated = httpx2.get(f"{base}/public", timeout=5)
+        assert unrelated.status_code == 200
+        assert not granted.done()  # still at the gate
+        backend.release.set()
+        response = granted.result(30)
+    assert backend.on_a_loop == 0
+    assert_grants(
+        response.headers.get_list("set-cookie"),
+        signer,
+        f"{MEDIA}/videos/a.mp4",
+        None,
+        expected_names={*CUSTOM_SET, "CloudFront-Hash-Algorithm"},
+    )
+
+
+def test_slow_signatures_run_a_few_at_a_time() -> None:
+    """Twelve first visitors of twelve libraries at once: at most REMOTE_SIGNATURES signatures
+    wait at the gate together, the rest wait without a thread; all get their own set."""
+    backend = GatedBackend()
+    signer = Signer(KEY_ID, backend)
+    middleware = CloudFrontCookieMiddleware(Starlette(routes=ROUTES), **options(signer))
+    backend.armed = True
+    users = [f"user{n}" for n in range(12)]
+    with running_uvicorn(middleware) as port, ThreadPoolExecutor(len(users)) as pool:
+        base = f"http://127.0.0.1:{port}"
+        replies = [
+            pool.submit(httpx2.get, f"{base}/users/{user}/library", timeout=30) for user in users
+        ]
+        backend.wait_for(REMOTE_SIGNATURES)
+        deadline = time.monotonic() + 10
+        while middleware._signing.statistics().tasks_waiting < len(users) - REMOTE_SIGNATURES:
+            assert time.monotonic() < deadline, middleware._signing.statistics()
+            time.sleep(0.005)
+        assert backend.in_flight == REMOTE_SIGNATURES
+        backend.release.set()
+        responses = [reply.result(30) for reply in replies]
+    assert backend.peak == REMOTE_SIGNATURES
+    for user, response in zip(users, responses, strict=True):
+        cookies = cloudfront_set_cookies(response.headers.get_list("set-cookie"))
+        values = {name: cookie.value for name, cookie in cookies.items()}
+        assert verifier_for(signer).check_cookies(f"{MEDIA}/users/{user}/1.mp4", values).allowed

@@ -45,7 +45,9 @@ pytest_plugins = ["pytester"]
 MEDIA = "https://media.example.com"
 INSIDE = f"{MEDIA}/videos/a.mp4"
 OUTSIDE = f"{MEDIA}/images/a.jpg"
-ATTRIBUTES = "; Path=/; Secure; HttpOnly; SameSite=Lax"
+ATTRIBUTES = "; Domain=example.com; Path=/; Secure; HttpOnly; SameSite=Lax"
+PAGE = "https://www.example.com/videos/"
+"""The app's page that set the cookies: Domain=example.com covers it and the media host."""
 
 
 def later(seconds: int = 3600) -> int:
@@ -213,7 +215,8 @@ def test_the_default_verifier_follows_the_overrides(cloudfront_signer):
     )
     headers = [f"{name}={value}; Secure; HttpOnly" for name, value in cookies.items()]
     url = "https://media.example.com/videos/a.mp4"
-    assert assert_cloudfront_cookies(headers, url, now=1_900_000_000) == cookies
+    page = "https://media.example.com/"  # host-only cookies, set on the media host itself
+    assert assert_cloudfront_cookies(headers, url, now=1_900_000_000, page_url=page) == cookies
 """
 
 
@@ -347,6 +350,37 @@ FAILURES = {
         "Secure check failed: CloudFront-Policy lacks Secure (HTTPS only)",
         "verifier: allowed: ",
     ),
+    "host-only": (
+        lambda headers: [header.replace("; Domain=example.com", "") for header in headers],
+        f"browser check failed: a browser would not send CloudFront-Policy to {INSIDE}: it is "
+        "host-only for www.example.com (no Domain attribute) and the URL's host is "
+        "media.example.com",
+        "verifier: MissingKey: ",
+    ),
+    "path-elsewhere": (
+        _edit("CloudFront-Policy", lambda header: header.replace("; Path=/", "; Path=/images/")),
+        f"browser check failed: a browser would not send CloudFront-Policy to {INSIDE}: "
+        "Path=/images/ does not cover /videos/a.mp4",
+        "verifier: MalformedPolicy: ",
+    ),
+    "path-prefix-not-a-directory": (
+        _edit("CloudFront-Policy", lambda header: header.replace("; Path=/", "; Path=/vid")),
+        f"browser check failed: a browser would not send CloudFront-Policy to {INSIDE}: "
+        "Path=/vid does not cover /videos/a.mp4",
+        "verifier: MalformedPolicy: ",
+    ),
+    "domain-elsewhere": (
+        _edit("CloudFront-Signature", lambda header: header.replace("example.com", "example.org")),
+        f"browser check failed: a browser would not keep CloudFront-Signature from {PAGE}: "
+        "Domain=example.org does not cover the page's host www.example.com",
+        "verifier: MalformedSignature: ",
+    ),
+    "expired": (
+        _edit("CloudFront-Key-Pair-Id", lambda header: header + "; Max-Age=0"),
+        f"browser check failed: a browser would not keep CloudFront-Key-Pair-Id from {PAGE}: it "
+        "has expired",
+        "verifier: MissingKey: ",
+    ),
     "not-httponly": (
         lambda headers: [header.replace("; HttpOnly", "") for header in headers],
         "HttpOnly check failed: CloudFront-Policy, CloudFront-Signature, "
@@ -363,7 +397,7 @@ def test_each_check_names_itself_the_headers_and_the_verdict(
     mutate, check, verdict = FAILURES[case]
     headers = mutate(custom_set)
     with pytest.raises(AssertionError) as raised:
-        assert_cloudfront_cookies(headers, INSIDE)
+        assert_cloudfront_cookies(headers, INSIDE, page_url=PAGE)
     message = str(raised.value)
     assert message.startswith(f"CloudFront cookies: {check}"), message
     assert f"\n  url: {INSIDE}\n" in message
@@ -373,7 +407,7 @@ def test_each_check_names_itself_the_headers_and_the_verdict(
 
 def test_the_verifier_check_says_why_cloudfront_refuses(custom_set: list[str]) -> None:
     with pytest.raises(AssertionError) as raised:
-        assert_cloudfront_cookies(custom_set, OUTSIDE)
+        assert_cloudfront_cookies(custom_set, OUTSIDE, page_url=PAGE)
     message = str(raised.value)
     assert message.startswith(
         f"CloudFront cookies: verifier check failed: CloudFront would refuse {OUTSIDE}"
@@ -386,17 +420,17 @@ def test_the_verifier_check_says_why_cloudfront_refuses(custom_set: list[str]) -
     with pytest.raises(
         AssertionError, match=r"verifier: AccessDenied: the custom policy .* expired"
     ):
-        assert_cloudfront_cookies(custom_set, INSIDE, now=later(7200))
+        assert_cloudfront_cookies(custom_set, INSIDE, page_url=PAGE, now=later(7200))
     with pytest.raises(
         AssertionError, match=r"CloudFront would serve .* but a refusal was expected"
     ):
-        assert_cloudfront_cookies(custom_set, INSIDE, allowed=False)
+        assert_cloudfront_cookies(custom_set, INSIDE, page_url=PAGE, allowed=False)
 
 
 def test_long_values_are_shortened_in_the_message(custom_set: list[str]) -> None:
     signature = custom_set[_named(custom_set, "CloudFront-Signature")].split(";")[0].split("=")[1]
     with pytest.raises(AssertionError) as raised:
-        assert_cloudfront_cookies(custom_set, OUTSIDE)
+        assert_cloudfront_cookies(custom_set, OUTSIDE, page_url=PAGE)
     message = str(raised.value)
     assert signature not in message
     assert (
@@ -408,31 +442,36 @@ def test_the_default_verifier_hints_at_another_key(rsa2048: rsa.RSAPrivateKey) -
     cookies = Signer("K3APPSOWNKEY", rsa2048).sign_cookies(f"{MEDIA}/videos/*", expires=later())
     headers = [f"{name}={value}{ATTRIBUTES}" for name, value in cookies.items()]
     with pytest.raises(AssertionError) as raised:
-        assert_cloudfront_cookies(headers, INSIDE)
+        assert_cloudfront_cookies(headers, INSIDE, page_url=PAGE)
     assert "verifier: InvalidKey: " in str(raised.value)
     assert (
         "the default verifier trusts the cloudfront_signer fixture's key; if the app signs with "
         "another key, pass verifier= trusting it"
     ) in str(raised.value)
     verifier = Verifier({"K3APPSOWNKEY": rsa2048.public_key()})
-    assert assert_cloudfront_cookies(headers, INSIDE, verifier=verifier) == cookies
+    assert assert_cloudfront_cookies(headers, INSIDE, page_url=PAGE, verifier=verifier) == cookies
 
 
 def test_passing_checks_return_the_cookies(
     custom_set: list[str], cloudfront_signer: Signer
 ) -> None:
-    values = assert_cloudfront_cookies(custom_set, INSIDE)
+    values = assert_cloudfront_cookies(custom_set, INSIDE, page_url=PAGE)
     assert set(values) == {"CloudFront-Policy", "CloudFront-Signature", "CloudFront-Key-Pair-Id"}
     assert values["CloudFront-Key-Pair-Id"] == TEST_KEY_PAIR_ID
-    assert assert_cloudfront_cookies(custom_set, OUTSIDE, allowed=False) == values
+    assert assert_cloudfront_cookies(custom_set, OUTSIDE, page_url=PAGE, allowed=False) == values
     plain = [header.replace("; Secure", "").replace("; HttpOnly", "") for header in custom_set]
-    assert assert_cloudfront_cookies(plain, INSIDE, secure=False, httponly=False) == values
+    assert (
+        assert_cloudfront_cookies(plain, INSIDE, page_url=PAGE, secure=False, httponly=False)
+        == values
+    )
 
     bound = cloudfront_signer.sign_cookies(INSIDE, expires=later(), ip_address="203.0.113.9")
     headers = [f"{name}={value}{ATTRIBUTES}" for name, value in bound.items()]
-    assert assert_cloudfront_cookies(headers, INSIDE, client_ip="203.0.113.9") == bound
+    assert (
+        assert_cloudfront_cookies(headers, INSIDE, page_url=PAGE, client_ip="203.0.113.9") == bound
+    )
     with pytest.raises(AssertionError, match=r"client IP 198\.51\.100\.7 is outside"):
-        assert_cloudfront_cookies(headers, INSIDE, client_ip="198.51.100.7")
+        assert_cloudfront_cookies(headers, INSIDE, page_url=PAGE, client_ip="198.51.100.7")
 
 
 # ---- reading each kind of response -------------------------------------------------------------
@@ -465,7 +504,7 @@ def test_werkzeug_httpx_and_httpx2_responses(custom_set: list[str]) -> None:
     for response in responses:
         assert set_cookie_headers(response) == expected
         assert (
-            assert_cloudfront_cookies(response, INSIDE)["CloudFront-Key-Pair-Id"]
+            assert_cloudfront_cookies(response, INSIDE, page_url=PAGE)["CloudFront-Key-Pair-Id"]
             == TEST_KEY_PAIR_ID
         )
     assert set_cookie_headers(tuple(custom_set)) == custom_set
@@ -475,17 +514,19 @@ def test_django_responses(django_configured: None, cloudfront_signer: Signer) ->
     cookies = cloudfront_signer.sign_cookies(f"{MEDIA}/videos/*", expires=later())
     response = HttpResponse("ok")
     for name, value in cookies.items():
-        response.set_cookie(name, value, secure=True, httponly=True, samesite="Lax")
+        response.set_cookie(
+            name, value, secure=True, httponly=True, samesite="Lax", domain="example.com"
+        )
     response.set_cookie("session", "abc")
     read = set_cookie_headers(response)
     assert len(read) == 4
     assert read[0].startswith(f"CloudFront-Policy={cookies['CloudFront-Policy']}; ")
-    assert assert_cloudfront_cookies(response, INSIDE) == cookies
+    assert assert_cloudfront_cookies(response, INSIDE, page_url=PAGE) == cookies
 
     # A value that http.cookies has to quote: the helper catches what CloudFront would refuse.
     response.set_cookie("CloudFront-Signature", "a b", secure=True, httponly=True)
     with pytest.raises(AssertionError, match="CloudFront-Signature is quoted"):
-        assert_cloudfront_cookies(response, INSIDE)
+        assert_cloudfront_cookies(response, INSIDE, page_url=PAGE)
 
 
 def test_other_objects_are_refused() -> None:
@@ -493,3 +534,37 @@ def test_other_objects_are_refused() -> None:
         set_cookie_headers({"Set-Cookie": "a=b"})
     with pytest.raises(TypeError, match="a list must hold Set-Cookie header values"):
         set_cookie_headers([b"CloudFront-Policy=x"])
+
+
+@pytest.mark.parametrize(
+    ("url", "sent"),
+    [
+        ("https://media.example.com/videos/a.mp4", True),
+        ("http://media.example.com/videos/a.mp4", False),  # Secure: https only...
+        ("http://127.0.0.1:8001/videos/a.mp4", True),  # ...or a loopback host, as browsers do
+        ("http://localhost:8001/videos/a.mp4", True),
+    ],
+)
+def test_secure_cookies_travel_over_https_or_to_loopback(
+    cloudfront_signer: Signer, url: str, sent: bool
+) -> None:
+    resource = f"{url.split('/videos/')[0]}/videos/*"
+    cookies = cloudfront_signer.sign_cookies(resource, expires=later())
+    headers = [f"{name}={value}; Path=/; Secure; HttpOnly" for name, value in cookies.items()]
+    page = url.replace("/videos/a.mp4", "/")  # host-only cookies, set on the URL's own host
+    if sent:
+        assert assert_cloudfront_cookies(headers, url, page_url=page) == cookies
+        return
+    with pytest.raises(AssertionError, match="it is Secure and the URL is not https"):
+        assert_cloudfront_cookies(headers, url, page_url=page)
+
+
+def test_the_page_comes_from_the_response_or_must_be_given(custom_set: list[str]) -> None:
+    with pytest.raises(TypeError, match="page_url: this response does not say which URL"):
+        assert_cloudfront_cookies(custom_set, INSIDE)
+    headers = [("Set-Cookie", value) for value in custom_set]
+    asked = httpx2.Response(200, headers=headers, request=httpx2.Request("GET", PAGE))
+    assert assert_cloudfront_cookies(asked, INSIDE)
+    elsewhere = httpx2.Request("GET", "https://www.example.org/videos/")
+    with pytest.raises(AssertionError, match=r"Domain=example\.com does not cover the page's host"):
+        assert_cloudfront_cookies(httpx2.Response(200, headers=headers, request=elsewhere), INSIDE)

@@ -680,3 +680,36 @@ def test_the_wsgi_adapter_needs_no_web_framework() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=False
     )
     assert (done.returncode, done.stdout.strip()) == (0, "CloudFrontCookieMiddleware"), done.stderr
+
+
+# ---- methods and hosts -----------------------------------------------------------------------
+@pytest.mark.parametrize("method", ["HEAD", "POST", "PUT", "DELETE", "OPTIONS"])
+def test_only_a_get_earns_cookies_by_default(method: str) -> None:
+    """The app answers 200 to anything; a method outside ``methods`` earns nothing."""
+    signer = make_signer()
+    answer = serve(wrap(App(), signer), environ(REQUEST_METHOD=method))
+    assert answer.status == "200 OK"
+    assert not cloudfront_set_cookies(answer.set_cookies)
+    assert cloudfront_set_cookies(serve(wrap(App(), signer), environ()).set_cookies)
+
+
+def test_methods_widens_the_set_and_clear_on_answers_a_post() -> None:
+    signer = make_signer()
+    app = wrap(App(), signer, methods=("GET", "HEAD"), clear_on="/logout")
+    head = serve(app, environ(REQUEST_METHOD="HEAD")).set_cookies
+    assert_grants(head, signer, f"{MEDIA}/videos/a.mp4", None)
+    assert not cloudfront_set_cookies(serve(app, environ(REQUEST_METHOD="POST")).set_cookies)
+    logout = serve(app, environ("/logout", REQUEST_METHOD="POST")).set_cookies
+    assert set(cloudfront_set_cookies(logout)) == set(CLOUDFRONT_NAMES)
+    preflight = serve(app, environ("/logout", REQUEST_METHOD="OPTIONS")).set_cookies
+    assert not cloudfront_set_cookies(preflight)
+
+
+def test_a_rule_bound_to_a_host_compares_the_host_header_exactly() -> None:
+    signer = make_signer()
+    rules = [Rule("/videos/*", resource=f"{MEDIA}/videos/*", host="www.example.com")]
+    app = wrap(App(), signer, rules=rules)
+    for host in ("www.example.com:8443", "WWW.example.com", "status.example.com", APP_HOST):
+        assert not cloudfront_set_cookies(serve(app, environ(HTTP_HOST=host)).set_cookies), host
+    granted = serve(app, environ(HTTP_HOST="www.example.com")).set_cookies
+    assert_grants(granted, signer, f"{MEDIA}/videos/a.mp4", None)
