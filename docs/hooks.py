@@ -38,7 +38,7 @@ OPTIONS = {
     "the policy, and one longer than a rule's ttl is refused",
     "refresh_margin": "re-issue once the request's cookies have less than this left; `None` "
     "means half the rule's ttl",
-    "when": "a predicate on the request view (`RequestView`), such as \"is logged in\"; falsy "
+    "when": 'a predicate on the request view (`RequestView`), such as "is logged in"; falsy '
     "means no cookies",
     "clear_on": "path patterns (such as `/logout`) whose non-error responses expire every "
     "`CloudFront-*` cookie at each Domain and Path the rules set them on",
@@ -72,17 +72,14 @@ def table(what: Callable[..., Any], meanings: Mapping[str, str]) -> str:
             f"docs/hooks.py: {what.__name__} has parameters without a meaning ({sorted(missing)}) "
             f"or meanings without a parameter ({sorted(unknown)}); update the hook's table"
         )
+    # A ``|`` inside a code span, as in ``str | None``, does not split a cell.
     rows = ["| name | type | default | meaning |", "|---|---|---|---|"]
     for name, parameter in parameters.items():
         rows.append(
-            f"| `{name}` | `{_cell(parameter.annotation)}` | {_default(parameter.default)} "
+            f"| `{name}` | `{parameter.annotation}` | {_default(parameter.default)} "
             f"| {meanings[name]} |"
         )
     return "\n".join(rows)
-
-
-def _cell(annotation: object) -> str:
-    return str(annotation).replace("|", "\\|")
 
 
 def _default(value: object) -> str:
@@ -90,7 +87,7 @@ def _default(value: object) -> str:
         return "required"
     if callable(value):  # a function, such as time.time
         return f"`{value.__module__}.{value.__qualname__}`"  # type: ignore[attr-defined]
-    return f"`{_cell(repr(value))}`"
+    return f"`{value!r}`"
 
 
 def cli_reference() -> str:

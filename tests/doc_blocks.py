@@ -86,7 +86,7 @@ def run_page(page: Path) -> int:
             if target.name.startswith("test_"):
                 tests.append(block.file)
             continue
-        exec(code, namespace)  # noqa: S102 - the documentation's own examples
+        exec(code, namespace)
     if not tests:
         return 0
     import pytest

@@ -28,6 +28,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from cfcookie_middleware import DOCS_URL
 from cfcookie_middleware.demo.app import create_app
 from cfcookie_middleware.demo.site import LIBRARIES, VIDEOS
 from cfcookie_middleware.edge import Edge, serve
@@ -198,6 +199,7 @@ cfcookie demo: an example app with the middleware, and a local CloudFront in fro
 
 Each request to the edge is logged below with CloudFront's decision and the reason. Try
 {demo.media_url}/users/bob/match.mp4 as alice (403: outside alice's policy), then log out.
+What you see, page by page: {DOCS_URL}getting-started/#the-demo
 Ctrl-C stops both servers."""
 
 

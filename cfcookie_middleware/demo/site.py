@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
+from cfcookie_middleware import DOCS_URL
 from cfcookie_middleware.rules import Rule
 from cfcookie_middleware.signing import ConfigurationError
 
@@ -57,6 +58,8 @@ LIBRARIES = {"alice": ("holiday.mp4", "recital.mp4"), "bob": ("match.mp4",)}
 """The users (no passwords: a demo) and their own files, under ``{MEDIA_URL}/users/<name>/``."""
 MAX_FORM_BYTES = 4096
 LOGOUT_FORM = '<form method="post" action="/logout"><button>Log out</button></form>'
+EXPLAINED = DOCS_URL + "getting-started/#"
+"""Where the documentation explains each demo page (the anchor is the page's)."""
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,7 @@ def login_page(failed: bool = False) -> str:
         f'{error}<form method="post" action="/login"><label>User '
         f'<select name="user">{options}</select></label> <button>Log in</button></form>',
         logged_in=False,
+        explained="demo-login",
     )
 
 
@@ -152,6 +156,7 @@ def videos_page(user: str, media_url: str) -> str:
         "Videos",
         f'<p>Hello {html.escape(user)}. <a href="/users/{html.escape(user)}/library">Your '
         f"library</a></p><ul>{items}</ul>",
+        explained="demo-videos",
     )
 
 
@@ -164,13 +169,17 @@ def library_page(user: str, media_url: str) -> str:
         for name in LIBRARIES[user]
     )
     return _page(
-        f"{html.escape(user)}'s library", f'<p><a href="/videos">All videos</a></p><ul>{items}</ul>'
+        f"{html.escape(user)}'s library",
+        f'<p><a href="/videos">All videos</a></p><ul>{items}</ul>',
+        explained="demo-library",
     )
 
 
-def _page(title: str, body: str, *, logged_in: bool = True) -> str:
-    """A whole page; ``title`` and ``body`` are HTML the caller escaped."""
+def _page(title: str, body: str, *, explained: str, logged_in: bool = True) -> str:
+    """A whole page, linking to where the documentation explains it (``explained``, an anchor of
+    the getting-started page); ``title`` and ``body`` are HTML the caller escaped."""
+    docs = f'<p><a href="{EXPLAINED}{explained}">What this page shows</a></p>'
     return (
         f"<!doctype html><html><head><meta charset=utf-8><title>{title}</title></head>"
-        f"<body><h1>{title}</h1>{body}{LOGOUT_FORM if logged_in else ''}</body></html>"
+        f"<body><h1>{title}</h1>{body}{LOGOUT_FORM if logged_in else ''}{docs}</body></html>"
     )
