@@ -41,8 +41,10 @@ __all__ = ["COMMANDS", "Command", "build_parser", "main", "parse_when"]
 
 WHEN_HELP = (
     "WHEN is epoch seconds (1767290400), ISO-8601 with a UTC offset (2026-01-01T12:00:00Z,\n"
-    "2026-01-01T13:00:00+01:00) or a duration from now (90s, 30m, 2h, 7d, 1w; a leading '-'\n"
-    "goes back in time: --not-before=-5m)."
+    "2026-01-01T13:00:00+01:00; a date alone is midnight UTC, as in the AWS CLI) or a duration\n"
+    "from now (90s, 30m, 2h, 7d, 1w; a leading '-' goes back in time: --not-before=-5m).\n"
+    "The AWS CLI's spellings work too: --date-less-than for --expires, --date-greater-than for\n"
+    "--not-before, and file://PATH wherever a key file is read."
 )
 ENV_HELP = (
     "Without --key-pair-id and --private-key the key comes from CLOUDFRONT_KEY_PAIR_ID and\n"
@@ -50,6 +52,7 @@ ENV_HELP = (
     "passphrase from CLOUDFRONT_PRIVATE_KEY_PASSPHRASE."
 )
 _EPOCH = re.compile(r"[0-9]+")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _DURATION = re.compile(r"([+-]?)([0-9]+)([A-Za-z]+)")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _EXIT_USAGE, _EXIT_REFUSED, _EXIT_INTERRUPTED, _EXIT_BUG = 2, 1, 130, 70
@@ -127,6 +130,8 @@ def parse_when(text: str, *, name: str = "WHEN") -> When:
         except OverflowError:
             raise ConfigurationError(f"{name}: {text!r} is far too long a duration") from None
         return -delta if sign == "-" else delta
+    if _DATE.fullmatch(text):  # a date alone: midnight UTC, as the AWS CLI reads it
+        text += "T00:00:00+00:00"
     try:
         moment = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1:] in ("Z", "z") else text)
     except ValueError:
@@ -147,9 +152,11 @@ def _epoch(text: str, option: str, now: float) -> int:
 
 
 def _read_file(path: str, option: str) -> bytes:
-    """The bytes of ``path`` (``-`` is stdin), with an error that names the option."""
+    """The bytes of ``path`` (``-`` is stdin, ``file://`` is the AWS CLI's prefix for a file),
+    with an error that names the option."""
     if path == "-":
         return sys.stdin.buffer.read()
+    path = path.removeprefix("file://")
     try:
         return Path(path).read_bytes()
     except OSError as exc:
@@ -186,9 +193,18 @@ def _add_key_options(parser: argparse.ArgumentParser) -> None:
 
 def _add_policy_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("policy")
-    group.add_argument("--expires", metavar="WHEN", required=True, help="end of access")
     group.add_argument(
-        "--not-before", metavar="WHEN", help="start of access (makes a custom policy)"
+        "--expires",
+        "--date-less-than",
+        metavar="WHEN",
+        required=True,
+        help="end of access (--date-less-than, as the AWS CLI calls it)",
+    )
+    group.add_argument(
+        "--not-before",
+        "--date-greater-than",
+        metavar="WHEN",
+        help="start of access, making a custom policy (--date-greater-than in the AWS CLI)",
     )
     group.add_argument(
         "--ip-address",

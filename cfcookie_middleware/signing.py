@@ -83,6 +83,8 @@ _FIELD_NAMES = {p: tuple(p + name for name in SIGNED_URL_PARAMS) for p in ("Clou
 _MIN_RSA_BITS, _MAX_RSA_BITS = 1024, 4096
 # The largest plausible epoch in seconds; anything past 10**11 (year 5138) is milliseconds.
 _MILLISECOND_EPOCH = 10**11
+_EARLIEST_POLICY_EPOCH = 946_684_800
+"""2000-01-01T00:00:00Z: a policy time as an int below it is a duration passed as a time."""
 # A mistyped input made only of base64 (or CloudFront base64) characters and this long may be key
 # material or a secret access key: error messages describe it instead of echoing it.
 _SECRET_LIKE = re.compile(r"[A-Za-z0-9+/=_~\\\s-]{40,}")
@@ -137,6 +139,17 @@ def to_epoch(value: When, *, name: str, now: float | None = None) -> int:
     if epoch < 0:
         raise ConfigurationError(f"{name}: {epoch} is before 1970; pass a time after the epoch")
     return epoch
+
+
+def _policy_epoch(value: When, name: str, now: float) -> int:
+    """A policy time as ``to_epoch`` reads it, but an int before 2000 is refused as what it
+    almost always is: a duration (``expires=3600`` meant as an hour signs a policy for 1970)."""
+    if type(value) is int and 0 <= value < _EARLIEST_POLICY_EPOCH:
+        raise ConfigurationError(
+            f"{name}: {value} is epoch seconds in the 1970s and looks like a duration; for a time "
+            f"from now pass timedelta(seconds={value}) (on the command line: {value}s)"
+        )
+    return to_epoch(value, name=name, now=now)
 
 
 def validate_resource(resource: str, *, name: str = "resource") -> str:
@@ -257,8 +270,13 @@ class Policy:
         """Check every input the way the AWS CLI does and normalize times and the IP range."""
         validate_resource(resource, name=name)
         now = time.time()
-        expires_at = to_epoch(expires, name="expires", now=now)
-        starts_at = None if not_before is None else to_epoch(not_before, name="not_before", now=now)
+        if isinstance(expires, timedelta) and expires <= timedelta(0):
+            raise ConfigurationError(
+                f"expires: timedelta({expires}) is not in the future, so the policy would have "
+                "expired when it was signed; pass a positive timedelta such as timedelta(hours=1)"
+            )
+        expires_at = _policy_epoch(expires, name="expires", now=now)
+        starts_at = None if not_before is None else _policy_epoch(not_before, "not_before", now)
         if starts_at is not None and starts_at >= expires_at:
             raise ConfigurationError(
                 f"not_before: {starts_at} is not before expires {expires_at}; "
@@ -370,7 +388,7 @@ def _read_key_source(source: str | bytes | os.PathLike[str], *, name: str, kind:
         return source.replace("\\n", "\n").encode("ascii", "replace")
     shown = _shown(os.fspath(source))
     try:
-        return Path(source).read_bytes()
+        data = Path(source).read_bytes()
     except FileNotFoundError:
         raise ConfigurationError(
             f"{name}: {shown} is neither PEM text (no -----BEGIN line) nor an existing file; "
@@ -385,6 +403,10 @@ def _read_key_source(source: str | bytes | os.PathLike[str], *, name: str, kind:
             f"{name}: {shown} is neither PEM text nor a file path; pass the path of the .pem "
             "file, its text, or DER bytes"
         ) from None
+    if b"-----BEGIN" in data and b"\\n" in data:
+        # A file written from an environment variable's value: read as the variable is.
+        return data.replace(b"\\n", b"\n")
+    return data
 
 
 def _shown(value: str) -> str:
@@ -424,6 +446,12 @@ def load_private_key(
         _check_key_type(source, name=name, private=True)
         return source
     data = _read_key_source(source, name=name, kind="private")
+    if b"-----BEGIN OPENSSH PRIVATE KEY-----" in data:
+        raise ConfigurationError(
+            f"{name}: this is an OpenSSH-format key, which CloudFront's tools do not read; "
+            "convert a copy to PEM with `ssh-keygen -p -N '' -m PEM -f COPY_OF_KEY` (it asks "
+            "for the old passphrase), or make a new key with `cfcookie keygen`"
+        )
     if b"PUBLIC KEY-----" in data or b"CERTIFICATE-----" in data:
         raise ConfigurationError(
             f"{name}: this is a public key; signing needs the private key (the public key is "

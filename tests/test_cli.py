@@ -627,6 +627,8 @@ def test_keygen_refuses_even_in_a_race(
             "2026-01-01T19:00:00+01:00",
             datetime(2026, 1, 1, 19, tzinfo=timezone(timedelta(hours=1))),
         ),
+        # A date alone is midnight UTC, as the AWS CLI reads it.
+        ("2026-01-01", datetime(2026, 1, 1, tzinfo=timezone.utc)),
     ],
 )
 def test_parse_when(text: str, expected: object) -> None:
@@ -646,7 +648,7 @@ def test_parse_when_feeds_to_epoch(text: str) -> None:
     ("text", "needles"),
     [
         ("2026-01-01T18:00:00", ["no UTC offset", "add Z or +00:00"]),
-        ("2026-01-01", ["no UTC offset", "add Z or +00:00"]),
+        ("2026-01-01T00:00", ["no UTC offset", "add Z or +00:00"]),
         ("5y", ["unknown unit 'y'", "s, m, h, d or w"]),
         ("10ms", ["unknown unit 'ms'"]),
         ("30M", ["unknown unit 'M'"]),
@@ -676,6 +678,59 @@ def test_millisecond_epoch_refused(capsys: pytest.CaptureFixture[str], rsa_key_p
         "1767290400000",
     )
     assert_one_error_line(code, out, err, "--expires", "milliseconds")
+
+
+def test_an_hour_given_as_bare_seconds_is_refused_as_a_duration(
+    capsys: pytest.CaptureFixture[str], rsa_key_path: Path
+) -> None:
+    """``--expires 3600`` (meant as an hour) would sign a policy that ended in 1970."""
+    code, out, err = run(
+        capsys,
+        "sign-cookies",
+        *key_args(rsa_key_path),
+        *("--resource", "https://media.example.com/a.jpg", "--expires", "3600"),
+    )
+    assert_one_error_line(code, out, err, "expires", "looks like a duration", "3600s")
+
+
+def test_the_aws_clis_spellings_sign_the_same_policy(
+    capsys: pytest.CaptureFixture[str], rsa_key_path: Path
+) -> None:
+    """``aws cloudfront sign`` habits: --date-less-than, --date-greater-than, file:// paths and
+    a date alone (midnight UTC). The policy is checked against times worked out by hand."""
+    code, out, _ = run(
+        capsys,
+        "sign-cookies",
+        *("--key-pair-id", KEY_ID, "--private-key", f"file://{rsa_key_path}"),
+        *("--resource", "https://media.example.com/*", "--date-less-than", "2037-01-02"),
+        *("--date-greater-than", "2037-01-01T00:00:00Z", "--ip-address", "192.0.2.0/24"),
+    )
+    assert code == 0
+    policy = json.loads(cf_b64decode(json.loads(out)["CloudFront-Policy"]))
+    condition = policy["Statement"][0]["Condition"]
+    assert condition["DateLessThan"]["AWS:EpochTime"] == 2114467200  # 24473 days * 86400 s
+    assert condition["DateGreaterThan"]["AWS:EpochTime"] == 2114380800  # 24472 days * 86400 s
+    assert condition["IpAddress"]["AWS:SourceIp"] == "192.0.2.0/24"
+
+
+def test_an_option_and_its_aws_cli_alias_together_are_given_twice(
+    capsys: pytest.CaptureFixture[str], rsa_key_path: Path
+) -> None:
+    code, out, err = run(
+        capsys,
+        "sign-url",
+        *key_args(rsa_key_path),
+        *("--url", "https://media.example.com/a.jpg", "--expires", "1h"),
+        *("--date-less-than", "2h"),
+    )
+    assert_one_error_line(code, out, err, "given twice")
+
+
+def test_help_names_the_aws_cli_spellings(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "sign-cookies", "--help")
+    assert code == 0
+    for spelling in ("--date-less-than", "--date-greater-than", "file://", "midnight UTC"):
+        assert spelling in out
 
 
 # --- errors, help and version ------------------------------------------------------------------

@@ -351,6 +351,17 @@ def test_every_rsa_key_form_signs_the_vector(form: str) -> None:
     assert_no_key_material(repr(signer) + str(signer))
 
 
+def test_a_key_file_with_escaped_newlines_loads_as_the_environment_variable_does(
+    tmp_path: Path,
+) -> None:
+    """A file written from an environment variable's value keeps its literal backslash-n."""
+    path = tmp_path / "key.pem"
+    path.write_text(RSA_PKCS8.read_text().replace("\n", "\\n"))
+    assert "\n" not in path.read_text().strip()
+    cookies = Signer(KEY_ID, path).sign_cookies(BASIC["resource"], expires=BASIC["expires"])
+    assert cookies["CloudFront-Signature"] == BASIC["sig_sha1"]
+
+
 @pytest.mark.parametrize(
     "make_source",
     [
@@ -494,6 +505,12 @@ def test_timedelta_expiry_counts_from_now() -> None:
     assert before + 3600 <= int(cookies["CloudFront-Expires"]) <= after + 3600
 
 
+def test_the_first_second_of_2000_is_a_time_not_a_duration() -> None:
+    """946684800 is 2000-01-01T00:00:00Z (10957 days of 86400 s): the first int accepted."""
+    cookies = vector_signer().sign_cookies(RESOURCE, expires=946684800)
+    assert cookies["CloudFront-Expires"] == "946684800"
+
+
 def test_negative_timedelta_backdates_not_before() -> None:
     before = int(time.time())
     cookies = vector_signer().sign_cookies(
@@ -601,6 +618,12 @@ REFUSALS = [
         "RSAPublicKey",
     ),
     refusal("key-none", _with_key(lambda _: None), "private_key", "NoneType"),
+    refusal(
+        "key-openssh-format",
+        _with_key(lambda _: pem(vector_rsa_key(), serialization.PrivateFormat.OpenSSH)),
+        "private_key",
+        "ssh-keygen -p -N '' -m PEM",
+    ),
     refusal(
         "key-ed25519", _with_key(lambda _: refused_key_pem("ed25519")), "private_key", "Ed25519"
     ),
@@ -712,6 +735,20 @@ REFUSALS = [
     refusal("expires-float", _cookies(expires=float(EXPIRES)), "expires", "got float"),
     refusal("expires-string", _cookies(expires="2030-01-01T00:00:00Z"), "expires", "got str"),
     refusal("expires-bool", _cookies(expires=True), "expires", "got bool"),
+    # An int that is a duration in disguise: 3600 meant as an hour is a policy ending in 1970.
+    refusal("expires-an-hour-as-int", _cookies(expires=3600), "expires", "timedelta(seconds=3600)"),
+    refusal("expires-zero", _cookies(expires=0), "expires", "looks like a duration"),
+    refusal("expires-in-1999", _cookies(expires=946684799), "expires", "looks like a duration"),
+    refusal("not-before-as-int", _cookies(not_before=60), "not_before", "looks like a duration"),
+    refusal(
+        "expires-negative-timedelta",
+        _cookies(expires=timedelta(hours=-1)),
+        "expires",
+        "pass a positive timedelta",
+    ),
+    refusal(
+        "expires-zero-timedelta", _cookies(expires=timedelta(0)), "expires", "not in the future"
+    ),
     refusal("not-before-equals-expires", _cookies(not_before=EXPIRES), "not_before", "not before"),
     refusal(
         "not-before-after-expires", _cookies(not_before=EXPIRES + 1), "not_before", "not before"

@@ -85,15 +85,19 @@ def ip_ranges(draw: st.DrawFn) -> str:
     return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
 
 
+YEAR_2000 = 946_684_800
+
+
 @st.composite
 def terms(draw: st.DrawFn, *, custom: bool) -> dict[str, Any]:
     """Expiry, and for a custom policy a start time and/or an IP range (at least one, since both
-    SDKs choose a custom policy only then). The JS SDK drops a start time of 0 (falsy), so >= 1."""
-    expires = draw(st.integers(3, MAX_EPOCH))
+    SDKs choose a custom policy only then). Times start in 2000: the Signer refuses a smaller
+    int as a duration passed by mistake (epoch 946684800 is 2000-01-01T00:00:00Z)."""
+    expires = draw(st.integers(YEAR_2000 + 2, MAX_EPOCH))
     if not custom:
         return {"expires": expires, "not_before": None, "ip_address": None}
     kind = draw(st.sampled_from(["not_before", "ip_address", "both"]))
-    not_before = draw(st.integers(1, expires - 2)) if kind != "ip_address" else None
+    not_before = draw(st.integers(YEAR_2000, expires - 2)) if kind != "ip_address" else None
     ip = draw(ip_ranges()) if kind != "not_before" else None
     return {"expires": expires, "not_before": not_before, "ip_address": ip}
 
