@@ -132,3 +132,10 @@ def test_the_demo_instructions_link_to_the_walkthrough() -> None:
     (link,) = re.findall(re.escape(DOCS_URL) + r"\S*", text)
     assert link == f"{DOCS_URL}getting-started/#the-demo"
     assert "the-demo" in anchors("getting-started.md")
+
+
+def test_readmes_links_into_the_site_lead_to_pages() -> None:
+    links = re.findall(r"\]\(([^)#:]+)\)", (ROOT / "README.md").read_text())
+    assert "docs/getting-started.md" in links
+    for link in links:
+        assert (ROOT / link).is_file(), link
