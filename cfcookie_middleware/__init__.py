@@ -28,6 +28,8 @@ __all__ = [
     "Verifier",
 ]
 __version__ = "0.1.0"
+DOCS_URL = "https://cfcookie-middleware.readthedocs.io/en/latest/"
+"""The documentation site (``site_url`` in mkdocs.yml); the demo links its pages into it."""
 
 _HOMES = {
     "ConfigurationError": "signing",
@@ -51,4 +53,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return [*__all__, "__version__"]
+    return [*__all__, "DOCS_URL", "__version__"]

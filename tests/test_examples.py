@@ -31,7 +31,6 @@ from starlette.testclient import TestClient
 from werkzeug.test import Client
 
 from cfcookie_middleware import ConfigurationError, Signer
-from cfcookie_middleware.core import CookieCore
 from cfcookie_middleware.demo.site import load_settings, port
 from cfcookie_middleware.verify import Verifier
 from cfcookie_middleware.wsgi import CloudFrontCookieMiddleware
@@ -411,30 +410,3 @@ def test_runs_as_a_script(server: int, verifier: Verifier) -> None:
         if header.startswith("CloudFront-")
     )
     assert verifier.check_cookies(f"{MEDIA}/videos/intro.mp4", cookies).allowed
-
-
-# ---- README's snippets -------------------------------------------------------------------------
-def readme_block(after: str, number: int = 0) -> str:
-    """The ``number``-th Python block of README.md after the line ``after``."""
-    text = (ROOT / "README.md").read_text()
-    blocks = re.findall(r"```python\n(.*?)```", text[text.index(after) :], re.DOTALL)
-    return str(blocks[number])
-
-
-def test_readme_quick_start_builds_with_its_own_settings(
-    monkeypatch: pytest.MonkeyPatch, rsa2048: rsa.RSAPrivateKey
-) -> None:
-    pem = rsa2048.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
-    monkeypatch.setenv("CLOUDFRONT_KEY_PAIR_ID", "K2JCJMDEHXQW5F")
-    monkeypatch.setenv("CLOUDFRONT_PRIVATE_KEY", pem.decode())
-    namespace: dict[str, Any] = {}
-    exec(readme_block("## Quick start"), namespace)
-    exec(readme_block("**Django**"), namespace)  # a settings.py fragment
-    options = namespace["CLOUDFRONT_COOKIES"]
-    core = CookieCore(signer=namespace["signer"], **options)
-    # Grants that differ keep to their own cookie paths, as the Options section asks.
-    paths = [rule.cookie_path for rule in core.rules]
-    assert None not in paths
-    assert len(set(paths)) == len(paths)

@@ -44,6 +44,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from cfcookie_middleware import DOCS_URL
 from cfcookie_middleware.demo.app import REFRESH_PATH, create_app
 from cfcookie_middleware.demo.site import LIBRARIES, VIDEOS
 from cfcookie_middleware.edge import Edge, serve
@@ -240,6 +241,7 @@ Each request to the edge is logged below with CloudFront's decision and the reas
 playlist, then its segments. The pages play the stream natively where the browser can (Safari,
 recent Chrome) and the MP4 elsewhere; set HLS_JS_URL to an hls.js build to play it with hls.js.
 Try {demo.media_url}/users/bob/match.mp4 as alice (403: outside alice's policy), then log out.
+What you see, page by page: {DOCS_URL}getting-started/#the-demo
 Ctrl-C stops both servers."""
 
 

@@ -42,6 +42,7 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs
 
+from cfcookie_middleware import DOCS_URL
 from cfcookie_middleware.rules import Rule
 from cfcookie_middleware.signing import ConfigurationError
 
@@ -67,6 +68,8 @@ LIBRARIES = {"alice": ("holiday", "recital"), "bob": ("match",)}
 ``{MEDIA_URL}/users/<name>/``."""
 MAX_FORM_BYTES = 4096
 LOGOUT_FORM = '<form method="post" action="/logout"><button>Log out</button></form>'
+EXPLAINED = DOCS_URL + "getting-started/#"
+"""Where the documentation explains each demo page (the anchor is the page's)."""
 
 
 @dataclass(frozen=True)
@@ -161,6 +164,7 @@ def login_page(failed: bool = False) -> str:
         f'{error}<form method="post" action="/login"><label>User '
         f'<select name="user">{options}</select></label> <button>Log in</button></form>',
         logged_in=False,
+        explained="demo-login",
     )
 
 
@@ -184,6 +188,7 @@ def videos_page(
         "Videos",
         f'<p>Hello {html.escape(user)}. <a href="/users/{html.escape(user)}/library">Your '
         f"library</a></p><ul>{items}</ul>{_scripts(player_url, refresh)}",
+        explained="demo-videos",
     )
 
 
@@ -196,6 +201,7 @@ def library_page(user: str, media_url: str, *, player_url: str | None = None) ->
     return _page(
         f"{html.escape(user)}'s library",
         f'<p><a href="/videos">All videos</a></p><ul>{items}</ul>{_scripts(player_url, None)}',
+        explained="demo-library",
     )
 
 
@@ -262,9 +268,11 @@ def _scripts(player_url: str | None, refresh: tuple[str, timedelta] | None) -> s
     return scripts + "</script>"
 
 
-def _page(title: str, body: str, *, logged_in: bool = True) -> str:
-    """A whole page; ``title`` and ``body`` are HTML the caller escaped."""
+def _page(title: str, body: str, *, explained: str, logged_in: bool = True) -> str:
+    """A whole page, linking to where the documentation explains it (``explained``, an anchor of
+    the getting-started page); ``title`` and ``body`` are HTML the caller escaped."""
+    docs = f'<p><a href="{EXPLAINED}{explained}">What this page shows</a></p>'
     return (
         f"<!doctype html><html><head><meta charset=utf-8><title>{title}</title></head>"
-        f"<body><h1>{title}</h1>{body}{LOGOUT_FORM if logged_in else ''}</body></html>"
+        f"<body><h1>{title}</h1>{body}{LOGOUT_FORM if logged_in else ''}{docs}</body></html>"
     )
