@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import httpx2
@@ -55,8 +56,8 @@ def later(seconds: int = 3600) -> int:
 
 
 def fetch(url: str, path: str, cookie: str | None = None) -> tuple[int, bytes]:
-    port = int(url.rsplit(":", 1)[1])
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=10)
     try:
         connection.request("GET", path, headers={"Cookie": cookie} if cookie else {})
         response = connection.getresponse()
@@ -107,7 +108,7 @@ def test_the_fixtures_fit_together(
 def test_the_edge_fixture_serves_its_root_to_signed_requests_only(
     cloudfront_edge: Any, cloudfront_signer: Signer
 ) -> None:
-    assert cloudfront_edge.url == f"http://127.0.0.1:{cloudfront_edge.server.server_port}"
+    assert cloudfront_edge.url == f"http://localhost:{cloudfront_edge.server.server_port}"
     assert list(cloudfront_edge.root.iterdir()) == []
     (cloudfront_edge.root / "videos").mkdir()
     (cloudfront_edge.root / "videos" / "a.mp4").write_bytes(b"the video")
@@ -170,7 +171,7 @@ def test_the_videos_page_opens_the_cdn(app, cloudfront_edge):
     response = app.test_client().get("/videos/", base_url=cloudfront_edge.url)
     cookies = assert_cloudfront_cookies(response, f"{cloudfront_edge.url}/videos/a.mp4")
 
-    connection = http.client.HTTPConnection("127.0.0.1", cloudfront_edge.server.server_port)
+    connection = http.client.HTTPConnection("localhost", cloudfront_edge.server.server_port)
     cookie = "; ".join(f"{name}={value}" for name, value in cookies.items())
     connection.request("GET", "/videos/a.mp4", headers={"Cookie": cookie})
     answer = connection.getresponse()
@@ -256,11 +257,11 @@ def test_a_users_suite_passes_and_explains_its_failure(pytester: pytest.Pytester
     result.stdout.fnmatch_lines(
         [
             "E * CloudFront cookies: verifier check failed: CloudFront would refuse "
-            "http://127.0.0.1:*/images/a.jpg with these cookies",
+            "http://localhost:*/images/a.jpg with these cookies",
             "E * Set-Cookie headers seen (3):",
             "E * CloudFront-Policy=*...(* chars); Path=/; Secure; HttpOnly; SameSite=Lax",
-            "E * verifier: AccessDenied: policy resource http://127.0.0.1:*/videos/* does not "
-            "cover http://127.0.0.1:*/images/a.jpg",
+            "E * verifier: AccessDenied: policy resource http://localhost:*/videos/* does not "
+            "cover http://localhost:*/images/a.jpg",
         ]
     )
     # The helper hides its own frame: the traceback ends at the user's call.
@@ -403,6 +404,19 @@ def test_each_check_names_itself_the_headers_and_the_verdict(
     assert f"\n  url: {INSIDE}\n" in message
     assert f"  Set-Cookie headers seen ({len(headers)}):" in message
     assert verdict in message, message
+
+
+def test_cookies_a_browser_would_not_send_are_the_refusal_that_was_expected(
+    custom_set: list[str],
+) -> None:
+    """A grant's own cookie path (``Path=/videos``) keeps its cookies from other URLs: asking
+    that another URL is refused is met, with what the browser sends there (nothing)."""
+    narrowed = [header.replace("; Path=/", "; Path=/videos") for header in custom_set]
+    assert (
+        assert_cloudfront_cookies(narrowed, f"{MEDIA}/users/a", page_url=PAGE, allowed=False) == {}
+    )
+    with pytest.raises(AssertionError, match="Path=/videos does not cover /users/a"):
+        assert_cloudfront_cookies(narrowed, f"{MEDIA}/users/a", page_url=PAGE)
 
 
 def test_the_verifier_check_says_why_cloudfront_refuses(custom_set: list[str]) -> None:
