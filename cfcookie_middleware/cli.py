@@ -735,24 +735,30 @@ def _configure_doctor(parser: argparse.ArgumentParser) -> None:
     _add_key_options(parser)
 
 
-def _doctor_env(args: argparse.Namespace, private_key: str | None) -> dict[str, str]:
-    """The variables ``Signer.from_env`` reads, the key options (when given) replacing them;
+def _doctor_env(
+    args: argparse.Namespace, private_key: str | None
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The variables ``Signer.from_env`` reads, the key options (when given) replacing them,
+    and which option each replaced variable came from, so that messages name the option;
     ``private_key`` is the key file (stdin's bytes already saved to one)."""
-    env = dict(os.environ)
+    env, sources = dict(os.environ), {}
     if args.key_pair_id is not None or args.private_key is not None:
         if args.key_pair_id is None or args.private_key is None:
             raise UsageError(
                 "--key-pair-id and --private-key go together (or omit both to use "
                 "CLOUDFRONT_KEY_PAIR_ID and CLOUDFRONT_PRIVATE_KEY from the environment)"
             )
-        env["CLOUDFRONT_KEY_PAIR_ID"] = args.key_pair_id
         env.pop("CLOUDFRONT_PRIVATE_KEY", None)
+        env["CLOUDFRONT_KEY_PAIR_ID"] = args.key_pair_id
         env["CLOUDFRONT_PRIVATE_KEY_FILE"] = str(private_key)
+        sources["CLOUDFRONT_KEY_PAIR_ID"] = "--key-pair-id"
+        sources["CLOUDFRONT_PRIVATE_KEY_FILE"] = "--private-key"
     if args.hash_algorithm is not None:
         env["CLOUDFRONT_HASH_ALGORITHM"] = args.hash_algorithm
+        sources["CLOUDFRONT_HASH_ALGORITHM"] = "--hash-algorithm"
     if args.passphrase is not None:
         env["CLOUDFRONT_PRIVATE_KEY_PASSPHRASE"] = args.passphrase
-    return env
+    return env, sources
 
 
 def _run_doctor(args: argparse.Namespace) -> int:
@@ -778,14 +784,17 @@ def _run_doctor(args: argparse.Namespace) -> int:
         if private_key == "-":  # PEM or DER from stdin, read as the file it would be
             private_key = str(Path(scratch) / "private_key")
             Path(private_key).write_bytes(_read_file("-", "--private-key"))
-        checks = _doctor_checks(args, _doctor_env(args, private_key), ssl_context)
+        checks = _doctor_checks(args, *_doctor_env(args, private_key), ssl_context)
     for check in checks:
         print(f"{'ok' if check.ok else 'FAIL':<5} {check.name}: {check.detail}")
     return 0 if all(check.ok for check in checks) else _EXIT_REFUSED
 
 
 def _doctor_checks(
-    args: argparse.Namespace, env: dict[str, str], ssl_context: ssl.SSLContext | None
+    args: argparse.Namespace,
+    env: dict[str, str],
+    sources: dict[str, str],
+    ssl_context: ssl.SSLContext | None,
 ) -> list[Check]:
     from cfcookie_middleware.doctor import Check, diagnose, probe
 
@@ -797,6 +806,7 @@ def _doctor_checks(
         cookie_domain=args.cookie_domain,
         cookie_path=args.cookie_path,
         secure=False if args.no_secure else None,
+        sources=sources,
     )
     if args.probe is not None:
         try:

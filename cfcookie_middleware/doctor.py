@@ -108,18 +108,21 @@ def diagnose(
     cookie_path: str = "/",
     secure: bool | None = None,
     now: float | None = None,
+    sources: Mapping[str, str] | None = None,
 ) -> list[Check]:
     """Check a configuration offline.
 
     ``cdn_url`` is a URL the browser will request from the CDN (without it, the resource's host
     stands for the CDN host); ``secure=None`` means the middleware's default, ``Secure``
-    cookies; ``now`` stands in for the local clock.
+    cookies; ``now`` stands in for the local clock; ``sources`` names where a ``CLOUDFRONT_*``
+    variable of ``signer_env`` really came from (a command-line option), for the messages.
     """
     at = time.time() if now is None else now
     secure = True if secure is None else secure
     resource_check = _resource(resource)
-    key_id_check = _key_id(signer_env)
-    signer, key_check = _private_key(signer_env, key_id_ok=key_id_check.ok)
+    names = _Names(sources or {})
+    key_id_check = _key_id(signer_env, names)
+    signer, key_check = _private_key(signer_env, names, key_id_ok=key_id_check.ok)
     checks = [resource_check, key_id_check, key_check]
     cookies = None
     if signer is not None and resource_check.ok:
@@ -172,22 +175,48 @@ def _resource(resource: str) -> Check:
     return _ok("resource", f"{resource} ({kind})")
 
 
-def _key_id(env: Mapping[str, str]) -> Check:
+class _Names:
+    """What to call each ``CLOUDFRONT_*`` variable in a message: itself, or the command-line
+    option whose value the command put there."""
+
+    def __init__(self, sources: Mapping[str, str]) -> None:
+        self._sources = sources
+
+    def __call__(self, variable: str) -> str:
+        return self._sources.get(variable, variable)
+
+    def message(self, message: str, key_source: str = _KEY_FILE) -> str:
+        """A ``Signer`` error message naming where the input came from, not the argument or
+        the variable ``Signer.from_env`` read it through."""
+        for prefix, variable in (
+            ("private_key: ", key_source),
+            ("key_pair_id: ", "CLOUDFRONT_KEY_PAIR_ID"),
+            ("hash_algorithm: ", "CLOUDFRONT_HASH_ALGORITHM"),
+            *((f"{name}: ", name) for name in self._sources),
+        ):
+            if message.startswith(prefix):
+                return f"{self(variable)}: {message[len(prefix) :]}"
+        return message
+
+
+def _key_id(env: Mapping[str, str], names: _Names) -> Check:
     value = env.get("CLOUDFRONT_KEY_PAIR_ID", "")
     if not value:
         return _fail(
             "key id",
-            "CLOUDFRONT_KEY_PAIR_ID: not set; export the ID of the CloudFront public key "
-            "(such as K2JCJMDEHXQW5F)",
+            f"{names('CLOUDFRONT_KEY_PAIR_ID')}: not set; export the ID of the CloudFront "
+            "public key (such as K2JCJMDEHXQW5F)",
         )
     try:
         validate_key_pair_id(value)
     except ConfigurationError as exc:
-        return _fail("key id", _env_named(str(exc), "CLOUDFRONT_KEY_PAIR_ID"))
+        return _fail("key id", names.message(str(exc)))
     return _ok("key id", value)
 
 
-def _private_key(env: Mapping[str, str], *, key_id_ok: bool) -> tuple[Signer | None, Check]:
+def _private_key(
+    env: Mapping[str, str], names: _Names, *, key_id_ok: bool
+) -> tuple[Signer | None, Check]:
     """The signer, or ``None`` when the key or its ID is unusable (the key is checked anyway)."""
     trial = dict(env)
     if not key_id_ok:
@@ -196,22 +225,10 @@ def _private_key(env: Mapping[str, str], *, key_id_ok: bool) -> tuple[Signer | N
     try:
         signer = Signer.from_env(trial)
     except ConfigurationError as exc:
-        return None, _fail("private key", _env_named(str(exc), source))
+        return None, _fail("private key", names.message(str(exc), source))
     if not key_id_ok:
-        return None, _ok("private key", f"loads from {source}")
-    return signer, _ok("private key", f"loads from {source}: {signer!r}")
-
-
-def _env_named(message: str, source: str) -> str:
-    """A ``Signer`` error message naming the environment variable instead of the argument."""
-    for argument, variable in (
-        ("private_key: ", source),
-        ("key_pair_id: ", "CLOUDFRONT_KEY_PAIR_ID"),
-        ("hash_algorithm: ", "CLOUDFRONT_HASH_ALGORITHM"),
-    ):
-        if message.startswith(argument):
-            return f"{variable}: {message[len(argument) :]}"
-    return message
+        return None, _ok("private key", f"loads from {names(source)}")
+    return signer, _ok("private key", f"loads from {names(source)}: {signer!r}")
 
 
 def _round_trip(

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from conftest import self_signed_certificate, serving
+from conftest import VECTORS, self_signed_certificate, serving
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -821,7 +821,29 @@ def test_cli_key_options_replace_the_environment(
     )
     out = capsys.readouterr().out
     assert status == 0, out
-    assert "with SHA256" in dict((name, detail) for _, name, detail in lines(out))["round trip"]
+    details = {name: detail for _, name, detail in lines(out)}
+    assert "with SHA256" in details["round trip"]
+    # The key came from the option, not from the variable the command passed it through.
+    assert details["private key"].startswith("loads from --private-key: ")
+    assert "CLOUDFRONT_" not in out
+
+
+def test_cli_names_the_option_a_bad_key_came_from(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("CLOUDFRONT_PRIVATE_KEY_FILE", raising=False)
+    (tmp_path / "public.pem").write_bytes((VECTORS / "test-rsa-key-public.pem").read_bytes())
+    status = cli.main(
+        [
+            *("doctor", "--resource", RESOURCE, "--app-url", APP_URL),
+            *("--key-pair-id", "k2 lower", "--private-key", str(tmp_path / "public.pem")),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert status == 1
+    details = {name: detail for _, name, detail in lines(out)}
+    assert details["key id"].startswith("--key-pair-id: "), out
+    assert details["private key"].startswith("--private-key: this is a public key"), out
 
 
 @pytest.mark.parametrize("encoding", [serialization.Encoding.PEM, serialization.Encoding.DER])
