@@ -1,9 +1,11 @@
 """Django middleware: ``"cfcookie_middleware.django.CloudFrontCookieMiddleware"`` in ``MIDDLEWARE``.
 
 Its options are the keys of ``settings.CLOUDFRONT_COOKIES``, a dict whose lower-case keys are
-the options of ``cfcookie_middleware.core.CookieCore`` (``signer`` may be left out: then
-``Signer.from_env()``). Django builds each middleware once per process, at startup, so every
-settings error surfaces then, as ``ImproperlyConfigured`` carrying the core's message.
+the options of ``cfcookie_middleware.core.CookieCore``. ``signer`` may be left out: then the key
+is django-storages' ``AWS_CLOUDFRONT_KEY_ID`` and ``AWS_CLOUDFRONT_KEY`` (the private key's PEM)
+when both are set, as they are for its signed URLs, else ``Signer.from_env()``. Django builds
+each middleware once per process, at startup, so every settings error surfaces then, as
+``ImproperlyConfigured`` carrying the core's message.
 
 Rules match ``request.path_info``, the path below the mount point (``SCRIPT_NAME``, or
 ``FORCE_SCRIPT_NAME`` when set), which is what Django's URL resolver routes on. The middleware
@@ -124,10 +126,31 @@ def build_core() -> CookieCore:
             f"the keys are the lower-case options {', '.join(sorted(_OPTIONS))}"
         )
     try:
-        signer = configured["signer"] if "signer" in configured else Signer.from_env()
+        signer = configured["signer"] if "signer" in configured else _default_signer()
         return CookieCore(**{**configured, "signer": signer})
     except ConfigurationError as error:
         raise ImproperlyConfigured(str(error)) from error
+
+
+def _default_signer() -> Signer:
+    """django-storages' CloudFront key when its settings name one, else the environment's."""
+    key_id = getattr(settings, "AWS_CLOUDFRONT_KEY_ID", None)
+    key = getattr(settings, "AWS_CLOUDFRONT_KEY", None)
+    if key_id is None and key is None:
+        return Signer.from_env()
+    if key_id is None or key is None:
+        missing = "AWS_CLOUDFRONT_KEY_ID" if key_id is None else "AWS_CLOUDFRONT_KEY"
+        raise ConfigurationError(
+            f"settings.{missing}: not set, but the other django-storages CloudFront setting is; "
+            "set both (the key's ID and its private key PEM), or give "
+            f"settings.{SETTING}['signer']"
+        )
+    try:
+        return Signer(key_id, key)
+    except ConfigurationError as error:
+        argument, _, reason = str(error).partition(": ")
+        setting = {"key_pair_id": "AWS_CLOUDFRONT_KEY_ID", "private_key": "AWS_CLOUDFRONT_KEY"}
+        raise ConfigurationError(f"settings.{setting.get(argument, argument)}: {reason}") from None
 
 
 def _apply(response: HttpResponseBase, headers: Headers) -> None:

@@ -3,7 +3,8 @@
 It wraps ``app.wsgi_app`` with the WSGI adapter, so it sees the final response, including the
 ones Flask's error handlers made, and gives ``when`` and callable resources ``flask.request`` as
 ``RequestView.native``. Options come from keyword arguments or from
-``app.config["CLOUDFRONT_COOKIES_<OPTION>"]``; a keyword wins.
+``app.config["CLOUDFRONT_COOKIES_<OPTION>"]``; a keyword wins. Without a ``signer`` the key comes
+from the environment (``Signer.from_env()``), as for the Django middleware.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     ) from exc
 
 from cfcookie_middleware.core import CookieCore
-from cfcookie_middleware.signing import ConfigurationError
+from cfcookie_middleware.signing import ConfigurationError, Signer
 from cfcookie_middleware.wsgi import CloudFrontCookieMiddleware
 
 if TYPE_CHECKING:
@@ -65,6 +66,9 @@ class CloudFrontCookies:
             names = ", ".join(CONFIG_PREFIX + key.upper() for key in sorted(unknown))
             known = ", ".join(CONFIG_PREFIX + key.upper() for key in sorted(_OPTIONS))
             raise ConfigurationError(f"app.config: unknown {names}; the options are {known}")
-        core = CookieCore(**{**configured, **self.options})
+        options = {**configured, **self.options}
+        if "signer" not in options:  # as the Django middleware: the key from the environment
+            options["signer"] = Signer.from_env()
+        core = CookieCore(**options)
         app.wsgi_app = _FlaskMiddleware(app.wsgi_app, core=core)  # type: ignore[method-assign]
         app.extensions["cfcookie"] = core

@@ -15,6 +15,7 @@ import copy
 import importlib
 import os
 import pickle
+import re
 import socket
 import subprocess
 import sys
@@ -575,6 +576,50 @@ def test_the_setting_itself_is_checked(value: Any, match: str) -> None:
     with (
         override_settings(CLOUDFRONT_COOKIES=value),
         pytest.raises(ImproperlyConfigured, match=match),
+    ):
+        build()
+
+
+def test_signer_left_out_comes_from_django_storages_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An app that already signs URLs with django-storages keeps its key in AWS_CLOUDFRONT_KEY_ID
+    and AWS_CLOUDFRONT_KEY (the PEM); those win over the environment's key."""
+    config = options(make_signer())
+    del config["signer"]
+    monkeypatch.setenv("CLOUDFRONT_KEY_PAIR_ID", "KENVIRONMENT")
+    monkeypatch.setenv("CLOUDFRONT_PRIVATE_KEY_FILE", str(VECTORS / "test-ecdsa-key.pem"))
+    pem = (VECTORS / "test-rsa-key.pem").read_bytes()
+    storages = {"AWS_CLOUDFRONT_KEY_ID": "K1TESTKEY", "AWS_CLOUDFRONT_KEY": pem}
+    with override_settings(CLOUDFRONT_COOKIES=config, **storages):
+        response = get("/videos/a.mp4")
+    assert_grants(set_cookies(response), Signer("K1TESTKEY", pem), f"{MEDIA}/videos/a", None)
+    assert "CloudFront-Key-Pair-Id=K1TESTKEY;" in " ".join(set_cookies(response))
+
+
+@pytest.mark.parametrize(
+    ("storages", "match"),
+    [
+        ({"AWS_CLOUDFRONT_KEY_ID": "K1TESTKEY"}, "settings.AWS_CLOUDFRONT_KEY: not set"),
+        ({"AWS_CLOUDFRONT_KEY": "x"}, "settings.AWS_CLOUDFRONT_KEY_ID: not set"),
+        (
+            {"AWS_CLOUDFRONT_KEY_ID": "k1 lower", "AWS_CLOUDFRONT_KEY": "x"},
+            "settings.AWS_CLOUDFRONT_KEY_ID: 'k1 lower' is not a CloudFront key ID",
+        ),
+        (
+            {"AWS_CLOUDFRONT_KEY_ID": "K1TESTKEY", "AWS_CLOUDFRONT_KEY": "not a key"},
+            "settings.AWS_CLOUDFRONT_KEY: ",
+        ),
+    ],
+)
+def test_django_storages_settings_are_checked_at_startup(
+    storages: dict[str, str], match: str
+) -> None:
+    config = options(make_signer())
+    del config["signer"]
+    with (
+        override_settings(CLOUDFRONT_COOKIES=config, **storages),
+        pytest.raises(ImproperlyConfigured, match=re.escape(match)),
     ):
         build()
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import flask
 import pytest
-from conftest import import_error_without
+from conftest import VECTORS, import_error_without
 from middleware_helpers import (
     BAD_CONFIGS,
     BASE_URL,
@@ -34,7 +34,7 @@ from werkzeug.wrappers import Response as WerkzeugResponse
 
 from cfcookie_middleware.core import CookieCore, RequestView
 from cfcookie_middleware.flask import CloudFrontCookies
-from cfcookie_middleware.signing import ConfigurationError
+from cfcookie_middleware.signing import ConfigurationError, Signer
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -198,6 +198,23 @@ def test_init_app_reads_config_and_a_keyword_wins() -> None:
         assert cookie.attributes["domain"] == DOMAIN  # from config
     assert app.extensions["cfcookie"].cookie_domain == DOMAIN
     assert not hasattr(extension, "app")  # one extension object may serve many apps
+
+
+def test_signer_left_out_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As the Django middleware does: no signer option or config key, so Signer.from_env()."""
+    for name in ("CLOUDFRONT_KEY_PAIR_ID", "CLOUDFRONT_PRIVATE_KEY", "CLOUDFRONT_PRIVATE_KEY_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    config = {k: v for k, v in options(make_signer()).items() if k != "signer"}
+    with pytest.raises(ConfigurationError, match="CLOUDFRONT_KEY_PAIR_ID: not set"):
+        CloudFrontCookies(flask_app(), **config)
+    monkeypatch.setenv("CLOUDFRONT_KEY_PAIR_ID", "K1TESTKEY")
+    monkeypatch.setenv("CLOUDFRONT_PRIVATE_KEY_FILE", str(VECTORS / "test-rsa-key.pem"))
+    app = flask_app()
+    CloudFrontCookies(app, **config)
+    response = get(app, "/videos/a.mp4")
+    assert_grants(
+        response.headers.getlist("Set-Cookie"), Signer.from_env(), f"{MEDIA}/videos/a", None
+    )
 
 
 def test_one_extension_many_apps() -> None:
