@@ -25,7 +25,8 @@ from cfcookie_middleware.rules import Rule
 
 OPTIONS = {
     "signer": "the `Signer` that signs every rule's cookies (a rule may carry its own)",
-    "rules": "one `Rule` or a list of them; the first whose pattern matches wins",
+    "rules": "one `Rule` or a list of them; the first whose pattern (and host, if it names one) "
+    "matches wins",
     "cookie_domain": "the cookies' `Domain`: `None` keeps them host-only; it must cover the "
     "CDN host (`.example.com` for `media.example.com`); a public suffix such as "
     "`.cloudfront.net` is refused",
@@ -40,10 +41,13 @@ OPTIONS = {
     "means half the rule's ttl",
     "when": 'a predicate on the request view (`RequestView`), such as "is logged in"; falsy '
     "means no cookies",
-    "clear_on": "path patterns (such as `/logout`) whose non-error responses expire every "
-    "`CloudFront-*` cookie at each Domain and Path the rules set them on",
+    "clear_on": "path patterns (such as `/logout`) whose non-error responses, to any method but "
+    "`OPTIONS`, expire every `CloudFront-*` cookie at each Domain and Path the rules set them on",
+    "methods": 'request methods whose 2xx responses may carry cookies (`["GET", "HEAD"]` '
+    "adds HEAD); `OPTIONS` is refused, since frameworks and CORS middleware answer it without "
+    "the view; compared as sent, so a lower-case `get` earns nothing",
     "cache_size": "signed sets kept for reuse, and as many verified returning sets (two LRUs of "
-    "about 1.5 KB and 1 KB an entry)",
+    "about 1.9 KB and 1.1 KB an entry, however padded the Cookie header)",
     "clock": "the time source, in seconds since the epoch: tests pass a fake clock",
 }
 RULE_FIELDS = {
@@ -58,6 +62,9 @@ RULE_FIELDS = {
     "backdates it to absorb clock skew",
     "cookie_path": "this rule's cookie `Path`, so that grants kept on disjoint paths do not "
     "replace one another",
+    "host": "bind the rule to requests whose `Host` is exactly this (lower case, with `:port` "
+    "when the app is reached on one), for apps that route by host; once one rule names a host, "
+    "every rule must",
 }
 CLI_WIDTH = "100"
 _MARKER = re.compile(r"^<!-- generated: (\w+) -->$", re.MULTILINE)
