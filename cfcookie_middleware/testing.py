@@ -347,7 +347,7 @@ def _browser_sends(
         if held is None:
             why = _refused(cookie, page_url)
             return sent, f"a browser would not keep {cookie.name} from {page_url}: {why}"
-        why = _not_sent(held, url)
+        why = _not_sent(held, url, page_url)
         return sent, f"a browser would not send {cookie.name} to {url}: {why}"
     return sent, None
 
@@ -368,14 +368,16 @@ def _attribute(cookie: _SetCookie, name: str) -> str | None:
     return None
 
 
-def _not_sent(cookie: http.cookiejar.Cookie, url: str) -> str:
+def _not_sent(cookie: http.cookiejar.Cookie, url: str, page_url: str) -> str:
     parts = urlsplit(url)
     host = parts.hostname or ""
+    # The page's own host: the jar files a host-only cookie from "testserver" as "testserver.local"
+    page_host = urlsplit(page_url).hostname or cookie.domain
     if cookie.secure and parts.scheme not in ("https", "wss") and not _loopback(parts.netloc):
         return "it is Secure and the URL is not https"
     if not cookie.domain_specified:
         return (
-            f"it is host-only for {cookie.domain} (no Domain attribute) and the URL's host is "
+            f"it is host-only for {page_host} (no Domain attribute) and the URL's host is "
             f"{host}; set cookie_domain to a domain covering both, or ask the app on {host}"
         )
     if not domain_covers(host, cookie.domain):

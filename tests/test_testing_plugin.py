@@ -406,6 +406,17 @@ def test_each_check_names_itself_the_headers_and_the_verdict(
     assert verdict in message, message
 
 
+def test_a_host_only_cookie_is_named_by_the_page_host_a_test_client_used(
+    custom_set: list[str],
+) -> None:
+    """Starlette's and Django's test clients ask on "testserver", a host without a dot, which
+    http.cookiejar files as "testserver.local"; the message names the host the test used."""
+    host_only = [header.replace("; Domain=example.com", "") for header in custom_set]
+    with pytest.raises(AssertionError) as raised:
+        assert_cloudfront_cookies(host_only, INSIDE, page_url="http://testserver/videos")
+    assert "host-only for testserver (no Domain attribute)" in str(raised.value)
+
+
 def test_cookies_a_browser_would_not_send_are_the_refusal_that_was_expected(
     custom_set: list[str],
 ) -> None:
