@@ -19,6 +19,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from cfcookie_middleware import Signer
 from cfcookie_middleware.core import RequestView
 from cfcookie_middleware.demo.site import (
+    REFRESH_PATH,
     form_user,
     library_page,
     load_settings,
@@ -90,7 +91,12 @@ def create_app(signer: Signer | None = None, **overrides: Any) -> FastAPI:
 
     @app.get("/videos", response_class=HTMLResponse)
     async def videos(user: User) -> str:
-        return videos_page(user, settings.media_url)
+        return videos_page(user, settings.media_url, refresh=settings.refresh)
+
+    @app.get(REFRESH_PATH, status_code=204)
+    async def refresh(request: Request) -> Response:
+        """Called by a playing page: the middleware adds a fresh set when one is due."""
+        return Response(status_code=204 if "user" in request.session else 401)
 
     @app.get("/users/{user_id}/library", response_class=HTMLResponse)
     async def library(user_id: str, user: User) -> str:

@@ -16,6 +16,7 @@ from werkzeug.wrappers import Response
 from cfcookie_middleware import Signer
 from cfcookie_middleware.core import RequestView
 from cfcookie_middleware.demo.site import (
+    REFRESH_PATH,
     library_page,
     load_settings,
     login_page,
@@ -70,7 +71,12 @@ def create_app(signer: Signer | None = None, **overrides: Any) -> flask.Flask:
     def videos() -> Response | str:
         if "user" not in flask.session:
             return flask.redirect("/login", 303)
-        return videos_page(flask.session["user"], settings.media_url)
+        return videos_page(flask.session["user"], settings.media_url, refresh=settings.refresh)
+
+    @app.get(REFRESH_PATH)
+    def refresh() -> tuple[str, int]:
+        """Called by a playing page: the middleware adds a fresh set when one is due."""
+        return ("", 204) if "user" in flask.session else ("Log in", 401)
 
     @app.get("/users/<user_id>/library")
     def library(user_id: str) -> Response | str:

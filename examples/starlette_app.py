@@ -23,6 +23,7 @@ from starlette.routing import Route
 from cfcookie_middleware import Signer
 from cfcookie_middleware.core import RequestView
 from cfcookie_middleware.demo.site import (
+    REFRESH_PATH,
     form_user,
     library_page,
     load_settings,
@@ -61,7 +62,12 @@ def create_app(signer: Signer | None = None, **overrides: Any) -> Starlette:
     async def videos(request: Request) -> Response:
         if "user" not in request.session:
             return RedirectResponse("/login", 303)
-        return HTMLResponse(videos_page(request.session["user"], settings.media_url))
+        page = videos_page(request.session["user"], settings.media_url, refresh=settings.refresh)
+        return HTMLResponse(page)
+
+    async def refresh(request: Request) -> Response:
+        """Called by a playing page: the middleware adds a fresh set when one is due."""
+        return Response(status_code=204 if "user" in request.session else 401)
 
     async def library(request: Request) -> Response:
         if "user" not in request.session:
@@ -81,6 +87,7 @@ def create_app(signer: Signer | None = None, **overrides: Any) -> Starlette:
             Route("/login", login_form),
             Route("/login", login, methods=["POST"]),
             Route("/videos", videos),
+            Route(REFRESH_PATH, refresh),
             Route("/users/{user_id}/library", library),
             Route("/logout", logout, methods=["POST"]),
         ],

@@ -78,6 +78,7 @@ from werkzeug.test import Client as WerkzeugClient
 
 from cfcookie_middleware import Rule
 from cfcookie_middleware.core import REMOTE_SIGNATURES, RequestView
+from cfcookie_middleware.demo.site import REFRESH_PATH
 from cfcookie_middleware.edge import REASON_HEADER, Edge
 from cfcookie_middleware.signing import ConfigurationError, Signer
 from cfcookie_middleware.wsgi import CloudFrontCookieMiddleware as WsgiMiddleware
@@ -720,6 +721,23 @@ def edge(tmp_path: Path, example_settings: Signer) -> Callable[[str, MediaJar], 
         return response
 
     return fetch
+
+
+def test_example_refresh_route_answers_a_viewer_with_the_catalogues_grant(
+    example_settings: Signer,
+) -> None:
+    www = Client(raise_request_exception=False, HTTP_HOST=WWW)
+    assert www.get(REFRESH_PATH, secure=True).status_code == 401
+    www.post("/login", {"user": "alice"}, secure=True)
+    refreshed = www.get(REFRESH_PATH, secure=True)
+    assert refreshed.status_code == 204
+    issued = cloudfront_set_cookies(set_cookies(refreshed))
+    assert {cookie.attributes["path"] for cookie in issued.values()} == {"/videos"}
+    cookies = {name: cookie.value for name, cookie in issued.items()}
+    verifier = verifier_for(example_settings)
+    assert verifier.check_cookies(f"https://{MEDIA_HOST}/videos/intro/index.m3u8", cookies).allowed
+    outside = f"https://{MEDIA_HOST}/users/alice/holiday.mp4"
+    assert not verifier.check_cookies(outside, cookies).allowed
 
 
 def test_example_www_page_hands_out_cookies_the_edge_accepts(

@@ -31,7 +31,7 @@ from starlette.testclient import TestClient
 from werkzeug.test import Client
 
 from cfcookie_middleware import ConfigurationError, Signer
-from cfcookie_middleware.demo.site import load_settings, port
+from cfcookie_middleware.demo.site import REFRESH_PATH, load_settings, port
 from cfcookie_middleware.verify import Verifier
 from cfcookie_middleware.wsgi import CloudFrontCookieMiddleware
 
@@ -197,6 +197,24 @@ def test_own_library_grants_only_that_users_files(browser: Browser, verifier: Ve
         assert verifier.check_cookies(url, cookies).allowed, url
     for url in (f"{MEDIA}/users/bob/x.mp4", f"{MEDIA}/videos/x.mp4", f"{MEDIA}/users/alicex/y"):
         assert verifier.check_cookies(url, cookies).code == "AccessDenied", url
+
+
+def test_the_refresh_route_answers_a_viewer_with_the_catalogues_grant(
+    browser: Browser, verifier: Verifier
+) -> None:
+    """What a playing page calls to keep its cookies fresh: 401 and nothing for a stranger; for
+    a viewer, 204 with the catalogue's grant when one is due (here the first), and the videos
+    page names the route for its player script."""
+    anonymous = browser.request("GET", REFRESH_PATH)
+    assert (anonymous.status, anonymous.cloudfront()) == (401, {})
+    browser.login("alice")
+    refreshed = browser.request("GET", REFRESH_PATH)
+    assert refreshed.status == 204
+    cookies = refreshed.cloudfront()
+    assert verifier.check_cookies(f"{MEDIA}/videos/intro/index.m3u8", cookies).allowed
+    assert not verifier.check_cookies(f"{MEDIA}/users/alice/holiday.mp4", cookies).allowed
+    assert "path=/videos" in refreshed.attributes("CloudFront-Policy")
+    assert f'refreshCookies("{REFRESH_PATH}"' in browser.request("GET", "/videos").text
 
 
 def test_another_users_library_is_forbidden_and_grants_nothing(browser: Browser) -> None:

@@ -45,8 +45,8 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from cfcookie_middleware import DOCS_URL
-from cfcookie_middleware.demo.app import REFRESH_PATH, create_app
-from cfcookie_middleware.demo.site import LIBRARIES, VIDEOS
+from cfcookie_middleware.demo.app import create_app
+from cfcookie_middleware.demo.site import LIBRARIES, REFRESH_PATH, VIDEOS
 from cfcookie_middleware.edge import Edge, serve
 from cfcookie_middleware.signing import Signer
 

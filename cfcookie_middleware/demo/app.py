@@ -30,6 +30,7 @@ from cfcookie_middleware.cookies import parse_cookie_header, set_cookie_header
 from cfcookie_middleware.core import RequestView
 from cfcookie_middleware.demo.site import (
     MAX_FORM_BYTES,
+    REFRESH_PATH,
     Settings,
     form_user,
     library_page,
@@ -46,11 +47,10 @@ if TYPE_CHECKING:
 
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-__all__ = ["REFRESH_PATH", "create_app", "main"]
+__all__ = ["create_app", "main"]
 
 SESSION_COOKIE = "session"
 SESSION_SECONDS = 12 * 3600
-REFRESH_PATH = "/videos/refresh"
 _LIBRARY = re.compile(r"/users/([^/]+)/library")
 
 
@@ -127,10 +127,8 @@ class ExampleApp:
             return _send(start_response, "200 OK", page)
         if path == "/":
             return _redirect(start_response, "/videos")
-        # A call every quarter of the ttl lands inside the refresh margin (half the ttl).
-        refresh = (REFRESH_PATH, settings.ttl / 4)
         page = videos_page(
-            user, settings.media_url, player_url=settings.player_url, refresh=refresh
+            user, settings.media_url, player_url=settings.player_url, refresh=settings.refresh
         )
         return _send(start_response, "200 OK", page)
 
@@ -153,7 +151,7 @@ def create_app(signer: Signer | None = None, **overrides: Any) -> WSGIApplicatio
         app,
         signer=signer or Signer.from_env(),
         when=app.logged_in,
-        **app.settings.middleware_options(refresh_path=REFRESH_PATH),
+        **app.settings.middleware_options(),
     )
 
 

@@ -48,6 +48,7 @@ from cfcookie_middleware.signing import ConfigurationError
 
 __all__ = [
     "LIBRARIES",
+    "REFRESH_PATH",
     "VIDEOS",
     "Settings",
     "form_user",
@@ -68,6 +69,10 @@ LIBRARIES = {"alice": ("holiday", "recital"), "bob": ("match",)}
 ``{MEDIA_URL}/users/<name>/``."""
 MAX_FORM_BYTES = 4096
 LOGOUT_FORM = '<form method="post" action="/logout"><button>Log out</button></form>'
+REFRESH_PATH = "/videos/refresh"
+"""The route a playing page calls to keep its cookies fresh: every example answers a logged-in
+viewer there with 204 (and anyone else with 401), and a rule grants there what ``/videos``
+grants, so the middleware re-signs the held set once it is within its refresh margin."""
 EXPLAINED = DOCS_URL + "getting-started/#"
 """Where the documentation explains each demo page (the anchor is the page's)."""
 
@@ -83,11 +88,16 @@ class Settings:
     player_url: str | None = None
     ttl: timedelta = timedelta(hours=1)
 
-    def middleware_options(self, refresh_path: str | None = None) -> dict[str, Any]:
+    @property
+    def refresh(self) -> tuple[str, timedelta]:
+        """``videos_page``'s refresh: the route, and a call every quarter of the ttl, which
+        lands inside the refresh margin (half the ttl)."""
+        return REFRESH_PATH, self.ttl / 4
+
+    def middleware_options(self) -> dict[str, Any]:
         """The middleware's options, without ``signer`` and ``when`` (those differ per app).
 
-        ``refresh_path`` is a route of the app under ``/videos/`` that answers a logged-in
-        viewer with 204: its rule grants what the catalogue's does, so the middleware re-signs
+        The refresh route's rule grants what the catalogue's does, so the middleware re-signs
         the set the browser holds there once it is within its refresh margin (half the ttl), and
         a player keeps playing past the first cookies' expiry."""
 
@@ -95,13 +105,12 @@ class Settings:
             resource = f"{self.media_url}/videos/*"
             return Rule(pattern, resource=resource, cookie_path="/videos", ttl=self.ttl)
 
-        refresh = [] if refresh_path is None else [catalogue(refresh_path)]
         return {
             # Each grant gets its own cookie path, so a browser holds both sets at once (one
             # policy per cookie): opening the library does not take the catalogue away.
             "rules": [
                 catalogue("/videos"),
-                *refresh,
+                catalogue(REFRESH_PATH),
                 # {user_id} is the rule's template field, filled per request: not an f-string.
                 Rule(
                     "/users/{user_id}/library",

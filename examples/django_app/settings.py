@@ -50,3 +50,4 @@ SESSION_COOKIE_SECURE = example.secure
 SESSION_COOKIE_SAMESITE = "Lax"
 MEDIA_URL = example.media_url + "/"
 CLOUDFRONT_COOKIES = {**example.middleware_options(), "when": logged_in}  # signer: from the env
+VIDEO_REFRESH = example.refresh  # the route a playing videos page calls, and how often

@@ -60,7 +60,13 @@ def videos(request: HttpRequest) -> HttpResponse:
     user = session_user(request)
     if user is None:
         return see_other("/login")
-    return HttpResponse(videos_page(user, media_url()))
+    return HttpResponse(videos_page(user, media_url(), refresh=settings.VIDEO_REFRESH))
+
+
+@allow("GET")
+def refresh(request: HttpRequest) -> HttpResponse:
+    """Called by a playing page: the middleware adds a fresh set when one is due."""
+    return HttpResponse(status=204 if session_user(request) else 401)
 
 
 @allow("GET")
