@@ -43,8 +43,10 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 
+from cfcookie_middleware.caching import Headers
 from cfcookie_middleware.cookies import RequestCookies
-from cfcookie_middleware.core import REMOTE_SIGNATURES, CookieCore, Headers, RequestView, Route
+from cfcookie_middleware.core import REMOTE_SIGNATURES, CookieCore, Route
+from cfcookie_middleware.request import RequestView
 from cfcookie_middleware.signing import ConfigurationError, Signer
 
 __all__ = ["SETTING", "CloudFrontCookieMiddleware"]

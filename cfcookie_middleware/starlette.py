@@ -24,7 +24,8 @@ from anyio import CapacityLimiter, to_thread
 from werkzeug.sansio.utils import get_host
 
 from cfcookie_middleware.cookies import RequestCookies
-from cfcookie_middleware.core import REMOTE_SIGNATURES, CookieCore, RequestView, Route
+from cfcookie_middleware.core import REMOTE_SIGNATURES, CookieCore, Route
+from cfcookie_middleware.request import RequestView
 
 __all__ = ["CloudFrontCookieMiddleware", "asgi_path"]
 

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.wsgi import get_host
 
 from cfcookie_middleware.cookies import RequestCookies
-from cfcookie_middleware.core import CookieCore, RequestView, Route, logger
+from cfcookie_middleware.core import CookieCore, Route, logger
+from cfcookie_middleware.request import RequestView
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment

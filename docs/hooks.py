@@ -42,6 +42,8 @@ OPTIONS = {
     "means no cookies",
     "clear_on": "path patterns (such as `/logout`) whose non-error responses expire every "
     "`CloudFront-*` cookie at each Domain and Path the rules set them on",
+    "methods": "request methods whose responses may carry cookies (default `GET` only); "
+    "`OPTIONS` is refused, since frameworks answer it without the view",
     "cache_size": "signed sets kept for reuse, and as many verified returning sets (two LRUs of "
     "about 1.5 KB and 1 KB an entry)",
     "clock": "the time source, in seconds since the epoch: tests pass a fake clock",
@@ -58,6 +60,8 @@ RULE_FIELDS = {
     "backdates it to absorb clock skew",
     "cookie_path": "this rule's cookie `Path`, so that grants kept on disjoint paths do not "
     "replace one another",
+    "host": "match only requests whose `Host` is exactly this (lower case, with `:port` when "
+    "the app is reached on one), for apps that route by host",
 }
 CLI_WIDTH = "100"
 _MARKER = re.compile(r"^<!-- generated: (\w+) -->$", re.MULTILINE)

@@ -800,7 +800,7 @@ SIGNING_ERROR_CASES: list[tuple[str, list[str], list[str]]] = [
                               "--cookie-domain", "cloudfront.net"], ["public suffix"]),
     ("cookie over 4096 bytes", ["sign-cookies", "--resource",
                                 "https://media.example.com/" + "a" * 3000 + "/*", "--expires", "1h",
-                                "--format", "header"], ["over the 4096 browsers keep"]),
+                                "--format", "header"], ["over the 4096 bytes browsers keep"]),
 ]  # fmt: skip
 
 

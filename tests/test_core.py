@@ -11,7 +11,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from cfcookie_middleware import ConfigurationError, Policy, Signer
-from cfcookie_middleware.core import CLOUDFRONT_COOKIES, CookieCore, RequestView, Route, _private
+from cfcookie_middleware.cookies import CLOUDFRONT_COOKIES
+from cfcookie_middleware.core import CookieCore, Route
+from cfcookie_middleware.request import RequestView
 from cfcookie_middleware.rules import Rule
 from cfcookie_middleware.signing import b64decode, b64encode
 from cfcookie_middleware.verify import Verifier
@@ -526,31 +528,6 @@ def test_clear_on_expires_every_cloudfront_cookie(signer: CountingSigner, clock:
     assert respond(core, "/logout", status=399) == headers
     for status in (400, 500):
         assert respond(core, "/logout", status=status) is None
-
-
-@pytest.mark.parametrize(
-    ("app_headers", "cache_control", "vary"),
-    [
-        ([], "private", "Cookie"),
-        ([("Cache-Control", "max-age=60")], "private, max-age=60", "Cookie"),
-        ([("Cache-Control", "public, max-age=60, s-maxage=600")], "private, max-age=60", "Cookie"),
-        ([("cache-control", "no-store")], "no-store", "Cookie"),
-        ([("Cache-Control", "private, no-cache")], "private, no-cache", "Cookie"),
-        ([("Vary", "Accept-Encoding")], "private", "Accept-Encoding, Cookie"),
-        ([("Vary", "cookie")], "private", "cookie"),
-        ([("Vary", "*")], "private", "*"),
-    ],
-)
-def test_responses_with_cookies_are_private(
-    app_headers: list[tuple[str, str]], cache_control: str, vary: str
-) -> None:
-    headers = _private(
-        [("X-App", "1"), ("Set-Cookie", "session=abc"), *app_headers], [("Set-Cookie", "A=1")]
-    )
-    assert headers[:2] == [("X-App", "1"), ("Set-Cookie", "session=abc")]
-    assert ("Cache-Control", cache_control) in headers
-    assert ("Vary", vary) in headers
-    assert headers[-1] == ("Set-Cookie", "A=1")
 
 
 def test_host_warning_is_logged_once_per_host(

@@ -76,8 +76,9 @@ from middleware_helpers import (
 from werkzeug.test import Client as WerkzeugClient
 
 from cfcookie_middleware import Rule
-from cfcookie_middleware.core import REMOTE_SIGNATURES, RequestView
+from cfcookie_middleware.core import REMOTE_SIGNATURES
 from cfcookie_middleware.edge import REASON_HEADER, Edge
+from cfcookie_middleware.request import RequestView
 from cfcookie_middleware.signing import ConfigurationError, Signer
 from cfcookie_middleware.wsgi import CloudFrontCookieMiddleware as WsgiMiddleware
 

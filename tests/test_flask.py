@@ -32,8 +32,9 @@ from middleware_helpers import (
 from werkzeug.exceptions import InternalServerError
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from cfcookie_middleware.core import CookieCore, RequestView
+from cfcookie_middleware.core import CookieCore
 from cfcookie_middleware.flask import CloudFrontCookies
+from cfcookie_middleware.request import RequestView
 from cfcookie_middleware.signing import ConfigurationError
 
 pytestmark = pytest.mark.filterwarnings("error")
