@@ -14,14 +14,14 @@ import importlib
 import inspect
 import logging
 import math
+import re
 import threading
-import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
 from cfcookie_middleware import cookies as cookie_rules
@@ -34,6 +34,7 @@ from cfcookie_middleware.cookies import (
     set_cookie_header,
     size_problem,
 )
+from cfcookie_middleware.options import DEFAULTS, CookieOptions, check_names, spelled_out
 from cfcookie_middleware.request import RequestView
 from cfcookie_middleware.rules import Rule, compile_pattern, is_ambiguous_path
 from cfcookie_middleware.signing import (
@@ -47,14 +48,14 @@ from cfcookie_middleware.signing import (
     viewer_address,
 )
 
+if TYPE_CHECKING:
+    from typing_extensions import Unpack  # typing.Unpack from Python 3.12
+
 __all__ = ["CookieCore", "Headers", "RequestView", "Route"]
 
 logger = logging.getLogger("cfcookie_middleware")
+When = Callable[[RequestView], object]
 
-DEFAULT_CACHE_SIZE = 10_000
-"""Signed cookie sets kept for reuse, and as many verified returning sets: measured at about
-1.9 KB and 1.1 KB an entry (RSA-2048), so about 28 MB at most, however padded the Cookie
-headers (benchmarks/bench_per_user.py, with and without --filler)."""
 REMOTE_SIGNATURES = 8
 """How many signatures with a remote backend (KMS, an HSM) an async adapter runs at once, each
 in a worker thread; more requests wait without blocking the event loop. Issued sets are cached,
@@ -112,63 +113,31 @@ class _Plan:
 class CookieCore:
     """One object every adapter shares: validates the options once, then answers per response."""
 
-    def __init__(
-        self,
-        *,
-        signer: Signer,
-        rules: Rule | Iterable[Rule],
-        cookie_domain: str | None = None,
-        cookie_path: str = "/",
-        secure: bool = True,
-        httponly: bool = True,
-        samesite: str = "lax",
-        max_age: timedelta | int | None = None,
-        refresh_margin: timedelta | None = None,
-        when: Callable[[RequestView], object] | None = None,
-        clear_on: str | Sequence[str] = (),
-        methods: str | Iterable[str] = ("GET",),
-        cache_size: int = DEFAULT_CACHE_SIZE,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.rules = _check_rules(rules)
-        self.signer = signer  # checked by the property below
-        self.cookie_domain = cookie_domain
-        self.cookie_path = cookie_path
-        self.when = when
-        self.clock = clock
-        if when is not None and (not callable(when) or inspect.iscoroutinefunction(when)):
-            raise ConfigurationError(
-                "when: expected a plain (not async) callable taking the request view; it runs "
-                "as the response starts, so read what it needs from view.native or view.cookies"
-            )
-
-        def renderer(path: str) -> Callable[..., str]:
-            render = functools.partial(
-                set_cookie_header,
-                domain=cookie_domain,
-                path=path,
-                secure=secure,
-                httponly=httponly,
-                samesite=samesite,
-            )
-            render("CloudFront-Policy", "x")  # checks domain, path and SameSite syntax
-            return render
-
-        self.max_age = _seconds(max_age, "max_age")
-        margin = _seconds(refresh_margin, "refresh_margin")
+    @spelled_out
+    def __init__(self, **options: Unpack[CookieOptions]) -> None:
+        check_names(options)
+        given: CookieOptions = {**DEFAULTS, **options}
+        self.rules = _check_rules(given.get("rules", ()))
+        self.signer = given.get("signer")  # type: ignore[assignment] # checked by the setter
+        self.cookie_domain = cookie_domain = given["cookie_domain"]
+        self.cookie_path = cookie_path = given["cookie_path"]
+        self.when = _check_when(given["when"])
+        self.clock = given["clock"]
+        self.max_age = _seconds(given["max_age"], "max_age")
+        self.methods = _check_methods(given["methods"])
+        renderer = functools.partial(
+            _renderer,
+            domain=cookie_domain,
+            secure=given["secure"],
+            httponly=given["httponly"],
+            samesite=given["samesite"],
+        )
+        margin = _seconds(given["refresh_margin"], "refresh_margin")
         self._plans = {
             rule: _plan(rule, margin, self.max_age, renderer(rule.cookie_path or cookie_path))
             for rule in self.rules
         }
-        if isinstance(clear_on, str):
-            clear_on = (clear_on,)
-        if not isinstance(clear_on, Iterable):
-            raise ConfigurationError(
-                f"clear_on: expected a path pattern or a list of them, got "
-                f"{type(clear_on).__name__}; leave it out for no logout route"
-            )
-        self._clear = [compile_pattern(p, name=f"clear_on[{i}]") for i, p in enumerate(clear_on)]
-        self.methods = _check_methods(methods)
+        self._clear = _check_clear_on(given["clear_on"])
         # A rule that captures nothing always gives the same route: made once, not per request.
         self._matchers = [
             (
@@ -184,6 +153,7 @@ class CookieCore:
             cookie_rules.check_cookie_domain(cookie_domain)
         for rule in self.rules:
             self._check_rule_fits(rule)
+        cache_size = given["cache_size"]
         if not isinstance(cache_size, int) or cache_size < 1:
             raise ConfigurationError(f"cache_size: {cache_size!r} must be a positive int")
         self._signed = functools.lru_cache(maxsize=cache_size)(self._sign)
@@ -513,6 +483,36 @@ class CookieCore:
             raise ConfigurationError(f"{where}.resource: {too_big}")
 
 
+def _renderer(path: str, **attributes: Any) -> Callable[..., str]:
+    """``set_cookie_header`` with the cookies' attributes fixed, checked once here (domain, path
+    and SameSite syntax)."""
+    render: Callable[..., str] = functools.partial(set_cookie_header, path=path, **attributes)
+    render("CloudFront-Policy", "x")
+    return render
+
+
+def _check_when(
+    when: Callable[[RequestView], object] | None,
+) -> Callable[[RequestView], object] | None:
+    if when is not None and (not callable(when) or inspect.iscoroutinefunction(when)):
+        raise ConfigurationError(
+            "when: expected a plain (not async) callable taking the request view; it runs "
+            "as the response starts, so read what it needs from view.native or view.cookies"
+        )
+    return when
+
+
+def _check_clear_on(clear_on: str | Sequence[str]) -> list[re.Pattern[str]]:
+    if isinstance(clear_on, str):
+        clear_on = (clear_on,)
+    if not isinstance(clear_on, Iterable):
+        raise ConfigurationError(
+            f"clear_on: expected a path pattern or a list of them, got "
+            f"{type(clear_on).__name__}; leave it out for no logout route"
+        )
+    return [compile_pattern(p, name=f"clear_on[{i}]") for i, p in enumerate(clear_on)]
+
+
 def _check_methods(methods: str | Iterable[str]) -> frozenset[str]:
     """The request methods whose responses may carry cookies, upper case (a request's method
     is compared as sent: a lower-case ``get`` earns nothing, as some routers refuse it)."""
@@ -700,6 +700,7 @@ _MOVED = {
     "domain_covers": "cookies",
     "registrable_domain": "cookies",
     "check_signer_works": "signing",
+    "DEFAULT_CACHE_SIZE": "options",
 }
 
 

@@ -373,6 +373,12 @@ def _with(**overrides: Any) -> Callable[[Signer], dict[str, Any]]:
 
 BAD_CONFIGS = [
     BadConfig("no-rules", _with(rules=[]), "rules: none given"),
+    BadConfig(
+        "misspelled-option",
+        _with(cookie_domian=".example.com"),
+        # Each adapter spells the name as its user wrote it (Flask and Django: their settings).
+        r"(?i)cookie_domian'?\]?: not an option; did you mean .*cookie_domain\b",
+    ),
     BadConfig("not-a-signer", lambda s: {**options(s), "signer": "k.pem"}, "expected a Signer"),
     BadConfig(
         "unknown-template-field",

@@ -219,9 +219,15 @@ def test_one_extension_many_apps() -> None:
 
 def test_misuse_of_the_extension_is_refused() -> None:
     signer = make_signer()
-    with pytest.raises(ConfigurationError, match="unknown option cookie_domian"):
+    with pytest.raises(
+        ConfigurationError, match=r"^cookie_domian: not an option; did you mean cookie_domain[?]$"
+    ):
         CloudFrontCookies(flask_app(), cookie_domian=DOMAIN, **options(signer))
-    with pytest.raises(ConfigurationError, match=f"unknown {PREFIX}COOKIE_DOMIAN"):
+    with pytest.raises(
+        ConfigurationError,
+        match=rf"^app.config\[{PREFIX}COOKIE_DOMIAN\]: not an option; "
+        rf"did you mean app.config\[{PREFIX}COOKIE_DOMAIN\][?]$",
+    ):
         CloudFrontCookies(flask_app(**{f"{PREFIX}COOKIE_DOMIAN": DOMAIN}), **options(signer))
     app = flask_app()
     extension = CloudFrontCookies(app, **options(signer))
