@@ -28,7 +28,8 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from cfcookie_middleware import Signer
-from cfcookie_middleware.core import CookieCore, RequestView
+from cfcookie_middleware.core import CookieCore
+from cfcookie_middleware.request import RequestView
 from cfcookie_middleware.rules import Rule
 from cfcookie_middleware.signing import Policy
 

@@ -36,7 +36,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
 from cfcookie_middleware import Signer
-from cfcookie_middleware.core import DEFAULT_CACHE_SIZE
+from cfcookie_middleware.options import DEFAULT_CACHE_SIZE
 from cfcookie_middleware.rules import Rule
 from cfcookie_middleware.signing import Policy
 from cfcookie_middleware.wsgi import CloudFrontCookieMiddleware

@@ -26,8 +26,9 @@ from starlette.routing import Route
 
 from benchmarks.load import BODY, HOST, MEDIA, PATH, VARIANTS
 from cfcookie_middleware import Signer
-from cfcookie_middleware.core import CookieCore, RequestView
+from cfcookie_middleware.core import CookieCore
 from cfcookie_middleware.flask import CloudFrontCookies
+from cfcookie_middleware.request import RequestView
 from cfcookie_middleware.rules import Rule
 from cfcookie_middleware.starlette import CloudFrontCookieMiddleware
 

@@ -12,7 +12,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from cfcookie_middleware.core import CookieCore, RequestView
+    from cfcookie_middleware.core import CookieCore
+    from cfcookie_middleware.request import RequestView
     from cfcookie_middleware.rules import Rule
     from cfcookie_middleware.signing import ConfigurationError, Policy, Signer
     from cfcookie_middleware.verify import Decision, Verifier
@@ -36,7 +37,7 @@ _HOMES = {
     "CookieCore": "core",
     "Decision": "verify",
     "Policy": "signing",
-    "RequestView": "core",
+    "RequestView": "request",
     "Rule": "rules",
     "Signer": "signing",
     "Verifier": "verify",

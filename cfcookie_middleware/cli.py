@@ -327,8 +327,7 @@ def _run_sign_cookies(args: argparse.Namespace) -> int:
         args.resource, expires=expires, not_before=not_before, ip_address=args.ip_address
     )
     if header:
-        from cfcookie_middleware.cookies import set_cookie_header
-        from cfcookie_middleware.core import MAX_COOKIE_BYTES, check_cookie_domain
+        from cfcookie_middleware.cookies import check_cookie_domain, set_cookie_header, size_problem
 
         if args.cookie_domain is not None:
             check_cookie_domain(args.cookie_domain)  # a public suffix: browsers drop them all
@@ -337,12 +336,9 @@ def _run_sign_cookies(args: argparse.Namespace) -> int:
             for name, value in cookies.items()
         ]
         for line in lines:
-            if len(line) > MAX_COOKIE_BYTES:
-                raise ConfigurationError(
-                    f"--resource: the {line.partition('=')[0]} cookie would be {len(line)} "
-                    f"bytes, over the {MAX_COOKIE_BYTES} browsers keep; use a shorter resource "
-                    "(a wildcard covers many files)"
-                )
+            too_big = size_problem(line)
+            if too_big is not None:
+                raise ConfigurationError(f"--resource: {too_big}")
         print("\n".join(f"Set-Cookie: {line}" for line in lines))
     else:
         print(json.dumps(cookies, indent=2))

@@ -1,19 +1,47 @@
-"""Render ``Set-Cookie`` header values for the ``CloudFront-*`` cookies.
+"""The browser's cookie rules: render ``Set-Cookie`` values, read ``Cookie`` headers, and judge
+domains, paths and sizes as browsers do.
 
 Python's ``http.cookies`` quotes some values, and a quoted CloudFront signature no longer verifies,
 so the middleware and the command line share this small renderer instead. It never quotes or
 escapes: anything that cannot appear verbatim in a ``Set-Cookie`` header (RFC 6265) is refused.
+The middleware, ``cfcookie`` and the doctor judge domains and sizes with the same functions here.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator, Mapping
 from email.utils import formatdate
+from typing import TYPE_CHECKING
 
 from cfcookie_middleware.signing import ConfigurationError, When, to_epoch
 
-__all__ = ["RequestCookies", "parse_cookie_header", "parse_cookie_pairs", "set_cookie_header"]
+if TYPE_CHECKING:
+    from publicsuffixlist import PublicSuffixList
+
+__all__ = [
+    "CLOUDFRONT_COOKIES",
+    "MAX_COOKIE_BYTES",
+    "RequestCookies",
+    "check_cookie_domain",
+    "domain_covers",
+    "parse_cookie_header",
+    "parse_cookie_pairs",
+    "registrable_domain",
+    "set_cookie_header",
+    "size_problem",
+]
+
+CLOUDFRONT_COOKIES = (
+    "CloudFront-Policy",
+    "CloudFront-Expires",
+    "CloudFront-Signature",
+    "CloudFront-Key-Pair-Id",
+    "CloudFront-Hash-Algorithm",
+)
+MAX_COOKIE_BYTES = 4096
+"""What browsers keep of one cookie: name, value and attributes (RFC 6265 section 6.1)."""
 
 # RFC 6265 section 4.1.1: a cookie name is an RFC 2616 token, a value is a run of cookie-octets
 # (printable ASCII except space, '"', ',', ';' and '\'). CloudFront's base64 is always inside it.
@@ -182,3 +210,50 @@ def path_covers(cookie_path: str, literal: str, *, exact: bool) -> bool:
         return False
     rest = literal[len(cookie_path) :]
     return cookie_path.endswith("/") or rest.startswith("/") or (not rest and exact)
+
+
+def size_problem(set_cookie: str, *, room: int = 0) -> str | None:
+    """Why browsers would drop the cookie of this ``Set-Cookie`` value, or ``None`` when it
+    fits; ``room`` counts bytes added later (a ``Max-Age`` each response sets)."""
+    size = len(set_cookie) + room
+    if size <= MAX_COOKIE_BYTES:
+        return None
+    return (
+        f"the {set_cookie.partition('=')[0]} cookie would be {size} bytes, over the "
+        f"{MAX_COOKIE_BYTES} bytes browsers keep; shorten the resource (a wildcard such as "
+        "https://media.example.com/videos/* covers many files)"
+    )
+
+
+@functools.cache
+def _public_suffixes() -> PublicSuffixList:
+    """Loaded on first use (about 50 ms), not on import: ``cfcookie --version`` never needs it."""
+    from publicsuffixlist import PublicSuffixList
+
+    return PublicSuffixList()
+
+
+def check_cookie_domain(domain: str) -> None:
+    """Refuse a public-suffix ``Domain``: browsers reject cookies set for it."""
+    bare = domain.lstrip(".").lower()
+    suffixes = _public_suffixes()
+    if suffixes.is_public(bare) or suffixes.privatesuffix(bare) is None:
+        raise ConfigurationError(
+            f"cookie_domain: {domain} is a public suffix, so browsers refuse cookies for it "
+            "(an app can never set cookies for *.cloudfront.net); give the distribution an "
+            "alternate domain name such as media.example.com and use cookie_domain "
+            "'.example.com'"
+        )
+
+
+def domain_covers(host: str, domain: str) -> bool:
+    """Whether browsers send a cookie with this ``Domain`` to ``host``."""
+    bare = domain.lstrip(".").lower()
+    host = host.lower()
+    return host == bare or host.endswith("." + bare)
+
+
+def registrable_domain(host: str) -> str:
+    """The highest domain above ``host`` that may carry cookies (``example.com`` for
+    ``media.example.com``)."""
+    return _public_suffixes().privatesuffix(host.lower()) or host

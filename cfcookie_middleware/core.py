@@ -10,11 +10,13 @@ signature, so an RSA signature is paid about once per resource and expiry window
 from __future__ import annotations
 
 import functools
+import importlib
 import inspect
 import logging
 import math
+import re
 import threading
-import time
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -22,12 +24,18 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
+from cfcookie_middleware import cookies as cookie_rules
+from cfcookie_middleware import signing
+from cfcookie_middleware.caching import Headers, private
 from cfcookie_middleware.cookies import (
     parse_cookie_pairs,
     path_covers,
     resource_path,
     set_cookie_header,
+    size_problem,
 )
+from cfcookie_middleware.options import DEFAULTS, CookieOptions, check_names, spelled_out
+from cfcookie_middleware.request import RequestView
 from cfcookie_middleware.rules import Rule, compile_pattern, is_ambiguous_path
 from cfcookie_middleware.signing import (
     ConfigurationError,
@@ -41,63 +49,20 @@ from cfcookie_middleware.signing import (
 )
 
 if TYPE_CHECKING:
-    from publicsuffixlist import PublicSuffixList
+    from typing_extensions import Unpack  # typing.Unpack from Python 3.12
 
-__all__ = [
-    "CLOUDFRONT_COOKIES",
-    "CookieCore",
-    "Headers",
-    "RequestView",
-    "Route",
-    "check_cookie_domain",
-    "check_signer_works",
-    "domain_covers",
-    "registrable_domain",
-]
+__all__ = ["CookieCore", "Headers", "RequestView", "Route"]
 
 logger = logging.getLogger("cfcookie_middleware")
+When = Callable[[RequestView], object]
 
-Headers = list[tuple[str, str]]
-CLOUDFRONT_COOKIES = (
-    "CloudFront-Policy",
-    "CloudFront-Expires",
-    "CloudFront-Signature",
-    "CloudFront-Key-Pair-Id",
-    "CloudFront-Hash-Algorithm",
-)
-MAX_COOKIE_BYTES = 4096
-"""What browsers keep of one cookie: name, value and attributes."""
-DEFAULT_CACHE_SIZE = 10_000
-"""Signed cookie sets kept for reuse, and as many verified returning sets: measured at about
-1.9 KB and 1.1 KB an entry (RSA-2048), so about 28 MB at most, however padded the Cookie
-headers (benchmarks/bench_per_user.py, with and without --filler)."""
 REMOTE_SIGNATURES = 8
 """How many signatures with a remote backend (KMS, an HSM) an async adapter runs at once, each
 in a worker thread; more requests wait without blocking the event loop. Issued sets are cached,
 so a request that waited usually finds its set signed by then."""
 _MAX_WARNINGS = 100
 _MAX_AGE_ROOM = len("; Max-Age=2147483647")
-_PRIVATE = [("Cache-Control", "private"), ("Vary", "Cookie")]
 _NO_PARAMS: Mapping[str, str] = MappingProxyType({})
-
-
-@dataclass(slots=True, eq=False)
-class RequestView:
-    """The framework-neutral view of a request given to ``when`` and callable resources.
-
-    (Not frozen: it is built for every matching response, and a frozen dataclass costs five
-    times as much to build.)
-    """
-
-    method: str
-    scheme: str
-    host: str
-    path: str
-    headers: Mapping[str, str]
-    cookies: Mapping[str, str]
-    client_ip: str | None
-    params: Mapping[str, str]
-    native: Any
 
 
 class Route(NamedTuple):
@@ -114,13 +79,13 @@ _CLEAR_ROUTE = Route(None, _NO_PARAMS)
 
 @dataclass(frozen=True, slots=True)
 class _Signed:
-    """One cached signed set: its ``Set-Cookie`` headers, whether each fits in a cookie, and
+    """One cached signed set: its ``Set-Cookie`` headers, why one would not fit in a cookie, and
     for each ``CloudFront-`` name the set lacks, the header that expires it (sent only to a
     browser holding one: a stale ``CloudFront-Hash-Algorithm`` after a key change, say, would
     make CloudFront check the new set with the wrong hash)."""
 
     set_cookies: list[tuple[str, str]]
-    fits: bool
+    too_big: str | None
     stale: tuple[tuple[str, tuple[str, str]], ...]
 
 
@@ -148,63 +113,31 @@ class _Plan:
 class CookieCore:
     """One object every adapter shares: validates the options once, then answers per response."""
 
-    def __init__(
-        self,
-        *,
-        signer: Signer,
-        rules: Rule | Iterable[Rule],
-        cookie_domain: str | None = None,
-        cookie_path: str = "/",
-        secure: bool = True,
-        httponly: bool = True,
-        samesite: str = "lax",
-        max_age: timedelta | int | None = None,
-        refresh_margin: timedelta | None = None,
-        when: Callable[[RequestView], object] | None = None,
-        clear_on: str | Sequence[str] = (),
-        methods: str | Iterable[str] = ("GET",),
-        cache_size: int = DEFAULT_CACHE_SIZE,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.rules = _check_rules(rules)
-        self.signer = signer  # checked by the property below
-        self.cookie_domain = cookie_domain
-        self.cookie_path = cookie_path
-        self.when = when
-        self.clock = clock
-        if when is not None and (not callable(when) or inspect.iscoroutinefunction(when)):
-            raise ConfigurationError(
-                "when: expected a plain (not async) callable taking the request view; it runs "
-                "as the response starts, so read what it needs from view.native or view.cookies"
-            )
-
-        def renderer(path: str) -> Callable[..., str]:
-            render = functools.partial(
-                set_cookie_header,
-                domain=cookie_domain,
-                path=path,
-                secure=secure,
-                httponly=httponly,
-                samesite=samesite,
-            )
-            render("CloudFront-Policy", "x")  # checks domain, path and SameSite syntax
-            return render
-
-        self.max_age = _seconds(max_age, "max_age")
-        margin = _seconds(refresh_margin, "refresh_margin")
+    @spelled_out
+    def __init__(self, **options: Unpack[CookieOptions]) -> None:
+        check_names(options)
+        given: CookieOptions = {**DEFAULTS, **options}
+        self.rules = _check_rules(given.get("rules", ()))
+        self.signer = given.get("signer")  # type: ignore[assignment] # checked by the setter
+        self.cookie_domain = cookie_domain = given["cookie_domain"]
+        self.cookie_path = cookie_path = given["cookie_path"]
+        self.when = _check_when(given["when"])
+        self.clock = given["clock"]
+        self.max_age = _seconds(given["max_age"], "max_age")
+        self.methods = _check_methods(given["methods"])
+        renderer = functools.partial(
+            _renderer,
+            domain=cookie_domain,
+            secure=given["secure"],
+            httponly=given["httponly"],
+            samesite=given["samesite"],
+        )
+        margin = _seconds(given["refresh_margin"], "refresh_margin")
         self._plans = {
             rule: _plan(rule, margin, self.max_age, renderer(rule.cookie_path or cookie_path))
             for rule in self.rules
         }
-        if isinstance(clear_on, str):
-            clear_on = (clear_on,)
-        if not isinstance(clear_on, Iterable):
-            raise ConfigurationError(
-                f"clear_on: expected a path pattern or a list of them, got "
-                f"{type(clear_on).__name__}; leave it out for no logout route"
-            )
-        self._clear = [compile_pattern(p, name=f"clear_on[{i}]") for i, p in enumerate(clear_on)]
-        self.methods = _check_methods(methods)
+        self._clear = _check_clear_on(given["clear_on"])
         # A rule that captures nothing always gives the same route: made once, not per request.
         self._matchers = [
             (
@@ -217,9 +150,10 @@ class CookieCore:
             for rule, plan in self._plans.items()
         ]
         if cookie_domain is not None:
-            check_cookie_domain(cookie_domain)
+            cookie_rules.check_cookie_domain(cookie_domain)
         for rule in self.rules:
             self._check_rule_fits(rule)
+        cache_size = given["cache_size"]
         if not isinstance(cache_size, int) or cache_size < 1:
             raise ConfigurationError(f"cache_size: {cache_size!r} must be a positive int")
         self._signed = functools.lru_cache(maxsize=cache_size)(self._sign)
@@ -232,7 +166,7 @@ class CookieCore:
         self._warned: set[str] = set()
         self._lock = threading.Lock()
         for each in {rule.signer for rule in self.rules if rule.signer is not None}:
-            check_signer_works(each)
+            signing.check_signer_works(each)
 
     @property
     def signer(self) -> Signer:
@@ -249,7 +183,7 @@ class CookieCore:
                 f"signer: expected a Signer, got {type(signer).__name__}; build one with "
                 "Signer(key_pair_id, private_key) or Signer.from_env()"
             )
-        check_signer_works(signer)
+        signing.check_signer_works(signer)
         self._signer = signer
 
     # ---- per request -------------------------------------------------------------------
@@ -344,7 +278,7 @@ class CookieCore:
         try:
             rule = route.rule
             if rule is None:
-                return None if status >= 400 else _private(headers, self._clearing)
+                return None if status >= 400 else private(headers, self._clearing)
             if not 200 <= status < 300:
                 return None
             plan = route.plan or self._plans[rule]
@@ -356,7 +290,7 @@ class CookieCore:
                     return None
                 resource, network = grant
             set_cookies = self._set_cookies(rule, plan, resource, network, host, cookie_header)
-            return None if set_cookies is None else _private(headers, set_cookies)
+            return None if set_cookies is None else private(headers, set_cookies)
         except Exception:
             logger.exception("cfcookie: response sent without CloudFront cookies")
             return None
@@ -410,12 +344,11 @@ class CookieCore:
         if problem is not None:
             self._warn_once(problem)
         signed = self._signed(signer, plan, resource, network, expires)
-        if not signed.fits:
+        if signed.too_big is not None:
             # A browser would keep the rest of the set without the policy: send none of it.
             self._warn_once(
-                f"Rule({rule.pattern!r}): a cookie for {resource[:100]} would be over "
-                f"{MAX_COOKIE_BYTES} bytes, which browsers drop; no cookies (shorten the "
-                "captured values or use a wildcard resource)"
+                f"Rule({rule.pattern!r}), resource {resource[:100]}: {signed.too_big}; "
+                "no cookies (shorten the captured values or use a wildcard resource)"
             )
             return None
         set_cookies = signed.set_cookies
@@ -468,11 +401,13 @@ class CookieCore:
         if not needed <= fields.keys():  # half a set would be worse than none
             raise ValueError(f"{signer!r} returned {sorted(fields)}, not a whole cookie set")
         headers = [("Set-Cookie", plan.render(name, value)) for name, value in fields.items()]
-        fits = all(len(value) + _MAX_AGE_ROOM <= MAX_COOKIE_BYTES for _, value in headers)
+        too_big = next(
+            filter(None, (size_problem(value, room=_MAX_AGE_ROOM) for _, value in headers)), None
+        )
         stale = tuple(
             (f"{name}=", header) for name, header in plan.expired.items() if name not in fields
         )
-        return _Signed(headers, fits, stale)
+        return _Signed(headers, too_big, stale)
 
     # ---- checks ------------------------------------------------------------------------
     def _warn_once(self, problem: str) -> None:
@@ -501,12 +436,12 @@ class CookieCore:
                 f"cookies are host-only for {request_host} but the resource host is "
                 f"{resource_host}; set cookie_domain to a domain covering both"
             )
-        if not domain_covers(request_host, self.cookie_domain):
+        if not cookie_rules.domain_covers(request_host, self.cookie_domain):
             return (
                 f"request host {request_host} is not inside cookie_domain "
                 f"{self.cookie_domain}: browsers drop these cookies"
             )
-        if not domain_covers(resource_host.removeprefix("*."), self.cookie_domain):
+        if not cookie_rules.domain_covers(resource_host.removeprefix("*."), self.cookie_domain):
             return (
                 f"resource host {resource_host} is not inside cookie_domain "
                 f"{self.cookie_domain}: browsers never send these cookies to it"
@@ -519,12 +454,13 @@ class CookieCore:
         if (
             host is not None
             and self.cookie_domain is not None
-            and not domain_covers(host.lstrip("*."), self.cookie_domain)
+            and not cookie_rules.domain_covers(host.lstrip("*."), self.cookie_domain)
         ):
+            parent = cookie_rules.registrable_domain(host)
             raise ConfigurationError(
                 f"cookie_domain: {self.cookie_domain} does not cover {host}, the host of "
                 f"{where}.resource, so browsers would never send the cookies to CloudFront; use "
-                f"a parent domain of both the app and {host} (such as .{registrable_domain(host)})"
+                f"a parent domain of both the app and {host} (such as .{parent})"
             )
         if callable(rule.resource):
             return
@@ -542,12 +478,39 @@ class CookieCore:
         # The longest cookie: the policy with every condition, the longest epoch, a /32 address.
         worst = Policy(template, 2**31 - 1, 2**31 - 2, "255.255.255.255/32")
         header = self._plans[rule].render("CloudFront-Policy", "x" * _b64_length(worst))
-        if len(header) + (0 if self.max_age is None else _MAX_AGE_ROOM) > MAX_COOKIE_BYTES:
-            raise ConfigurationError(
-                f"{where}.resource: the CloudFront-Policy cookie would be {len(header)} bytes, "
-                f"over the {MAX_COOKIE_BYTES} bytes browsers keep; shorten the resource (a "
-                "wildcard such as https://media.example.com/videos/* covers many files)"
-            )
+        too_big = size_problem(header, room=0 if self.max_age is None else _MAX_AGE_ROOM)
+        if too_big is not None:
+            raise ConfigurationError(f"{where}.resource: {too_big}")
+
+
+def _renderer(path: str, **attributes: Any) -> Callable[..., str]:
+    """``set_cookie_header`` with the cookies' attributes fixed, checked once here (domain, path
+    and SameSite syntax)."""
+    render: Callable[..., str] = functools.partial(set_cookie_header, path=path, **attributes)
+    render("CloudFront-Policy", "x")
+    return render
+
+
+def _check_when(
+    when: Callable[[RequestView], object] | None,
+) -> Callable[[RequestView], object] | None:
+    if when is not None and (not callable(when) or inspect.iscoroutinefunction(when)):
+        raise ConfigurationError(
+            "when: expected a plain (not async) callable taking the request view; it runs "
+            "as the response starts, so read what it needs from view.native or view.cookies"
+        )
+    return when
+
+
+def _check_clear_on(clear_on: str | Sequence[str]) -> list[re.Pattern[str]]:
+    if isinstance(clear_on, str):
+        clear_on = (clear_on,)
+    if not isinstance(clear_on, Iterable):
+        raise ConfigurationError(
+            f"clear_on: expected a path pattern or a list of them, got "
+            f"{type(clear_on).__name__}; leave it out for no logout route"
+        )
+    return [compile_pattern(p, name=f"clear_on[{i}]") for i, p in enumerate(clear_on)]
 
 
 def _check_methods(methods: str | Iterable[str]) -> frozenset[str]:
@@ -636,49 +599,9 @@ def _expired_headers(render: Callable[..., str]) -> dict[str, tuple[str, str]]:
     """For each CloudFront cookie, the ``Set-Cookie`` header that expires it where ``render``
     sets it (browsers match Domain and Path)."""
     return {
-        name: ("Set-Cookie", render(name, "", max_age=0, expires=0)) for name in CLOUDFRONT_COOKIES
+        name: ("Set-Cookie", render(name, "", max_age=0, expires=0))
+        for name in cookie_rules.CLOUDFRONT_COOKIES
     }
-
-
-@functools.cache
-def _public_suffixes() -> PublicSuffixList:
-    """Loaded on first use (about 50 ms), not on import: ``cfcookie --version`` never needs it."""
-    from publicsuffixlist import PublicSuffixList
-
-    return PublicSuffixList()
-
-
-def check_cookie_domain(domain: str) -> None:
-    bare = domain.lstrip(".").lower()
-    suffixes = _public_suffixes()
-    if suffixes.is_public(bare) or suffixes.privatesuffix(bare) is None:
-        raise ConfigurationError(
-            f"cookie_domain: {domain} is a public suffix, so browsers refuse cookies for it "
-            "(an app can never set cookies for *.cloudfront.net); give the distribution an "
-            "alternate domain name such as media.example.com and use cookie_domain "
-            "'.example.com'"
-        )
-
-
-def check_signer_works(signer: Signer) -> None:
-    """Sign once now so a key the crypto backend refuses (SHA-1 under FIPS) fails at build."""
-    try:
-        signer.sign(b"cfcookie-middleware self-check")
-    except Exception as exc:
-        raise ConfigurationError(
-            f"signer: {signer!r} cannot sign here ({type(exc).__name__}); on FIPS builds of "
-            "OpenSSL use hash_algorithm='SHA256'"
-        ) from None
-
-
-def domain_covers(host: str, domain: str) -> bool:
-    bare = domain.lstrip(".").lower()
-    host = host.lower()
-    return host == bare or host.endswith("." + bare)
-
-
-def registrable_domain(host: str) -> str:
-    return _public_suffixes().privatesuffix(host.lower()) or host
 
 
 def _b64_length(policy: Policy) -> int:
@@ -746,7 +669,7 @@ def _genuine_terms(signer: Signer, part: str, canned_resource: str | None) -> Po
         or cookies.keys() != names
         or cookies["CloudFront-Key-Pair-Id"] != signer.key_pair_id
         or cookies.get("CloudFront-Hash-Algorithm", "SHA1") != signer.hash_algorithm
-        or len(cookies[terms]) > MAX_COOKIE_BYTES
+        or len(cookies[terms]) > cookie_rules.MAX_COOKIE_BYTES
     ):
         raise _NotHeld
     try:
@@ -770,48 +693,27 @@ def _genuine_terms(signer: Signer, part: str, canned_resource: str | None) -> Po
     return policy
 
 
-def _private(headers: Iterable[tuple[str, str]], set_cookies: list[tuple[str, str]]) -> Headers:
-    """``headers`` plus ``set_cookies``, made unstorable by shared caches.
-
-    ``Cache-Control`` gains ``private`` (``public`` and ``s-maxage`` go, since they contradict
-    it; ``no-store`` already says more and is left alone); ``Vary`` gains ``Cookie``.
-    """
-    result: Headers = []
-    cache_control = vary = None
-    for header in headers:
-        lowered = header[0].lower()
-        if lowered == "cache-control":
-            cache_control = header[1] if cache_control is None else f"{cache_control}, {header[1]}"
-        elif lowered == "vary":
-            vary = header[1] if vary is None else f"{vary}, {header[1]}"
-        else:
-            result.append(header)
-    if cache_control is None and vary is None:
-        result += _PRIVATE
-    else:
-        result.append(("Cache-Control", _private_cache_control(cache_control)))
-        result.append(("Vary", _vary_cookie(vary)))
-    result += set_cookies
-    return result
+_MOVED = {
+    "CLOUDFRONT_COOKIES": "cookies",
+    "MAX_COOKIE_BYTES": "cookies",
+    "check_cookie_domain": "cookies",
+    "domain_covers": "cookies",
+    "registrable_domain": "cookies",
+    "check_signer_works": "signing",
+    "DEFAULT_CACHE_SIZE": "options",
+}
 
 
-def _vary_cookie(vary: str | None) -> str:
-    tokens = {token.strip().lower() for token in (vary or "").split(",")}
-    if vary is None:
-        return "Cookie"
-    return vary if "cookie" in tokens or "*" in tokens else f"{vary}, Cookie"
-
-
-def _private_cache_control(value: str | None) -> str:
-    if value is None:
-        return "private"
-    directives = [d.strip() for d in value.split(",") if d.strip()]
-    names = {d.split("=", 1)[0].strip().lower() for d in directives}
-    # A field-qualified private="Set-Cookie" still lets shared caches store the rest; only the
-    # bare directive (or no-store) keeps the whole response out of them.
-    if "no-store" in names or any(d.lower() == "private" for d in directives):
-        return value
-    kept = [
-        d for d in directives if d.split("=", 1)[0].strip().lower() not in {"public", "s-maxage"}
-    ]
-    return ", ".join(["private", *kept])
+def __getattr__(name: str) -> Any:
+    """The names that moved to the cookie rules and the signer, for one release, with a
+    warning naming the new home."""
+    home = _MOVED.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    warnings.warn(
+        f"cfcookie_middleware.core.{name} moved to cfcookie_middleware.{home}.{name}; the old "
+        "name goes in the next release",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return getattr(importlib.import_module(f"cfcookie_middleware.{home}"), name)

@@ -1,10 +1,10 @@
 """Django middleware: ``"cfcookie_middleware.django.CloudFrontCookieMiddleware"`` in ``MIDDLEWARE``.
 
-Its options are the keys of ``settings.CLOUDFRONT_COOKIES``, a dict whose lower-case keys are
-the options of ``cfcookie_middleware.core.CookieCore``. ``signer`` may be left out: then the key
-is django-storages' ``AWS_CLOUDFRONT_KEY_ID`` and ``AWS_CLOUDFRONT_KEY`` (the private key's PEM)
-when both are set, as they are for its signed URLs, else ``Signer.from_env()``. Django builds
-each middleware once per process, at startup, so every settings error surfaces then, as
+Its options are the keys of ``settings.CLOUDFRONT_COOKIES``, a dict whose keys are the names of
+``cfcookie_middleware.options.CookieOptions``. ``signer`` may be left out: then the key is
+django-storages' ``AWS_CLOUDFRONT_KEY_ID`` and ``AWS_CLOUDFRONT_KEY`` (the private key's PEM) when
+both are set, as they are for its signed URLs, else ``Signer.from_env()``. Django builds each
+middleware once per process, at startup, so every settings error surfaces then, as
 ``ImproperlyConfigured`` carrying the core's message.
 
 Rules match ``request.path_info``, the path below the mount point (``SCRIPT_NAME``, or
@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import inspect
 from collections.abc import Callable, Container, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from http.cookies import Morsel
@@ -45,14 +44,16 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 
+from cfcookie_middleware.caching import Headers
 from cfcookie_middleware.cookies import RequestCookies
-from cfcookie_middleware.core import REMOTE_SIGNATURES, CookieCore, Headers, RequestView, Route
+from cfcookie_middleware.core import REMOTE_SIGNATURES, CookieCore, Route
+from cfcookie_middleware.options import NAMES, check_names
+from cfcookie_middleware.request import RequestView
 from cfcookie_middleware.signing import ConfigurationError, Signer
 
 __all__ = ["SETTING", "CloudFrontCookieMiddleware"]
 
 SETTING = "CLOUDFRONT_COOKIES"
-_OPTIONS = frozenset(inspect.signature(CookieCore).parameters)
 
 
 class CloudFrontCookieMiddleware:
@@ -61,6 +62,7 @@ class CloudFrontCookieMiddleware:
 
     sync_capable = True
     async_capable = True
+    __doc__ = f"{__doc__}\n\n    The keys of settings.{SETTING}: {', '.join(NAMES)}."
 
     def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
         self.get_response = get_response
@@ -119,13 +121,8 @@ def build_core() -> CookieCore:
             "{'rules': [Rule('/videos/*', resource='https://media.example.com/videos/*')], "
             "'cookie_domain': '.example.com'}"
         )
-    unknown = set(configured) - _OPTIONS
-    if unknown:
-        raise ImproperlyConfigured(
-            f"settings.{SETTING}: unknown key {', '.join(map(repr, sorted(unknown, key=str)))}; "
-            f"the keys are the lower-case options {', '.join(sorted(_OPTIONS))}"
-        )
     try:
+        check_names(configured, spelled=lambda name: f"settings.{SETTING}[{name!r}]")
         signer = configured["signer"] if "signer" in configured else _default_signer()
         return CookieCore(**{**configured, "signer": signer})
     except ConfigurationError as error:

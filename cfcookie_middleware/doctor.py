@@ -30,20 +30,23 @@ from typing import IO
 from urllib.parse import urlsplit
 
 from cfcookie_middleware import __version__
-from cfcookie_middleware.cookies import path_covers, resource_path, set_cookie_header
 
-# Private helpers of the core, reused so that the doctor and the middleware judge alike.
-from cfcookie_middleware.core import (
+# The middleware's own cookie rules, so that the doctor and the middleware judge alike.
+from cfcookie_middleware.cookies import (
     MAX_COOKIE_BYTES,
     check_cookie_domain,
-    check_signer_works,
     domain_covers,
+    path_covers,
     registrable_domain,
+    resource_path,
+    set_cookie_header,
+    size_problem,
 )
 from cfcookie_middleware.signing import (
     MAX_EPOCH,
     ConfigurationError,
     Signer,
+    check_signer_works,
     validate_key_pair_id,
     validate_resource,
 )
@@ -412,17 +415,17 @@ def _secure(app_scheme: str, cdn_scheme: str | None, secure: bool) -> Check:
 
 
 def _sizes(cookies: Mapping[str, str], *, domain: str | None, path: str, secure: bool) -> Check:
-    size, name = max(
-        (len(set_cookie_header(name, value, domain=domain, path=path, secure=secure)), name)
-        for name, value in cookies.items()
+    header = max(
+        (
+            set_cookie_header(name, value, domain=domain, path=path, secure=secure)
+            for name, value in cookies.items()
+        ),
+        key=len,
     )
-    if size > MAX_COOKIE_BYTES:
-        return _fail(
-            "cookie sizes",
-            f"the {name} cookie would be {size} bytes, over the {MAX_COOKIE_BYTES} bytes "
-            "browsers keep; shorten the resource (a wildcard such as "
-            "https://media.example.com/videos/* covers many files)",
-        )
+    size, name = len(header), header.partition("=")[0]
+    too_big = size_problem(header)
+    if too_big is not None:
+        return _fail("cookie sizes", too_big)
     return _ok("cookie sizes", f"largest is {name}, {size} of {MAX_COOKIE_BYTES} bytes")
 
 

@@ -9,7 +9,6 @@ from the environment (``Signer.from_env()``), as for the Django middleware.
 
 from __future__ import annotations
 
-import inspect
 from typing import TYPE_CHECKING, Any
 
 try:
@@ -20,19 +19,24 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     ) from exc
 
 from cfcookie_middleware.core import CookieCore
+from cfcookie_middleware.options import CookieOptions, check_names, spelled_out
 from cfcookie_middleware.signing import ConfigurationError, Signer
 from cfcookie_middleware.wsgi import CloudFrontCookieMiddleware
 
 if TYPE_CHECKING:
-    from _typeshed.wsgi import WSGIEnvironment
+    from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
+    from typing_extensions import Unpack
 
 __all__ = ["CONFIG_PREFIX", "CloudFrontCookies"]
 
 CONFIG_PREFIX = "CLOUDFRONT_COOKIES_"
-_OPTIONS = frozenset(inspect.signature(CookieCore).parameters)
 
 
 class _FlaskMiddleware(CloudFrontCookieMiddleware):
+    def __init__(self, app: WSGIApplication, core: CookieCore) -> None:  # the extension's core
+        self.app = app
+        self.core = core
+
     def native(self, environ: WSGIEnvironment) -> Any:
         """The ``flask.Request`` Flask made for this environ (Werkzeug records it there)."""
         return environ.get("werkzeug.request", environ)
@@ -41,13 +45,9 @@ class _FlaskMiddleware(CloudFrontCookieMiddleware):
 class CloudFrontCookies:
     """The Flask extension; the core it builds is ``app.extensions["cfcookie"]``."""
 
-    def __init__(self, app: flask.Flask | None = None, **options: Any) -> None:
-        unknown = set(options) - _OPTIONS
-        if unknown:
-            raise ConfigurationError(
-                f"CloudFrontCookies: unknown option {', '.join(sorted(unknown))}; "
-                f"the options are {', '.join(sorted(_OPTIONS))}"
-            )
+    @spelled_out
+    def __init__(self, app: flask.Flask | None = None, **options: Unpack[CookieOptions]) -> None:
+        check_names(options)
         self.options = options
         if app is not None:
             self.init_app(app)
@@ -61,11 +61,7 @@ class CloudFrontCookies:
             for key, value in app.config.items()
             if key.startswith(CONFIG_PREFIX)
         }
-        unknown = set(configured) - _OPTIONS
-        if unknown:
-            names = ", ".join(CONFIG_PREFIX + key.upper() for key in sorted(unknown))
-            known = ", ".join(CONFIG_PREFIX + key.upper() for key in sorted(_OPTIONS))
-            raise ConfigurationError(f"app.config: unknown {names}; the options are {known}")
+        check_names(configured, spelled=lambda name: f"app.config[{CONFIG_PREFIX}{name.upper()}]")
         options = {**configured, **self.options}
         if "signer" not in options:  # as the Django middleware: the key from the environment
             options["signer"] = Signer.from_env()

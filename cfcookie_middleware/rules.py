@@ -19,7 +19,7 @@ from urllib.parse import quote, urlsplit
 from cfcookie_middleware.signing import ConfigurationError, Signer, validate_resource
 
 if TYPE_CHECKING:
-    from cfcookie_middleware.core import RequestView
+    from cfcookie_middleware.request import RequestView
 
 __all__ = ["Rule", "compile_pattern", "is_ambiguous_path"]
 

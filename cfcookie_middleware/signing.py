@@ -41,6 +41,7 @@ __all__ = [
     "b64decode",
     "b64encode",
     "canned_policy",
+    "check_signer_works",
     "custom_policy",
     "load_private_key",
     "load_public_key",
@@ -819,3 +820,14 @@ class Signer:
         if self.hash_algorithm != "SHA1":
             fields[hash_algorithm] = self.hash_algorithm
         return fields
+
+
+def check_signer_works(signer: Signer) -> None:
+    """Sign once now so a key the crypto backend refuses (SHA-1 under FIPS) fails at build."""
+    try:
+        signer.sign(b"cfcookie-middleware self-check")
+    except Exception as exc:
+        raise ConfigurationError(
+            f"signer: {signer!r} cannot sign here ({type(exc).__name__}); on FIPS builds of "
+            "OpenSSL use hash_algorithm='SHA256'"
+        ) from None

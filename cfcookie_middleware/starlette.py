@@ -9,7 +9,7 @@ signature never blocks the event loop; ``when`` and callable resources then run 
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import TYPE_CHECKING
 
 try:
     from starlette.datastructures import Headers
@@ -24,7 +24,12 @@ from anyio import CapacityLimiter, to_thread
 from werkzeug.sansio.utils import get_host
 
 from cfcookie_middleware.cookies import RequestCookies
-from cfcookie_middleware.core import REMOTE_SIGNATURES, CookieCore, RequestView, Route
+from cfcookie_middleware.core import REMOTE_SIGNATURES, CookieCore, Route
+from cfcookie_middleware.options import CookieOptions, spelled_out
+from cfcookie_middleware.request import RequestView
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["CloudFrontCookieMiddleware", "asgi_path"]
 
@@ -51,12 +56,15 @@ class CloudFrontCookieMiddleware:
     """Adds CloudFront signed cookies to successful responses of matching routes.
 
     ``app.add_middleware(CloudFrontCookieMiddleware, signer=..., rules=..., **options)``; the
-    options are those of ``cfcookie_middleware.core.CookieCore``, all checked at build time.
+    options are ``cfcookie_middleware.options.CookieOptions``, all checked when it is built.
+    Starlette builds its middleware stack when the app starts (the lifespan startup, or the
+    first request without one), so a bad option fails the start, before any request is served.
     """
 
-    def __init__(self, app: ASGIApp, **options: Any) -> None:
+    @spelled_out
+    def __init__(self, app: ASGIApp, **options: Unpack[CookieOptions]) -> None:
         self.app = app
-        self.core = options.pop("core", None) or CookieCore(**options)
+        self.core = CookieCore(**options)
         self._signing = CapacityLimiter(REMOTE_SIGNATURES)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

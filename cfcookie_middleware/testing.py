@@ -43,8 +43,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from werkzeug.serving import BaseWSGIServer
 
-from cfcookie_middleware.cookies import parse_cookie_pairs, path_covers
-from cfcookie_middleware.core import domain_covers
+from cfcookie_middleware.cookies import domain_covers, parse_cookie_pairs, path_covers
 from cfcookie_middleware.edge import Edge, serve
 from cfcookie_middleware.signing import PublicKeySource, Signer, When
 from cfcookie_middleware.verify import Decision, Verifier

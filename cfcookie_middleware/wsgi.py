@@ -13,10 +13,13 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.wsgi import get_host
 
 from cfcookie_middleware.cookies import RequestCookies
-from cfcookie_middleware.core import CookieCore, RequestView, Route, logger
+from cfcookie_middleware.core import CookieCore, Route, logger
+from cfcookie_middleware.options import CookieOptions, spelled_out
+from cfcookie_middleware.request import RequestView
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+    from typing_extensions import Unpack
 
 __all__ = ["CloudFrontCookieMiddleware", "EnvironHeaders", "wsgi_path"]
 
@@ -78,13 +81,14 @@ class EnvironHeaders(Mapping[str, str]):
 class CloudFrontCookieMiddleware:
     """Adds CloudFront signed cookies to successful responses of matching routes.
 
-    ``CloudFrontCookieMiddleware(app, signer=..., rules=..., **options)``; the options are those
-    of ``cfcookie_middleware.core.CookieCore`` and are all checked here, at build time.
+    ``CloudFrontCookieMiddleware(app, signer=..., rules=..., **options)``; the options are
+    ``cfcookie_middleware.options.CookieOptions``, all checked here, when it is built.
     """
 
-    def __init__(self, app: WSGIApplication, **options: Any) -> None:
+    @spelled_out
+    def __init__(self, app: WSGIApplication, **options: Unpack[CookieOptions]) -> None:
         self.app = app
-        self.core = options.pop("core", None) or CookieCore(**options)
+        self.core = CookieCore(**options)
 
     def native(self, environ: WSGIEnvironment) -> Any:
         """What ``RequestView.native`` carries: the environ (subclasses give a request object)."""

@@ -1,7 +1,8 @@
 """MkDocs hook: the parts of the site that are read from the code at build time, so they cannot
 drift from it. A page asks for one with a marker line of its own:
 
-- ``<!-- generated: options -->``: the middleware's options, from ``CookieCore``'s signature;
+- ``<!-- generated: options -->``: the middleware's options, from ``CookieOptions`` and its
+  ``DEFAULTS`` (``cfcookie_middleware.options``), the one list every adapter takes;
 - ``<!-- generated: rule -->``: ``Rule``'s fields, from its signature;
 - ``<!-- generated: cli -->``: every ``cfcookie`` command's help, from ``build_parser()``.
 
@@ -14,17 +15,19 @@ from __future__ import annotations
 import inspect
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from mkdocs.exceptions import PluginError
 
+from cfcookie_middleware import options
 from cfcookie_middleware.cli import build_parser
-from cfcookie_middleware.core import CookieCore
 from cfcookie_middleware.rules import Rule
 
 OPTIONS = {
-    "signer": "the `Signer` that signs every rule's cookies (a rule may carry its own)",
+    "signer": "the `Signer` that signs every rule's cookies (a rule may carry its own); left "
+    "out, Flask and Django read the key from the environment, Django first from django-storages' "
+    "`AWS_CLOUDFRONT_KEY_ID` and `AWS_CLOUDFRONT_KEY`",
     "rules": "one `Rule` or a list of them; the first whose pattern (and host, if it names one) "
     "matches wins",
     "cookie_domain": "the cookies' `Domain`: `None` keeps them host-only; it must cover the "
@@ -70,18 +73,18 @@ CLI_WIDTH = "100"
 _MARKER = re.compile(r"^<!-- generated: (\w+) -->$", re.MULTILINE)
 
 
-def table(what: Callable[..., Any], meanings: Mapping[str, str]) -> str:
+def table(what: str, parameters: Iterable[inspect.Parameter], meanings: Mapping[str, str]) -> str:
     """A Markdown table of ``what``'s keyword parameters: name, type, default, meaning."""
-    parameters = inspect.signature(what).parameters
-    missing, unknown = set(parameters) - set(meanings), set(meanings) - set(parameters)
+    named = {parameter.name: parameter for parameter in parameters}
+    missing, unknown = set(named) - set(meanings), set(meanings) - set(named)
     if missing or unknown:
         raise PluginError(
-            f"docs/hooks.py: {what.__name__} has parameters without a meaning ({sorted(missing)}) "
+            f"docs/hooks.py: {what} has parameters without a meaning ({sorted(missing)}) "
             f"or meanings without a parameter ({sorted(unknown)}); update the hook's table"
         )
     # A ``|`` inside a code span, as in ``str | None``, does not split a cell.
     rows = ["| name | type | default | meaning |", "|---|---|---|---|"]
-    for name, parameter in parameters.items():
+    for name, parameter in named.items():
         rows.append(
             f"| `{name}` | `{parameter.annotation}` | {_default(parameter.default)} "
             f"| {meanings[name]} |"
@@ -116,8 +119,8 @@ def cli_reference() -> str:
 
 
 GENERATORS: dict[str, Callable[[], str]] = {
-    "options": lambda: table(CookieCore, OPTIONS),
-    "rule": lambda: table(Rule, RULE_FIELDS),
+    "options": lambda: table("CookieOptions", options.parameters(), OPTIONS),
+    "rule": lambda: table("Rule", inspect.signature(Rule).parameters.values(), RULE_FIELDS),
     "cli": cli_reference,
 }
 

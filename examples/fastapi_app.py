@@ -16,8 +16,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.middleware.sessions import SessionMiddleware
 
-from cfcookie_middleware import Signer
-from cfcookie_middleware.core import RequestView
+from cfcookie_middleware import RequestView, Signer
 from cfcookie_middleware.demo.site import (
     REFRESH_PATH,
     form_user,

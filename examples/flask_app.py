@@ -13,8 +13,7 @@ from typing import Any
 import flask
 from werkzeug.wrappers import Response
 
-from cfcookie_middleware import Signer
-from cfcookie_middleware.core import RequestView
+from cfcookie_middleware import RequestView, Signer
 from cfcookie_middleware.demo.site import (
     REFRESH_PATH,
     library_page,

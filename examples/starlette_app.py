@@ -20,8 +20,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from cfcookie_middleware import Signer
-from cfcookie_middleware.core import RequestView
+from cfcookie_middleware import RequestView, Signer
 from cfcookie_middleware.demo.site import (
     REFRESH_PATH,
     form_user,

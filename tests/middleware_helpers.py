@@ -103,20 +103,26 @@ def wsgi_environ(path_info: str, *, query: str = "", **extra: Any) -> dict[str, 
 
 
 class CountingSigner(Signer):
-    """A real Signer that counts ``sign_policy`` calls (Signer has ``__slots__``, hence this
-    subclass), to show the middleware reuses signatures instead of paying one per request."""
+    """A real Signer that counts ``sign_policy`` calls and checks of held sets (Signer has
+    ``__slots__``, hence this subclass), to show the middleware reuses signatures instead of
+    paying one per request."""
 
-    __slots__ = ("_calls_lock", "calls")
+    __slots__ = ("_calls_lock", "calls", "verifies")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.calls = 0
+        self.calls = self.verifies = 0
         self._calls_lock = threading.Lock()
 
     def sign_policy(self, policy: Policy, *, prefix: str = "CloudFront-") -> dict[str, str]:
         with self._calls_lock:
             self.calls += 1
         return super().sign_policy(policy, prefix=prefix)
+
+    def verify(self, message: bytes, signature: bytes) -> bool:
+        with self._calls_lock:
+            self.verifies += 1
+        return super().verify(message, signature)
 
 
 class GatedBackend:
@@ -373,6 +379,12 @@ def _with(**overrides: Any) -> Callable[[Signer], dict[str, Any]]:
 
 BAD_CONFIGS = [
     BadConfig("no-rules", _with(rules=[]), "rules: none given"),
+    BadConfig(
+        "misspelled-option",
+        _with(cookie_domian=".example.com"),
+        # Each adapter spells the name as its user wrote it (Flask and Django: their settings).
+        r"(?i)cookie_domian'?\]?: not an option; did you mean .*cookie_domain\b",
+    ),
     BadConfig("not-a-signer", lambda s: {**options(s), "signer": "k.pem"}, "expected a Signer"),
     BadConfig(
         "unknown-template-field",

@@ -66,6 +66,13 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
+def succeed(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    """What ``cfcookie *argv`` prints, once it exited 0 with nothing on stderr."""
+    code, out, err = run(capsys, *argv)
+    assert (code, err) == (0, ""), err
+    return out
+
+
 def key_args(key_path: Path, key_id: str = KEY_ID) -> list[str]:
     return ["--key-pair-id", key_id, "--private-key", str(key_path)]
 
@@ -101,7 +108,7 @@ def test_sign_cookies_canned_matches_vector_and_signer(
     signature_field: str,
 ) -> None:
     case = vector(sep_vectors, "canned-policy-basic")
-    code, out, err = run(
+    out = succeed(
         capsys,
         "sign-cookies",
         *key_args(rsa_key_path),
@@ -111,7 +118,6 @@ def test_sign_cookies_canned_matches_vector_and_signer(
         str(EXPIRES),
         *hash_option,
     )
-    assert (code, err) == (0, "")
     cookies = json.loads(out)
     expected = {
         "CloudFront-Expires": str(EXPIRES),
@@ -313,7 +319,7 @@ def test_sign_url_keeps_existing_query_first(
     capsys: pytest.CaptureFixture[str], sep_vectors: dict[str, Any], rsa_key_path: Path
 ) -> None:
     case = vector(sep_vectors, "canned-policy-existing-params")
-    code, out, err = run(
+    out = succeed(
         capsys,
         "sign-url",
         *key_args(rsa_key_path),
@@ -322,7 +328,6 @@ def test_sign_url_keeps_existing_query_first(
         "--expires",
         str(EXPIRES),
     )
-    assert (code, err) == (0, "")
     # The AWS CLI's layout: the URL's own query, then Expires, Signature, Key-Pair-Id.
     assert out == (
         f"{case['resource']}&Expires={EXPIRES}&Signature={case['sig_sha1']}&Key-Pair-Id={KEY_ID}\n"
@@ -512,8 +517,7 @@ def test_keygen_writes_a_working_key_pair(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, key_type: str
 ) -> None:
     out_dir = tmp_path / "keys" / "new"  # created on demand
-    code, out, err = run(capsys, "keygen", "--type", key_type, "--out", str(out_dir))
-    assert (code, err) == (0, "")
+    out = succeed(capsys, "keygen", "--type", key_type, "--out", str(out_dir))
     private_path, public_path = out_dir / "private_key.pem", out_dir / "public_key.pem"
     assert stat.S_IMODE(private_path.stat().st_mode) == 0o600
     assert stat.S_IMODE(public_path.stat().st_mode) == 0o644
@@ -800,7 +804,7 @@ SIGNING_ERROR_CASES: list[tuple[str, list[str], list[str]]] = [
                               "--cookie-domain", "cloudfront.net"], ["public suffix"]),
     ("cookie over 4096 bytes", ["sign-cookies", "--resource",
                                 "https://media.example.com/" + "a" * 3000 + "/*", "--expires", "1h",
-                                "--format", "header"], ["over the 4096 browsers keep"]),
+                                "--format", "header"], ["over the 4096 bytes browsers keep"]),
 ]  # fmt: skip
 
 
@@ -834,8 +838,7 @@ def test_usage_errors_point_at_the_subcommand_help(capsys: pytest.CaptureFixture
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 def test_subcommand_help_shows_an_example(capsys: pytest.CaptureFixture[str], command: str) -> None:
-    code, out, err = run(capsys, command, "--help")
-    assert (code, err) == (0, "")
+    out = succeed(capsys, command, "--help")
     assert out.startswith(f"usage: cfcookie {command}")
     assert "example:" in out
     assert f"\n  cfcookie {command} " in out  # the example itself, indented as written

@@ -1,4 +1,5 @@
-"""``set_cookie_header``: raw header values, written out by hand from RFC 6265, never quoted."""
+"""The browser's cookie rules: raw ``Set-Cookie`` values written out by hand from RFC 6265, never
+quoted, and the size every user of them checks."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from http.cookies import SimpleCookie
 
 import pytest
 
-from cfcookie_middleware.cookies import set_cookie_header
+from cfcookie_middleware.cookies import MAX_COOKIE_BYTES, set_cookie_header, size_problem
 from cfcookie_middleware.signing import ConfigurationError
 
 SAFE_DEFAULTS = "; Path=/; Secure; HttpOnly; SameSite=Lax"
@@ -105,3 +106,17 @@ def test_refusals(kwargs: dict[str, object], needle: str) -> None:
     arguments: dict[str, object] = {"name": "CloudFront-Signature", "value": "abc", **kwargs}
     with pytest.raises(ConfigurationError, match=needle):
         set_cookie_header(**arguments)  # type: ignore[arg-type]
+
+
+def test_size_problem_at_the_4096_bytes_browsers_keep() -> None:
+    # RFC 6265 section 6.1: browsers need keep only 4,096 bytes of name, value and attributes.
+    assert MAX_COOKIE_BYTES == 4096
+    header = set_cookie_header("CloudFront-Policy", "a" * 4000)
+    filler = "a" * (4096 - len(header))
+    assert size_problem(set_cookie_header("CloudFront-Policy", "a" * 4000 + filler)) is None
+    too_big = size_problem(set_cookie_header("CloudFront-Policy", "a" * 4001 + filler))
+    assert too_big is not None
+    assert too_big.startswith("the CloudFront-Policy cookie would be 4097 bytes, over the 4096")
+    # Room for what each response adds (a Max-Age) counts too.
+    assert size_problem(header, room=4096 - len(header)) is None
+    assert size_problem(header, room=4097 - len(header)) is not None

@@ -9,66 +9,40 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from middleware_helpers import (
+    KEY_ID,
+    MEDIA,
+    T0,
+    Clock,
+    CountingSigner,
+    cookie_header,
+    default_rules,
+)
 
 from cfcookie_middleware import ConfigurationError, Policy, Signer
-from cfcookie_middleware.core import CLOUDFRONT_COOKIES, CookieCore, RequestView, Route, _private
+from cfcookie_middleware.cookies import CLOUDFRONT_COOKIES
+from cfcookie_middleware.core import CookieCore, Route
+from cfcookie_middleware.request import RequestView
 from cfcookie_middleware.rules import Rule
 from cfcookie_middleware.signing import b64decode, b64encode
 from cfcookie_middleware.verify import Verifier
 
-MEDIA = "https://media.example.com"
-# 1_800_000_000 is a multiple of 300 (the step for a one-hour ttl: a tenth, at most 5 minutes),
-# so a request 123 s later falls in the window that starts at 1_800_000_000.
-T0 = 1_800_000_000
+# A request 123 s into the window that starts at T0 (on the one-hour rules' 300 s grid).
 NOW = T0 + 123
-
-
-class CountingSigner(Signer):
-    """A real Signer that counts signatures and checks of held ones, to show the core reuses
-    them."""
-
-    __slots__ = ("calls", "verifies")
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.calls = self.verifies = 0
-
-    def sign_policy(self, policy: Policy, *, prefix: str = "CloudFront-") -> dict[str, str]:
-        self.calls += 1
-        return super().sign_policy(policy, prefix=prefix)
-
-    def verify(self, message: bytes, signature: bytes) -> bool:
-        self.verifies += 1
-        return super().verify(message, signature)
-
-
-class Clock:
-    def __init__(self, now: float = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
 def signer(rsa2048: rsa.RSAPrivateKey) -> CountingSigner:
-    return CountingSigner("K2JCJMDEHXQW5F", rsa2048)
+    return CountingSigner(KEY_ID, rsa2048)
 
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(NOW)
 
 
 def make_core(signer: Signer, clock: Clock, **options: Any) -> CookieCore:
-    options.setdefault(
-        "rules",
-        [
-            Rule("/videos/*", resource=f"{MEDIA}/videos/*"),
-            Rule("/users/{user_id}/library", resource=f"{MEDIA}/users/{{user_id}}/*"),
-            Rule("/poster", resource=f"{MEDIA}/poster.jpg"),
-        ],
-    )
+    options.setdefault("rules", default_rules())
     return CookieCore(signer=signer, clock=clock, **options)
 
 
@@ -104,10 +78,6 @@ def set_cookies(headers: list[tuple[str, str]] | None) -> dict[str, str]:
     assert headers is not None
     pairs = [value.split(";")[0].split("=", 1) for name, value in headers if name == "Set-Cookie"]
     return {name: value for name, value in pairs}
-
-
-def cookie_header(cookies: Mapping[str, str]) -> str:
-    return "; ".join(f"{name}={value}" for name, value in cookies.items())
 
 
 def test_cookies_verify_for_the_resource_and_expire_on_the_window_grid(
@@ -526,31 +496,6 @@ def test_clear_on_expires_every_cloudfront_cookie(signer: CountingSigner, clock:
     assert respond(core, "/logout", status=399) == headers
     for status in (400, 500):
         assert respond(core, "/logout", status=status) is None
-
-
-@pytest.mark.parametrize(
-    ("app_headers", "cache_control", "vary"),
-    [
-        ([], "private", "Cookie"),
-        ([("Cache-Control", "max-age=60")], "private, max-age=60", "Cookie"),
-        ([("Cache-Control", "public, max-age=60, s-maxage=600")], "private, max-age=60", "Cookie"),
-        ([("cache-control", "no-store")], "no-store", "Cookie"),
-        ([("Cache-Control", "private, no-cache")], "private, no-cache", "Cookie"),
-        ([("Vary", "Accept-Encoding")], "private", "Accept-Encoding, Cookie"),
-        ([("Vary", "cookie")], "private", "cookie"),
-        ([("Vary", "*")], "private", "*"),
-    ],
-)
-def test_responses_with_cookies_are_private(
-    app_headers: list[tuple[str, str]], cache_control: str, vary: str
-) -> None:
-    headers = _private(
-        [("X-App", "1"), ("Set-Cookie", "session=abc"), *app_headers], [("Set-Cookie", "A=1")]
-    )
-    assert headers[:2] == [("X-App", "1"), ("Set-Cookie", "session=abc")]
-    assert ("Cache-Control", cache_control) in headers
-    assert ("Vary", vary) in headers
-    assert headers[-1] == ("Set-Cookie", "A=1")
 
 
 def test_host_warning_is_logged_once_per_host(

@@ -77,9 +77,10 @@ from middleware_helpers import (
 from werkzeug.test import Client as WerkzeugClient
 
 from cfcookie_middleware import Rule
-from cfcookie_middleware.core import REMOTE_SIGNATURES, RequestView
+from cfcookie_middleware.core import REMOTE_SIGNATURES
 from cfcookie_middleware.demo.site import REFRESH_PATH
 from cfcookie_middleware.edge import REASON_HEADER, Edge
+from cfcookie_middleware.request import RequestView
 from cfcookie_middleware.signing import ConfigurationError, Signer
 from cfcookie_middleware.wsgi import CloudFrontCookieMiddleware as WsgiMiddleware
 
@@ -569,8 +570,13 @@ def test_settings_errors_are_improperly_configured_with_the_cores_message(case: 
     [
         (None, r"settings.CLOUDFRONT_COOKIES: not set; it must be a dict of options"),
         ([("rules", [])], r"settings.CLOUDFRONT_COOKIES: a list; it must be a dict"),
-        ({"cookie_domian": DOMAIN}, r"unknown key 'cookie_domian'; the keys .* cookie_domain, "),
-        ({"RULES": []}, r"unknown key 'RULES'; the keys are the lower-case options"),
+        (
+            {"cookie_domian": DOMAIN},
+            r"CLOUDFRONT_COOKIES\['cookie_domian'\]: not an option; did you mean "
+            r"settings.CLOUDFRONT_COOKIES\['cookie_domain'\]",
+        ),
+        ({"RULES": []}, r"\['RULES'\]: not an option; did you mean .*\['rules'\]"),
+        ({"xyzzy": 1}, r"\['xyzzy'\]: not an option; the options are .*\['signer'\], "),
     ],
 )
 def test_the_setting_itself_is_checked(value: Any, match: str) -> None:

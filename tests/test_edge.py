@@ -26,6 +26,7 @@ import pytest
 from conftest import self_signed_certificate, serving
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from middleware_helpers import cookie_header
 from werkzeug.test import Client, EnvironBuilder, TestResponse, run_wsgi_app
 
 from cfcookie_middleware.cli import main
@@ -55,10 +56,6 @@ def cloudfront_body(code: str) -> bytes:
 
 def later(seconds: int = 600) -> int:
     return int(time.time()) + seconds
-
-
-def cookie_header(cookies: Mapping[str, str]) -> str:
-    return "; ".join(f"{name}={value}" for name, value in cookies.items())
 
 
 def is_header_safe(value: str) -> bool:

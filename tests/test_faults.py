@@ -41,7 +41,7 @@ from starlette.testclient import TestClient
 from starlette.types import ASGIApp, Message, Scope
 from uvicorn.protocols.utils import ClientDisconnected
 
-from cfcookie_middleware.core import MAX_COOKIE_BYTES
+from cfcookie_middleware.cookies import MAX_COOKIE_BYTES
 from cfcookie_middleware.flask import CloudFrontCookies
 from cfcookie_middleware.signing import (
     LocalKey,

@@ -32,8 +32,9 @@ from middleware_helpers import (
 from werkzeug.exceptions import InternalServerError
 from werkzeug.wrappers import Response as WerkzeugResponse
 
-from cfcookie_middleware.core import CookieCore, RequestView
+from cfcookie_middleware.core import CookieCore
 from cfcookie_middleware.flask import CloudFrontCookies
+from cfcookie_middleware.request import RequestView
 from cfcookie_middleware.signing import ConfigurationError, Signer
 
 pytestmark = pytest.mark.filterwarnings("error")
@@ -235,9 +236,15 @@ def test_one_extension_many_apps() -> None:
 
 def test_misuse_of_the_extension_is_refused() -> None:
     signer = make_signer()
-    with pytest.raises(ConfigurationError, match="unknown option cookie_domian"):
+    with pytest.raises(
+        ConfigurationError, match=r"^cookie_domian: not an option; did you mean cookie_domain[?]$"
+    ):
         CloudFrontCookies(flask_app(), cookie_domian=DOMAIN, **options(signer))
-    with pytest.raises(ConfigurationError, match=f"unknown {PREFIX}COOKIE_DOMIAN"):
+    with pytest.raises(
+        ConfigurationError,
+        match=rf"^app.config\[{PREFIX}COOKIE_DOMIAN\]: not an option; "
+        rf"did you mean app.config\[{PREFIX}COOKIE_DOMAIN\][?]$",
+    ):
         CloudFrontCookies(flask_app(**{f"{PREFIX}COOKIE_DOMIAN": DOMAIN}), **options(signer))
     app = flask_app()
     extension = CloudFrontCookies(app, **options(signer))

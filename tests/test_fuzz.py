@@ -44,18 +44,15 @@ from middleware_helpers import (
 )
 
 from cfcookie_middleware import cli
+from cfcookie_middleware.caching import Headers
 from cfcookie_middleware.cookies import (
+    CLOUDFRONT_COOKIES,
     RequestCookies,
     parse_cookie_header,
     parse_cookie_pairs,
 )
-from cfcookie_middleware.core import (
-    CLOUDFRONT_COOKIES,
-    CookieCore,
-    Headers,
-    RequestView,
-    _cloudfront_part,
-)
+from cfcookie_middleware.core import CookieCore, _cloudfront_part
+from cfcookie_middleware.request import RequestView
 from cfcookie_middleware.rules import Rule, compile_pattern
 from cfcookie_middleware.signing import ConfigurationError, Policy, Signer, b64encode
 from cfcookie_middleware.verify import Decision

@@ -74,7 +74,7 @@ from werkzeug.routing import Rule as WerkzeugRule
 from werkzeug.serving import make_server
 from werkzeug.test import Client
 
-from cfcookie_middleware.core import MAX_COOKIE_BYTES
+from cfcookie_middleware.cookies import MAX_COOKIE_BYTES
 from cfcookie_middleware.flask import CloudFrontCookies
 from cfcookie_middleware.rules import Rule
 from cfcookie_middleware.signing import Signer

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from middleware_helpers import MEDIA, cookie_header
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.test import Client
 
@@ -17,7 +18,6 @@ from cfcookie_middleware.edge import Edge
 from cfcookie_middleware.signing import b64decode
 from cfcookie_middleware.wsgi import CloudFrontCookieMiddleware
 
-MEDIA = "https://media.example.com"
 OLD_ID, NEW_ID = "K2OLDKEY", "K2NEWKEY"
 
 
@@ -29,10 +29,6 @@ def hello(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
 def handed_out(response: Any) -> dict[str, str]:
     values = response.headers.getlist("Set-Cookie")
     return dict(v.split(";")[0].split("=", 1) for v in values if v.startswith("CloudFront-"))
-
-
-def cookie_header(cookies: dict[str, str]) -> str:
-    return "; ".join(f"{k}={v}" for k, v in cookies.items())
 
 
 def videos_middleware(signer: Signer) -> CloudFrontCookieMiddleware:

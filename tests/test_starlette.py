@@ -51,7 +51,8 @@ from starlette.routing import Host, Mount, Route, Router
 from starlette.testclient import TestClient
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cfcookie_middleware.core import REMOTE_SIGNATURES, RequestView
+from cfcookie_middleware.core import REMOTE_SIGNATURES
+from cfcookie_middleware.request import RequestView
 from cfcookie_middleware.rules import Rule
 from cfcookie_middleware.signing import ConfigurationError, Signer
 from cfcookie_middleware.starlette import CloudFrontCookieMiddleware

@@ -23,6 +23,7 @@ import httpx2
 import pytest
 from conftest import require
 from cryptography.hazmat.primitives.asymmetric import rsa
+from middleware_helpers import MEDIA, cookie_header
 from werkzeug.wrappers import Response
 
 import cfcookie_middleware.testing
@@ -43,7 +44,6 @@ except ImportError:  # pragma: no cover - a user's machine without the extra
 
 pytest_plugins = ["pytester"]
 
-MEDIA = "https://media.example.com"
 INSIDE = f"{MEDIA}/videos/a.mp4"
 OUTSIDE = f"{MEDIA}/images/a.jpg"
 ATTRIBUTES = "; Domain=example.com; Path=/; Secure; HttpOnly; SameSite=Lax"
@@ -64,10 +64,6 @@ def fetch(url: str, path: str, cookie: str | None = None) -> tuple[int, bytes]:
         return response.status, response.read()
     finally:
         connection.close()
-
-
-def cookie_header(cookies: dict[str, str]) -> str:
-    return "; ".join(f"{name}={value}" for name, value in cookies.items())
 
 
 # ---- the plugin is registered and its fixtures fit together ------------------------------------

@@ -43,7 +43,7 @@ from middleware_helpers import (
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.test import Client
 
-from cfcookie_middleware.core import RequestView
+from cfcookie_middleware.request import RequestView
 from cfcookie_middleware.rules import Rule
 from cfcookie_middleware.signing import Signer
 from cfcookie_middleware.wsgi import CloudFrontCookieMiddleware

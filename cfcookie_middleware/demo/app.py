@@ -25,9 +25,8 @@ import time
 from typing import TYPE_CHECKING, Any
 from wsgiref.simple_server import make_server
 
-from cfcookie_middleware import Signer
+from cfcookie_middleware import RequestView, Signer
 from cfcookie_middleware.cookies import parse_cookie_header, set_cookie_header
-from cfcookie_middleware.core import RequestView
 from cfcookie_middleware.demo.site import (
     MAX_FORM_BYTES,
     REFRESH_PATH,

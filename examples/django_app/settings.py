@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 
-from cfcookie_middleware.core import RequestView
+from cfcookie_middleware import RequestView
 from cfcookie_middleware.demo.site import load_settings
 
 example = load_settings(
