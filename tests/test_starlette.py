@@ -751,11 +751,12 @@ def test_a_rule_bound_to_a_host_grants_only_there() -> None:
     assert not cloudfront_set_cookies(www.get("/videos").headers.get_list("set-cookie"))  # 403
     granted = www.get("/videos", headers=member)
     assert_grants(granted.headers.get_list("set-cookie"), signer, f"{MEDIA}/videos/a", None)
-    # Starlette folds case and drops the port; the rule compares the Host exactly, stricter
-    # than the router (browsers send it lower case, without a default port).
+    # Recent Starlette folds case and drops the port (so the view answers), older releases do
+    # not (404); the rule compares the Host exactly, never looser than the router (browsers
+    # send it lower case, without a default port), so neither earns cookies.
     for odd in ("WWW.example.com", "www.example.com:443"):
         reply = www.get("/videos", headers={**member, "Host": odd})
-        assert (reply.status_code, reply.text) == (200, "the videos")
+        assert (reply.status_code, reply.text) in ((200, "the videos"), (404, "Not Found"))
         assert not cloudfront_set_cookies(reply.headers.get_list("set-cookie"))
 
 
