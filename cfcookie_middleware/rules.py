@@ -53,6 +53,7 @@ def compile_pattern(pattern: str | re.Pattern[str], *, name: str = "pattern") ->
             f"{name}: {pattern!r} must be a path starting with '/' (such as '/videos/*' or "
             "'/users/{user_id}/library') or a compiled re.Pattern"
         )
+    _refuse_router_syntax(pattern, name)
     body, wildcard = (pattern[:-1], True) if pattern.endswith("/*") else (pattern, False)
     regex, position, names = "", 0, set()
     for found in _FIELD.finditer(body):
@@ -73,6 +74,40 @@ def compile_pattern(pattern: str | re.Pattern[str], *, name: str = "pattern") ->
         )
     regex += re.escape(rest) + (".*" if wildcard else "")
     return re.compile(regex, re.DOTALL)
+
+
+_FLASK_FIELD = re.compile(r"<(?:(\w+):)?(\w+)>")
+_CONVERTER = re.compile(r"\{(\w+):(\w+)\}")
+
+
+def _refuse_router_syntax(pattern: str, name: str) -> None:
+    """A router's own syntax, copied into a rule, would match only its literal text: say what
+    the rule's syntax for it is."""
+    flask = _FLASK_FIELD.search(pattern)
+    if flask is not None:
+        converter, field = flask.groups()
+        fix = (
+            f"end the pattern with '/*' for everything below (not <path:{field}>)"
+            if converter == "path"
+            else f"write {{{field}}} for one path segment"
+        )
+        raise ConfigurationError(
+            f"{name}: {flask.group()!r} in {pattern!r} is Flask's or Django's route syntax, "
+            f"which a rule reads as literal text; {fix}"
+        )
+    converter = _CONVERTER.search(pattern)
+    if converter is not None:
+        field, kind = converter.groups()
+        fix = (
+            f"end the pattern with '/*' for everything below (not {{{field}:path}})"
+            if kind == "path"
+            else f"write {{{field}}}: a field matches one path segment, whatever it holds, "
+            "and the app's router still checks its type"
+        )
+        raise ConfigurationError(
+            f"{name}: {converter.group()!r} in {pattern!r} has a converter, which rules do not "
+            f"support; {fix}"
+        )
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,24 @@ def test_bad_patterns_are_refused_with_the_option_named(pattern: object) -> None
         Rule(pattern, resource=f"{MEDIA}/*")  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("pattern", "fix"),
+    [
+        ("/users/<user_id>/library", "write {user_id} for one path segment"),
+        ("/users/<int:user_id>", "write {user_id} for one path segment"),
+        ("/files/<path:rest>", "end the pattern with '/*' for everything below"),
+        ("/users/{user_id:int}/library", "write {user_id}: a field matches one path segment"),
+        ("/files/{rest:path}", "end the pattern with '/*' for everything below"),
+    ],
+)
+def test_a_routers_own_syntax_is_refused_with_the_rules_spelling(pattern: str, fix: str) -> None:
+    """Copied from a Flask, Django or Starlette route, these would match only their literal
+    text, so the cookies would silently never come."""
+    with pytest.raises(ConfigurationError, match=re.escape(fix)) as raised:
+        Rule(pattern, resource="https://media.example.com/*")
+    assert str(raised.value).startswith(f"Rule({pattern!r}).pattern: ")
+
+
 def test_template_is_filled_with_percent_encoded_captures() -> None:
     rule = Rule("/users/{user_id}/library", resource=f"{MEDIA}/users/{{user_id}}/*")
     assert rule.fill({"user_id": "alice"}) == f"{MEDIA}/users/alice/*"
