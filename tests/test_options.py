@@ -8,9 +8,11 @@ import pydoc
 import subprocess
 import sys
 import textwrap
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
+from packaging.version import Version
 
 from cfcookie_middleware.options import NAMES, check_names
 from cfcookie_middleware.signing import ConfigurationError
@@ -56,13 +58,16 @@ def test_mypy_strict_flags_a_misspelled_option_in_an_apps_code(tmp_path: Path) -
         text=True,
         timeout=600,
     )
-    errors = [line for line in done.stdout.splitlines() if ": error:" in line]
-    lines = {int(line.split(":")[1]) for line in errors}
-    # Exactly the misspelled lines (and the wrong type), none of the right ones.
-    assert lines == {14, 17, 19, 20, 21}, done.stdout
+    errors = [line for line in done.stdout.splitlines() if line.startswith("app.py:")]
+    lines = {int(line.split(":")[1]) for line in errors if ": error:" in line}
+    # Exactly the misspelled lines (and the wrong type), none of the right ones. Starlette types
+    # add_middleware by the middleware's own parameters from 0.41 on; 0.40 lets line 14 pass.
+    typed_add_middleware = Version(version("starlette")) >= Version("0.41")
+    assert lines == {17, 19, 20, 21} | ({14} if typed_add_middleware else set()), done.stdout
     text = textwrap.dedent(done.stdout)
-    assert 'Unexpected keyword argument "cookie_domian"' in text
-    assert 'did you mean "cookie_domain"' in text
+    if typed_add_middleware:
+        assert 'Unexpected keyword argument "cookie_domian"' in text
+        assert 'did you mean "cookie_domain"' in text
     assert 'did you mean "samesite"' in text
     assert 'Argument "secure" to "CookieCore" has incompatible type "str"' in text
 
