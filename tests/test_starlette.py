@@ -112,6 +112,34 @@ def test_add_middleware_appends_cookies_and_keeps_the_apps_headers() -> None:
     assert header_values(sent, "Vary") == ["Accept-Encoding, Cookie"]
 
 
+def test_headers_given_as_a_one_shot_iterable_still_reach_the_app() -> None:
+    """Falcon's ASGI test client sends ``scope["headers"]`` as a generator: read once by the
+    middleware, it must still reach the app whole (as Starlette's own ``Headers`` does)."""
+    seen: list[list[tuple[bytes, bytes]]] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(list(scope["headers"]))
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    signer = make_signer()
+    scope = asgi_scope("/videos/a.mp4", headers=[(b"x-app", b"kept")])
+    sent_headers = list(scope["headers"])
+    scope["headers"] = iter(sent_headers)
+    messages: list[Message] = []
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        messages.append(message)
+
+    asyncio.run(CloudFrontCookieMiddleware(app, **options(signer))(scope, receive, send))
+    assert seen == [sent_headers]
+    granted = [v.decode() for n, v in messages[0]["headers"] if n == b"set-cookie"]
+    assert_grants(granted, signer, f"{MEDIA}/videos/a.mp4", None)
+
+
 def test_app_may_be_passed_by_keyword_as_starlette_040_does() -> None:
     """Starlette 0.40 builds each middleware as ``cls(app=app, **options)`` (Litestar too)."""
     signer = make_signer()
