@@ -112,11 +112,11 @@ class CloudFrontCookieMiddleware:
 
 def _host_and_cookie(scope: Scope) -> tuple[str, str]:
     """The ``Host`` and ``Cookie`` headers, found in one pass (HTTP/2 may split the Cookie
-    header: the parts are rejoined). ``scope["headers"]`` may be any iterable, even a one-shot
-    one (Falcon's test client sends a generator): it is stored back as a list, as Starlette's
-    own ``Headers`` does, so the app still sees every header."""
+    header: the parts are rejoined). ``scope["headers"]``, and each name-value pair in it, may
+    be any iterable, even a one-shot one (Falcon's test client sends iterators of iterators):
+    it is stored back as a list of pairs, so the app still sees every header."""
     host = cookie = None
-    headers = scope["headers"] = list(scope.get("headers", ()))
+    headers = scope["headers"] = [(name, value) for name, value in scope.get("headers", ())]
     for name, value in headers:
         if name == b"host" and host is None:
             host = value.decode("latin-1")
