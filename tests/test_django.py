@@ -246,7 +246,7 @@ def test_the_bytes_a_wsgi_server_gets_are_the_cores_unquoted() -> None:
     plain WSGI adapter sends for the same request at the same time (the same core, another
     transport): no quoting, no reordered attributes, not even Django's leading space. The
     values hold ``~``, ``-`` and ``_``, which ``http.cookies`` would quote. The app's own cookie
-    is left as Django renders it (with a leading space before Python 3.13, without after)."""
+    is left as Django renders it, which varies by Django and Python release."""
     signer, clock = make_signer(), Clock()
     with override_settings(CLOUDFRONT_COOKIES=options(signer, clock=clock)):
         status, headers, body = run_wsgi(WSGIHandler(), "/videos/a.mp4")
@@ -256,8 +256,11 @@ def test_the_bytes_a_wsgi_server_gets_are_the_cores_unquoted() -> None:
     sent = header_values(headers, "Set-Cookie")
     assert [value for value in sent if value.startswith("CloudFront-")] == expected
     assert any("~" in value for value in expected)  # would be quoted by SimpleCookie
-    djangos_own = app_cookie(HttpResponse()).cookies["session"].output(header="")
-    assert [value for value in sent if "session=" in value] == [djangos_own]
+    with override_settings(MIDDLEWARE=[]):  # the same view, as Django alone renders it
+        _, alone, _ = run_wsgi(WSGIHandler(), "/videos/a.mp4")
+    djangos_own = header_values(alone, "Set-Cookie")
+    assert len(djangos_own) == 1  # with a leading space or not, as the release renders it
+    assert [value for value in sent if "session=" in value] == djangos_own
     assert_grants(expected, signer, f"{MEDIA}/videos/a.mp4", f"{MEDIA}/images/a", now=clock.now)
 
 
