@@ -22,7 +22,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -233,7 +233,7 @@ def best_rate(runs: dict[str, Callable[[int], None]], n: int, rounds: int) -> di
     return {name: n / seconds for name, seconds in best.items()}
 
 
-def no_view() -> RequestView:
+def no_view(params: Mapping[str, str]) -> RequestView:
     raise AssertionError("the benchmark's rule reads nothing from the request")
 
 
@@ -251,9 +251,11 @@ def measure(requests: int, rounds: int) -> dict[str, Any]:
         for _ in range(200)
     )
     core = CookieCore(signer=signer, **OPTIONS)
-    route = core.match("/videos/a")
-    assert route is not None
-    added = core.respond(route, 200, [], no_view, host="www.example.com", cookie_header="")
+    pending = core.start(
+        method="GET", path="/videos/a", host="www.example.com", cookie_header="", view=no_view
+    )
+    assert pending is not None
+    added = pending.finish(200, [])
     assert added is not None  # what a first visit gets: Cache-Control, Vary and the cookies
     rows = {}
     for name, (without, with_mw, least, runner) in builds(signer, cookie, added).items():

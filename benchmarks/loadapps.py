@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI
@@ -57,14 +58,14 @@ def options() -> dict[str, Any]:
 def first_visit_headers() -> list[tuple[str, str]]:
     """What the middleware adds to a first visit's response: Cache-Control, Vary, the set."""
     core = CookieCore(**options())
-    route = core.match(PATH)
-    assert route is not None
-    added = core.respond(route, 200, [], _no_view, host=HOST, cookie_header="")
+    pending = core.start(method="GET", path=PATH, host=HOST, cookie_header="", view=_no_view)
+    assert pending is not None
+    added = pending.finish(200, [])
     assert added
     return added
 
 
-def _no_view() -> RequestView:
+def _no_view(params: Mapping[str, str]) -> RequestView:
     raise AssertionError("the rule reads nothing from the request")
 
 

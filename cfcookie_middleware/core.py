@@ -1,10 +1,11 @@
 """The framework-agnostic middleware: request and response facts in, headers to send out.
 
-Adapters translate their framework's request into a path (for ``match``) and, when the response
-starts, its status and headers (for ``respond``). Everything that can be checked is checked here
-once, when the middleware is built; per request the core does a regex match, and for a matching
-successful response either nothing (the request already holds current cookies) or a cached
-signature, so an RSA signature is paid about once per resource and expiry window.
+Adapters give ``start`` the request's method, path, host and cookies; it answers ``None``
+(nothing to do) or a ``Pending`` whose ``finish`` takes the response's status and headers.
+Everything that can be checked is checked here once, when the middleware is built; per request
+the core does a regex match, and for a matching successful response either nothing (the
+request already holds current cookies) or a cached signature, so an RSA signature is paid
+about once per resource and expiry window.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ import math
 import re
 import threading
 import warnings
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from types import MappingProxyType
+from types import EllipsisType, MappingProxyType
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
@@ -51,10 +53,13 @@ from cfcookie_middleware.signing import (
 if TYPE_CHECKING:
     from typing_extensions import Unpack  # typing.Unpack from Python 3.12
 
-__all__ = ["CookieCore", "Headers", "RequestView", "Route"]
+__all__ = ["CookieCore", "Headers", "Pending", "RequestView", "ViewFactory"]
 
 logger = logging.getLogger("cfcookie_middleware")
 When = Callable[[RequestView], object]
+ViewFactory = Callable[[Mapping[str, str]], RequestView]
+"""What an adapter gives ``CookieCore.start``: builds the request view from the names the rule
+captured (its ``params``), called only when ``when`` or the rule reads the request."""
 
 REMOTE_SIGNATURES = 8
 """How many signatures with a remote backend (KMS, an HSM) an async adapter runs at once, each
@@ -65,16 +70,13 @@ _MAX_AGE_ROOM = len("; Max-Age=2147483647")
 _NO_PARAMS: Mapping[str, str] = MappingProxyType({})
 
 
-class Route(NamedTuple):
-    """What ``match`` found: a rule and its captured names, or a ``clear_on`` route; ``match``
-    also attaches what the core fixed for the rule at build, saving a lookup per request."""
+class _Route(NamedTuple):
+    """A rule that matched a request, the names it captured, and what the core fixed for the
+    rule at build (saving a lookup per request)."""
 
-    rule: Rule | None
+    rule: Rule
     params: Mapping[str, str]
-    plan: _Plan | None = None
-
-
-_CLEAR_ROUTE = Route(None, _NO_PARAMS)
+    plan: _Plan
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,11 +143,11 @@ class CookieCore:
         # A rule that captures nothing always gives the same route: made once, not per request.
         self._matchers = [
             (
-                rule,
                 rule.host,
                 rule.regex.fullmatch,
+                None if rule.regex.groupindex else _Route(rule, _NO_PARAMS, plan),
+                rule,
                 plan,
-                None if rule.regex.groupindex else Route(rule, _NO_PARAMS, plan),
             )
             for rule, plan in self._plans.items()
         ]
@@ -160,9 +162,9 @@ class CookieCore:
         self._held = functools.lru_cache(maxsize=cache_size)(_genuine_terms)
         # Logout expires every cookie at every path the rules set them on.
         paths = dict.fromkeys([cookie_path, *(r.cookie_path or cookie_path for r in self.rules)])
-        self._clearing = [
-            header for path in paths for header in _expired_headers(renderer(path)).values()
-        ]
+        self._logout = _LoggingOut(
+            [header for path in paths for header in _expired_headers(renderer(path)).values()]
+        )
         self._warned: set[str] = set()
         self._lock = threading.Lock()
         for each in {rule.signer for rule in self.rules if rule.signer is not None}:
@@ -187,143 +189,69 @@ class CookieCore:
         self._signer = signer
 
     # ---- per request -------------------------------------------------------------------
-    def match(self, path: str, method: str = "GET", host: str | None = None) -> Route | None:
-        """The route for a request, or ``None`` (nothing to do): ``path`` is the decoded path
-        below the mount point, ``method`` the request method as sent, ``host`` its ``Host``.
+    def start(
+        self,
+        *,
+        method: str,
+        path: str,
+        host: str,
+        cookie_header: str,
+        view: ViewFactory,
+        routing_host: str | EllipsisType | None = ...,
+    ) -> Pending | None:
+        """What this request needs at the response, or ``None`` when it needs nothing, so an
+        adapter passes it on without wrapping the response: no rule or ``clear_on`` route
+        matches, or the path is ambiguous, or the visitor already holds a current set.
+
+        ``path`` is the decoded path below the mount point, ``method`` the request method as
+        sent, ``host`` and ``cookie_header`` the raw ``Host`` and ``Cookie`` values; ``view``
+        builds the request view from the captured names, called only when ``when`` or the
+        rule reads the request. A rule bound to a host matches only a request whose host is
+        exactly that host: ``host``, or ``routing_host`` when the framework routes on another
+        (``None`` when it refuses the host).
 
         A method outside ``methods`` matches no rule, so only the view's own answer to an
         allowed method can earn cookies: an automatic ``OPTIONS``, a CORS preflight or a 405
         is the framework's. ``clear_on`` routes match any method but ``OPTIONS`` (logout is
-        often a POST). A rule bound to a host matches only requests whose ``Host`` is exactly
-        that host.
+        often a POST). Never raises.
         """
         if is_ambiguous_path(path):
             logger.debug("cfcookie: no cookies for ambiguous path %r", path[:200])
             return None
         for pattern in self._clear:
             if pattern.fullmatch(path):
-                return None if method == "OPTIONS" else _CLEAR_ROUTE
+                return None if method == "OPTIONS" else self._logout
         if method not in self.methods:
             return None
-        for rule, rule_host, fullmatch, plan, fixed in self._matchers:
-            if rule_host is not None and rule_host != host:
+        rule_host = host if routing_host is ... else routing_host
+        for bound, fullmatch, fixed, rule, plan in self._matchers:
+            if bound is not None and bound != rule_host:
                 continue
             found = fullmatch(path)
             if found is not None:
-                return fixed or Route(rule, found.groupdict(), plan)
+                route = fixed or _Route(rule, found.groupdict(), plan)
+                if self._holds_already(route, cookie_header):
+                    return None
+                return _Granting(self, route, view, host, cookie_header)
         return None
 
-    def holds_current(self, route: Route, cookie_header: str) -> bool:
-        """Whether the request already carries a current set for ``route``, so no response to
-        it gets cookies whatever its status: adapters then pass it on without wrapping the
-        response. ``False`` when only the response can tell (``when``, a callable resource,
-        ``bind_client_ip``); like ``respond``, never raises."""
-        rule = route.rule
-        if rule is None or self.when is not None or "CloudFront-" not in cookie_header:
+    def _holds_already(self, route: _Route, cookie_header: str) -> bool:
+        """Whether the request carries a current set for ``route`` before the response is
+        known; ``False`` when only the response can tell (``when``, a callable resource,
+        ``bind_client_ip``) and when the check fails (towards sending a fresh set)."""
+        rule, params, plan = route
+        if self.when is not None or plan.reads_request or "CloudFront-" not in cookie_header:
             return False  # the last: a first visit, before reading the clock
-        plan = route.plan or self._plans[rule]
-        if plan.reads_request:
-            return False
         try:
             now = self.clock()
             signer = rule.signer or self._signer
-            resource = plan.resource or rule.fill(route.params)
+            resource = plan.resource or rule.fill(params)
             return self._holds_current(
                 cookie_header, signer, plan, resource, None, plan.expires(now), now
             )
         except Exception:
             logger.exception("cfcookie: could not check the request's CloudFront cookies")
             return False
-
-    def signs_remotely(self, route: Route, status: int) -> bool:
-        """Whether ``respond`` may call a signing backend other than a key in this process (a
-        KMS, an HSM: anything that may wait on I/O) for this response: an async adapter then
-        calls it in a worker thread, at most ``REMOTE_SIGNATURES`` at once. A local key stays
-        on the loop: a signature there costs about 0.29 ms, and the hop to a thread 0.05 ms
-        more without freeing the loop any sooner at the 99th percentile
-        (benchmarks/bench_offload.py)."""
-        rule = route.rule
-        return (
-            rule is not None
-            and 200 <= status < 300
-            and not isinstance((rule.signer or self._signer).backend, LocalKey)
-        )
-
-    def reads_request(self, route: Route) -> bool:
-        """Whether ``respond`` may call ``when`` or a callable resource (user code) for
-        ``route``: an async adapter may then run it off the event loop."""
-        return route.rule is not None and (
-            self.when is not None or (route.plan or self._plans[route.rule]).reads_request
-        )
-
-    def respond(
-        self,
-        route: Route,
-        status: int,
-        headers: Iterable[tuple[str, str]],
-        view: Callable[[], RequestView],
-        *,
-        host: str,
-        cookie_header: str,
-    ) -> Headers | None:
-        """The response headers to send instead of ``headers``, or ``None`` to leave them be.
-
-        ``host`` and ``cookie_header`` are the request's raw ``Host`` and ``Cookie`` values;
-        ``view`` builds the request view, called only when ``when`` or the rule reads it.
-        ``headers`` is read only when cookies go out, so an adapter may pass a lazy iterable.
-
-        Never raises: a failure (a signer that is down, a ``when`` that breaks) is logged and
-        the response goes out as the app made it, without CloudFront cookies.
-        """
-        try:
-            rule = route.rule
-            if rule is None:
-                return None if status >= 400 else private(headers, self._clearing)
-            if not 200 <= status < 300:
-                return None
-            plan = route.plan or self._plans[rule]
-            if plan.resource is not None and self.when is None:
-                resource, network = plan.resource, None  # nothing to read from the request
-            else:
-                grant = self._grant(rule, plan, route.params, view)
-                if grant is None:
-                    return None
-                resource, network = grant
-            set_cookies = self._set_cookies(rule, plan, resource, network, host, cookie_header)
-            return None if set_cookies is None else private(headers, set_cookies)
-        except Exception:
-            logger.exception("cfcookie: response sent without CloudFront cookies")
-            return None
-
-    def _grant(
-        self, rule: Rule, plan: _Plan, params: Mapping[str, str], view: Callable[[], RequestView]
-    ) -> tuple[str, str | None] | None:
-        """The resource and IP range this request earns, or ``None`` for nothing; the request
-        view is built only when ``when`` or the rule reads it."""
-        request = None
-        if self.when is not None:
-            request = view()
-            if not _decided(self.when(request)):
-                return None
-        elif plan.reads_request:
-            request = view()
-        if request is None or not callable(rule.resource):
-            resource = rule.fill(params)
-        else:
-            found = rule.resource(request)
-            if found is None:
-                return None
-            resource = validate_resource(found, name=f"Rule({rule.pattern!r}).resource()")
-        if request is None or not rule.bind_client_ip:
-            return resource, None
-        network = _client_network(request.client_ip)
-        if network is None:
-            logger.warning(
-                "cfcookie: bind_client_ip needs an IPv4 client address, got %r: no cookies",
-                request.client_ip,
-            )
-            return None
-        return resource, network
 
     def _set_cookies(
         self,
@@ -481,6 +409,127 @@ class CookieCore:
         too_big = size_problem(header, room=0 if self.max_age is None else _MAX_AGE_ROOM)
         if too_big is not None:
             raise ConfigurationError(f"{where}.resource: {too_big}")
+
+
+class Pending(ABC):
+    """One request between ``CookieCore.start`` and its response: the adapter calls
+    ``finish`` when the response starts. ``reads_request`` and ``signs_remotely`` tell an async
+    adapter what ``finish`` may run, to move it off the event loop."""
+
+    __slots__ = ()
+
+    @property
+    def reads_request(self) -> bool:
+        """Whether ``finish`` may call ``when`` or a callable resource (user code)."""
+        return False
+
+    def signs_remotely(self, status: int) -> bool:
+        """Whether ``finish`` may, for this status, call a signing backend other than a key in
+        this process (a KMS, an HSM: anything that may wait on I/O): an async adapter then
+        calls it in a worker thread, at most ``REMOTE_SIGNATURES`` at once. A local key stays
+        on the loop: a signature there costs about 0.29 ms, and the hop to a thread 0.05 ms
+        more without freeing the loop any sooner at the 99th percentile
+        (benchmarks/bench_offload.py)."""
+        return False
+
+    def finish(self, status: int, headers: Iterable[tuple[str, str]]) -> Headers | None:
+        """The response headers to send instead of ``headers``, or ``None`` to leave them be.
+
+        ``headers`` is read only when cookies go out, so an adapter may pass a lazy iterable.
+        Never raises: a failure (a signer that is down, a ``when`` that breaks) is logged and
+        the response goes out as the app made it, without CloudFront cookies.
+        """
+        try:
+            return self._headers(status, headers)
+        except Exception:
+            logger.exception("cfcookie: response sent without CloudFront cookies")
+            return None
+
+    @abstractmethod
+    def _headers(self, status: int, headers: Iterable[tuple[str, str]]) -> Headers | None: ...
+
+
+class _LoggingOut(Pending):
+    """A ``clear_on`` request: any response but an error expires every CloudFront cookie."""
+
+    __slots__ = ("_clearing",)
+
+    def __init__(self, clearing: Headers) -> None:
+        self._clearing = clearing
+
+    def _headers(self, status: int, headers: Iterable[tuple[str, str]]) -> Headers | None:
+        return None if status >= 400 else private(headers, self._clearing)
+
+
+class _Granting(Pending):
+    """A request that matched a rule: a successful response gets the set it earns, unless
+    the request holds it already."""
+
+    __slots__ = ("_cookie_header", "_core", "_host", "_route", "_view")
+
+    def __init__(
+        self, core: CookieCore, route: _Route, view: ViewFactory, host: str, cookie_header: str
+    ) -> None:
+        self._core = core
+        self._route = route
+        self._view = view
+        self._host = host
+        self._cookie_header = cookie_header
+
+    @property
+    def reads_request(self) -> bool:
+        return self._core.when is not None or self._route.plan.reads_request
+
+    def signs_remotely(self, status: int) -> bool:
+        signer = self._route.rule.signer or self._core.signer
+        return 200 <= status < 300 and not isinstance(signer.backend, LocalKey)
+
+    def _headers(self, status: int, headers: Iterable[tuple[str, str]]) -> Headers | None:
+        if not 200 <= status < 300:
+            return None
+        core = self._core
+        rule, _, plan = self._route
+        if plan.resource is not None and core.when is None:
+            resource, network = plan.resource, None  # nothing to read from the request
+        else:
+            earned = self._earned()
+            if earned is None:
+                return None
+            resource, network = earned
+        set_cookies = core._set_cookies(
+            rule, plan, resource, network, self._host, self._cookie_header
+        )
+        return None if set_cookies is None else private(headers, set_cookies)
+
+    def _earned(self) -> tuple[str, str | None] | None:
+        """The resource and IP range this request earns, or ``None`` for nothing; the request
+        view is built only when ``when`` or the rule reads it."""
+        when = self._core.when
+        rule, params, plan = self._route
+        request = None
+        if when is not None:
+            request = self._view(params)
+            if not _decided(when(request)):
+                return None
+        elif plan.reads_request:
+            request = self._view(params)
+        if request is None or not callable(rule.resource):
+            resource = rule.fill(params)
+        else:
+            found = rule.resource(request)
+            if found is None:
+                return None
+            resource = validate_resource(found, name=f"Rule({rule.pattern!r}).resource()")
+        if request is None or not rule.bind_client_ip:
+            return resource, None
+        network = _client_network(request.client_ip)
+        if network is None:
+            logger.warning(
+                "cfcookie: bind_client_ip needs an IPv4 client address, got %r: no cookies",
+                request.client_ip,
+            )
+            return None
+        return resource, network
 
 
 def _renderer(path: str, **attributes: Any) -> Callable[..., str]:
@@ -705,8 +754,16 @@ _MOVED = {
 
 
 def __getattr__(name: str) -> Any:
-    """The names that moved to the cookie rules and the signer, for one release, with a
-    warning naming the new home."""
+    """The names that moved to the cookie rules and the signer, and ``Route`` (internal now),
+    for one release, with a warning naming the new home."""
+    if name == "Route":
+        warnings.warn(
+            "cfcookie_middleware.core.Route is internal now: adapters call CookieCore.start, "
+            "which returns a Pending; the old name goes in the next release",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return _Route
     home = _MOVED.get(name)
     if home is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -46,7 +46,7 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_asy
 
 from cfcookie_middleware.caching import Headers
 from cfcookie_middleware.cookies import RequestCookies
-from cfcookie_middleware.core import REMOTE_SIGNATURES, CookieCore, Route
+from cfcookie_middleware.core import REMOTE_SIGNATURES, CookieCore, Pending
 from cfcookie_middleware.options import NAMES, check_names
 from cfcookie_middleware.request import RequestView
 from cfcookie_middleware.signing import ConfigurationError, Signer
@@ -73,42 +73,42 @@ class CloudFrontCookieMiddleware:
         self._signing = ThreadPoolExecutor(REMOTE_SIGNATURES, thread_name_prefix="cfcookie-sign")
 
     def __call__(self, request: HttpRequest) -> Any:
-        route = self.core.match(request.path_info, request.method or "", _routing_host(request))
-        if route is None or self.core.holds_current(route, request.META.get("HTTP_COOKIE", "")):
+        meta = request.META
+        pending = self.core.start(
+            method=request.method or "",
+            path=request.path_info,
+            host=_host(meta),
+            cookie_header=meta.get("HTTP_COOKIE", ""),
+            view=lambda params: _view(request, params),
+            routing_host=_routing_host(request),
+        )
+        if pending is None:
             return self.get_response(request)
         if self._async:
-            return self._acall(request, route)
-        return self._add(request, route, self.get_response(request))
+            return self._acall(request, pending)
+        return _add(pending, self.get_response(request))
 
-    async def _acall(self, request: HttpRequest, route: Route) -> HttpResponseBase:
+    async def _acall(self, request: HttpRequest, pending: Pending) -> HttpResponseBase:
         response: HttpResponseBase = await self.get_response(request)
-        add = functools.partial(self._add, request, route, response)
-        if self.core.reads_request(route):
+        add = functools.partial(_add, pending, response)
+        if pending.reads_request:
             # ``when`` and resource callables are sync code that may touch the ORM (a
             # database session, request.user): Django's rule is a thread, not the event loop.
             added: HttpResponseBase = await sync_to_async(add, thread_sensitive=True)()
             return added
-        if self.core.signs_remotely(route, response.status_code):
+        if pending.signs_remotely(response.status_code):
             # A remote signer (KMS) may wait on I/O: a pool of its own, so a stalled key
             # service neither blocks the loop nor takes the loop's default executor.
             return await asyncio.get_running_loop().run_in_executor(self._signing, add)
         return add()
 
-    def _add(
-        self, request: HttpRequest, route: Route, response: HttpResponseBase
-    ) -> HttpResponseBase:
-        meta = request.META
-        replaced = self.core.respond(
-            route,
-            response.status_code,
-            list(response.items()),
-            lambda: _view(request, route),
-            host=_host(meta),
-            cookie_header=meta.get("HTTP_COOKIE", ""),
-        )
-        if replaced is not None:
-            _apply(response, replaced)
-        return response
+
+def _add(pending: Pending, response: HttpResponseBase) -> HttpResponseBase:
+    """``response``, finished by the core (cookies and cache headers when it earned them)."""
+    replaced = pending.finish(response.status_code, list(response.items()))
+    if replaced is not None:
+        _apply(response, replaced)
+    return response
 
 
 def build_core() -> CookieCore:
@@ -209,7 +209,7 @@ def _routing_host(request: HttpRequest) -> str | None:
     return host
 
 
-def _view(request: HttpRequest, route: Route) -> RequestView:
+def _view(request: HttpRequest, params: Mapping[str, str]) -> RequestView:
     meta = request.META
     return RequestView(
         method=request.method or "GET",
@@ -219,6 +219,6 @@ def _view(request: HttpRequest, route: Route) -> RequestView:
         headers=request.headers,
         cookies=RequestCookies(meta.get("HTTP_COOKIE", "")),
         client_ip=meta.get("REMOTE_ADDR"),
-        params=route.params,
+        params=params,
         native=request,
     )

@@ -8,7 +8,7 @@ signature never blocks the event loop; ``when`` and callable resources then run 
 
 from __future__ import annotations
 
-import functools
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 try:
@@ -24,7 +24,7 @@ from anyio import CapacityLimiter, to_thread
 from werkzeug.sansio.utils import get_host
 
 from cfcookie_middleware.cookies import RequestCookies
-from cfcookie_middleware.core import REMOTE_SIGNATURES, CookieCore, Route
+from cfcookie_middleware.core import REMOTE_SIGNATURES, CookieCore
 from cfcookie_middleware.options import CookieOptions, spelled_out
 from cfcookie_middleware.request import RequestView
 
@@ -72,33 +72,30 @@ class CloudFrontCookieMiddleware:
             await self.app(scope, receive, send)
             return
         host, cookie = _host_and_cookie(scope)
-        route = self.core.match(asgi_path(scope), scope.get("method", ""), host)
-        if route is None:
-            await self.app(scope, receive, send)
-            return
-        if self.core.holds_current(route, cookie):
+        pending = self.core.start(
+            method=scope.get("method", ""),
+            path=asgi_path(scope),
+            host=host,
+            cookie_header=cookie,
+            view=lambda params: _view(scope, params, host, cookie),
+        )
+        if pending is None:
             await self.app(scope, receive, send)
             return
 
         async def send_with_cookies(message: Message) -> None:
             if message["type"] == "http.response.start":
+                status = message["status"]
                 headers = (  # decoded only if cookies go out
                     (name.decode("latin-1"), value.decode("latin-1"))
                     for name, value in message.get("headers", ())
                 )
-                respond = functools.partial(
-                    self.core.respond,
-                    route,
-                    message["status"],
-                    headers,
-                    lambda: _view(scope, route, host, cookie),
-                    host=host,
-                    cookie_header=cookie,
-                )
-                if self.core.signs_remotely(route, message["status"]):
-                    replaced = await to_thread.run_sync(respond, limiter=self._signing)
+                if pending.signs_remotely(status):
+                    replaced = await to_thread.run_sync(
+                        pending.finish, status, headers, limiter=self._signing
+                    )
                 else:
-                    replaced = respond()
+                    replaced = pending.finish(status, headers)
                 if replaced is not None:
                     # ASGI wants lower-case header names; the core writes them capitalized.
                     encoded = [
@@ -131,7 +128,7 @@ def _host_and_cookie(scope: Scope) -> tuple[str, str]:
     return host, cookie or ""
 
 
-def _view(scope: Scope, route: Route, host: str, cookie: str) -> RequestView:
+def _view(scope: Scope, params: Mapping[str, str], host: str, cookie: str) -> RequestView:
     client = scope.get("client")
     return RequestView(
         method=scope.get("method", "GET"),
@@ -141,6 +138,6 @@ def _view(scope: Scope, route: Route, host: str, cookie: str) -> RequestView:
         headers=Headers(scope=scope),
         cookies=RequestCookies(cookie),
         client_ip=client[0] if client else None,
-        params=route.params,
+        params=params,
         native=scope,
     )

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.wsgi import get_host
 
 from cfcookie_middleware.cookies import RequestCookies
-from cfcookie_middleware.core import CookieCore, Route, logger
+from cfcookie_middleware.core import CookieCore, logger
 from cfcookie_middleware.options import CookieOptions, spelled_out
 from cfcookie_middleware.request import RequestView
 
@@ -99,27 +99,26 @@ class CloudFrontCookieMiddleware:
         if path is None:
             logger.debug("cfcookie: no cookies for a PATH_INFO that is not UTF-8")
             return self.app(environ, start_response)
-        route = self.core.match(path, environ.get("REQUEST_METHOD", ""), _host(environ))
-        if route is None or self.core.holds_current(route, environ.get("HTTP_COOKIE", "")):
+        pending = self.core.start(
+            method=environ.get("REQUEST_METHOD", ""),
+            path=path,
+            host=_host(environ),
+            cookie_header=environ.get("HTTP_COOKIE", ""),
+            view=lambda params: self._view(environ, params),
+        )
+        if pending is None:
             return self.app(environ, start_response)
 
         def start(
             status: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None
         ) -> Callable[[bytes], object]:
             code = int(status[:3]) if status[:3].isdigit() else 500
-            replaced = self.core.respond(
-                route,
-                code,
-                headers,
-                lambda: self._view(environ, route),
-                host=_host(environ),
-                cookie_header=environ.get("HTTP_COOKIE", ""),
-            )
+            replaced = pending.finish(code, headers)
             return start_response(status, headers if replaced is None else replaced, exc_info)
 
         return self.app(environ, start)
 
-    def _view(self, environ: WSGIEnvironment, route: Route) -> RequestView:
+    def _view(self, environ: WSGIEnvironment, params: Mapping[str, str]) -> RequestView:
         return RequestView(
             method=environ.get("REQUEST_METHOD", "GET"),
             scheme=environ.get("wsgi.url_scheme", "http"),
@@ -128,6 +127,6 @@ class CloudFrontCookieMiddleware:
             headers=EnvironHeaders(environ),
             cookies=RequestCookies(environ.get("HTTP_COOKIE", "")),
             client_ip=environ.get("REMOTE_ADDR"),
-            params=route.params,
+            params=params,
             native=self.native(environ),
         )

@@ -21,7 +21,7 @@ from middleware_helpers import (
 
 from cfcookie_middleware import ConfigurationError, Policy, Signer
 from cfcookie_middleware.cookies import CLOUDFRONT_COOKIES
-from cfcookie_middleware.core import CookieCore, Route
+from cfcookie_middleware.core import CookieCore, Pending
 from cfcookie_middleware.request import RequestView
 from cfcookie_middleware.rules import Rule
 from cfcookie_middleware.signing import b64decode, b64encode
@@ -64,13 +64,26 @@ def view(
     return RequestView(**values)
 
 
+def start(
+    core: CookieCore, path: str, cookie: str = "", method: str = "GET", **fields: Any
+) -> Pending | None:
+    """``core.start`` for a request to ``path``, whose view carries ``fields``."""
+    host = fields.setdefault("host", "www.example.com")
+    return core.start(
+        method=method,
+        path=path,
+        host=host,
+        cookie_header=cookie,
+        view=lambda params: view(path, params, cookie, **fields),
+    )
+
+
 def respond(
     core: CookieCore, path: str, status: int = 200, cookie: str = "", **fields: Any
 ) -> list[tuple[str, str]] | None:
-    route = core.match(path)
-    assert route is not None, path
-    request = view(path, route.params, cookie, **fields)
-    return core.respond(route, status, [], lambda: request, host=request.host, cookie_header=cookie)
+    """The headers the core has sent with a ``status`` response to a request to ``path``."""
+    pending = start(core, path, cookie, **fields)
+    return None if pending is None else pending.finish(status, [])
 
 
 def set_cookies(headers: list[tuple[str, str]] | None) -> dict[str, str]:
@@ -199,33 +212,28 @@ def non_canonical(value: str) -> str:
 def test_holds_current_is_known_before_the_response_only_when_the_rule_allows(
     signer: CountingSigner, clock: Clock
 ) -> None:
-    """Adapters skip wrapping a response when ``holds_current`` says so: only for rules whose
-    grant needs nothing from the request view, and only for a current set."""
+    """``start`` answers ``None`` (adapters then skip wrapping the response) for a current set
+    only, and only for rules whose grant needs nothing from the request view."""
     core = make_core(signer, clock)
-    route = core.match("/videos/a")
-    assert route is not None
     held = cookie_header(set_cookies(respond(core, "/videos/a")))
-    assert core.holds_current(route, held)
-    assert not core.holds_current(route, "")
+    assert start(core, "/videos/a", held) is None
+    assert start(core, "/videos/a", "") is not None
     forged = held.replace("CloudFront-Signature=", "CloudFront-Signature=A")
-    assert not core.holds_current(route, forged)
+    assert start(core, "/videos/a", forged) is not None
     clock.now = T0 + 1800  # inside the refresh margin
-    assert not core.holds_current(route, held)
+    assert start(core, "/videos/a", held) is not None
     clock.now = NOW
-    clear = make_core(signer, clock, clear_on="/logout").match("/logout")
-    assert clear is not None
-    assert not core.holds_current(clear, held)
+    assert start(make_core(signer, clock, clear_on="/logout"), "/logout", held) is not None
     for options in (
         {"when": lambda request: True},
         {"rules": [Rule("/videos/*", resource=lambda view: f"{MEDIA}/videos/*")]},
         {"rules": [Rule("/videos/*", resource=f"{MEDIA}/videos/*", bind_client_ip=True)]},
     ):
         other = make_core(signer, clock, **options)
-        other_route = other.match("/videos/a")
-        assert other_route is not None
         own = cookie_header(set_cookies(respond(other, "/videos/a")))
-        assert not other.holds_current(other_route, own), options
-        assert respond(other, "/videos/a", cookie=own) is None  # respond still sees it held
+        pending = start(other, "/videos/a", own)
+        assert pending is not None, options
+        assert pending.finish(200, []) is None  # finish still sees it held
 
 
 def test_only_genuine_sets_take_cache_space(signer: CountingSigner, clock: Clock) -> None:
@@ -277,8 +285,8 @@ def test_only_2xx_responses_of_matching_routes(signer: CountingSigner, clock: Cl
         assert respond(core, "/videos/a", status=status) is not None
     for status in (199, 300, 301, 304, 403, 404, 500):
         assert respond(core, "/videos/a", status=status) is None
-    assert core.match("/images/a") is None
-    assert core.match("/videos/../admin") is None
+    assert start(core, "/images/a") is None
+    assert start(core, "/videos/../admin") is None
 
 
 def test_when_decides(signer: CountingSigner, clock: Clock) -> None:
@@ -314,17 +322,15 @@ def test_holds_current_fails_towards_sending_cookies(
     """A clock or signer failure while checking held cookies must not read as "current": the
     adapter would then skip the response, and the visitor would get no fresh set."""
     core = make_core(signer, clock)
-    route = core.match("/videos/a")
-    assert route is not None
     held = cookie_header(set_cookies(respond(core, "/videos/a")))
-    assert core.holds_current(route, held)
+    assert start(core, "/videos/a", held) is None
 
     def stopped() -> float:
         raise OSError("clock unavailable")
 
     broken = make_core(signer, stopped)  # type: ignore[arg-type]
     with caplog.at_level(logging.ERROR, logger="cfcookie_middleware"):
-        assert broken.holds_current(route, held) is False
+        assert start(broken, "/videos/a", held) is not None
     assert "could not check the request's CloudFront cookies" in caplog.text
 
 
@@ -387,9 +393,7 @@ def test_a_rule_with_its_own_signer_signs_with_that_key(
     assert (own.calls, signer.calls) == (1, 0)
     assert set_cookies(respond(core, "/poster"))["CloudFront-Key-Pair-Id"] == "K2JCJMDEHXQW5F"
     assert respond(core, "/videos/b", cookie=cookie_header(cookies)) is None
-    route = core.match("/videos/b")
-    assert route is not None
-    assert core.holds_current(route, cookie_header(cookies))
+    assert start(core, "/videos/b", cookie_header(cookies)) is None
     assert own.verifies >= 1
 
 
@@ -480,8 +484,7 @@ def test_not_before_offset_backdates_the_start(signer: CountingSigner, clock: Cl
 
 def test_clear_on_expires_every_cloudfront_cookie(signer: CountingSigner, clock: Clock) -> None:
     core = make_core(signer, clock, clear_on=["/logout"], cookie_domain=".example.com")
-    route = core.match("/logout")
-    assert route == Route(None, {})
+    assert start(core, "/logout", "CloudFront-Policy=held") is not None
     headers = respond(core, "/logout", status=302)
     cleared = [v for n, v in headers or [] if n == "Set-Cookie"]
     assert [v.split("=")[0] for v in cleared] == [
@@ -680,19 +683,39 @@ def test_match_compares_the_method_as_sent_and_the_host_exactly(
     core = make_core(signer, clock, methods=["get", "head"], clear_on="/logout")
     assert core.methods == {"GET", "HEAD"}
     for method in ("GET", "HEAD"):
-        assert core.match("/videos/a", method) is not None
+        assert start(core, "/videos/a", method=method) is not None
     for method in ("get", "", "POST", "OPTIONS", "GET "):
-        assert core.match("/videos/a", method) is None, method
-    assert core.match("/logout", "POST") is not None  # logout is often a POST
-    assert core.match("/logout", "OPTIONS") is None
+        assert start(core, "/videos/a", method=method) is None, method
+    assert start(core, "/logout", method="POST") is not None  # logout is often a POST
+    assert start(core, "/logout", method="OPTIONS") is None
     bound = make_core(
         signer,
         clock,
         rules=[Rule("/videos/*", resource=f"{MEDIA}/videos/*", host="www.example.com")],
     )
-    assert bound.match("/videos/a", "GET", "www.example.com") is not None
-    for host in (None, "", "WWW.EXAMPLE.COM", "www.example.com:443", "www.example.com."):
-        assert bound.match("/videos/a", "GET", host) is None, host
+    assert start(bound, "/videos/a", host="www.example.com") is not None
+    for host in ("", "WWW.EXAMPLE.COM", "www.example.com:443", "www.example.com."):
+        assert start(bound, "/videos/a", host=host) is None, host
+
+
+def test_a_routing_host_overrides_the_host_for_host_bound_rules_only(
+    signer: Signer, clock: Clock
+) -> None:
+    """Django routes on ``get_host()``: a host-bound rule matches that (``None``: refused),
+    while the ``Host`` header is still what the cookie-domain check reads."""
+    rules = [Rule("/videos/*", resource=f"{MEDIA}/videos/*", host="www.example.com")]
+    bound, unbound = make_core(signer, clock, rules=rules), make_core(signer, clock)
+    for routing_host, matches in (("www.example.com", True), ("proxy", False), (None, False)):
+        for core, expected in ((bound, matches), (unbound, True)):
+            pending = core.start(
+                method="GET",
+                path="/videos/a",
+                host="proxy" if matches else "www.example.com",
+                cookie_header="",
+                view=lambda params: view("/videos/a", params),
+                routing_host=routing_host,
+            )
+            assert (pending is not None) == expected, (routing_host, core is bound)
 
 
 def test_first_rule_for_the_host_wins(signer: Signer, clock: Clock) -> None:
@@ -702,10 +725,9 @@ def test_first_rule_for_the_host_wins(signer: Signer, clock: Clock) -> None:
     ]
     core = make_core(signer, clock, rules=rules)
     for host, prefix in (("www.example.com", "www"), ("beta.example.com", "beta")):
-        route = core.match("/videos/a", "GET", host)
-        assert route is not None
-        assert route.rule is not None
-        assert route.rule.resource == f"{MEDIA}/{prefix}/*"
+        cookies = set_cookies(respond(core, "/videos/a", host=host))
+        policy = Policy.from_text(b64decode(cookies["CloudFront-Policy"]))
+        assert policy.resource == f"{MEDIA}/{prefix}/*"
 
 
 def test_a_held_set_in_filler_is_one_cache_entry(signer: CountingSigner, clock: Clock) -> None:

@@ -466,14 +466,25 @@ def request_view(
     )
 
 
+def respond(
+    path: str, host: str, header: str, client_ip: str | None, app_headers: Headers
+) -> Headers | None:
+    """What ``CORE`` sends with a 200 response carrying ``app_headers`` to this request."""
+    pending = CORE.start(
+        method="GET",
+        path=path,
+        host=host,
+        cookie_header=header,
+        view=lambda params: request_view(path, host, header, client_ip, params),
+    )
+    return None if pending is None else pending.finish(200, app_headers)
+
+
 @st.composite
 def issued_headers(draw: st.DrawFn, path: str) -> str:
     """A Cookie header holding what the core issued for ``path`` (so the 'already holds
     current cookies' branch is reached), maybe mutated."""
-    route = CORE.match(path)
-    assert route is not None
-    view = request_view(path, "app.example.com", "", "203.0.113.9", route.params)
-    issued = CORE.respond(route, 200, [], lambda: view, host=view.host, cookie_header="") or []
+    issued = respond(path, "app.example.com", "", "203.0.113.9", []) or []
     values = {c.name: c.value for c in cloudfront_set_cookies(v for _, v in issued).values()}
     header = cookie_header(values)
     return draw(st.one_of(st.just(header), mutated(header)))
@@ -519,25 +530,13 @@ def logged(level: int) -> Iterator[list[logging.LogRecord]]:
 def test_respond_to_anything_a_request_carries(
     path_and_header: tuple[str, str], host: str, client_ip: str | None
 ) -> None:
-    """Never an error logged (respond would swallow it), never an invalid Set-Cookie, and a set
+    """Never an error logged (finish would swallow it), never an invalid Set-Cookie, and a set
     is withheld only when the request already holds the very one the core would issue."""
     path, header = path_and_header
-    route = CORE.match(path)
-    assert route is not None
-    view = request_view(path, host, header, client_ip, route.params)
     app_headers: Headers = [("Content-Type", "text/plain")]
     with logged(logging.ERROR) as errors:
-        answer = CORE.respond(
-            route, 200, list(app_headers), lambda: view, host=host, cookie_header=header
-        )
-        fresh = CORE.respond(
-            route,
-            200,
-            [],
-            lambda: request_view(path, host, "", client_ip, route.params),
-            host=host,
-            cookie_header="",
-        )
+        answer = respond(path, host, header, client_ip, list(app_headers))
+        fresh = respond(path, host, "", client_ip, [])
     assert errors == []
     if fresh is None:  # bind_client_ip without an IPv4 client: nothing, whatever the cookies
         assert answer is None

@@ -62,3 +62,13 @@ def test_names_that_left_the_core_warn_for_one_release(name: str, home: str) -> 
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert not hasattr(core, "no_such_name")
+
+
+def test_route_is_internal_and_its_old_name_warns_for_one_release() -> None:
+    """Adapters talk to the core through ``CookieCore.start`` and its ``Pending``; the old
+    public ``Route`` still resolves, with a warning naming its replacement."""
+    core = importlib.import_module("cfcookie_middleware.core")
+    assert "Route" not in core.__all__
+    with pytest.warns(DeprecationWarning, match=r"CookieCore\.start"):
+        route = core.Route
+    assert route is core._Route
