@@ -252,7 +252,12 @@ def measure(requests: int, rounds: int) -> dict[str, Any]:
     )
     core = CookieCore(signer=signer, **OPTIONS)
     pending = core.start(
-        method="GET", path="/videos/a", host="www.example.com", cookie_header="", view=no_view
+        method="GET",
+        scheme="https",
+        path="/videos/a",
+        host="www.example.com",
+        cookie_header="",
+        view=no_view,
     )
     assert pending is not None
     added = pending.finish(200, [])

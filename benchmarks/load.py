@@ -130,8 +130,15 @@ class Tally:
 
 
 def request_bytes(cookie: str = "") -> bytes:
-    """The one request the load repeats: GET the matching route as www.example.com."""
-    lines = [f"GET {PATH} HTTP/1.1", f"Host: {HOST}", "User-Agent: cfcookie-load"]
+    """The one request the load repeats: GET the matching route as www.example.com, from the
+    TLS-terminating proxy production puts in front (uvicorn and gunicorn trust its
+    X-Forwarded-Proto from loopback, so the app sees https and its Secure cookies make sense)."""
+    lines = [
+        f"GET {PATH} HTTP/1.1",
+        f"Host: {HOST}",
+        "X-Forwarded-Proto: https",
+        "User-Agent: cfcookie-load",
+    ]
     if cookie:
         lines.append(f"Cookie: {cookie}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")

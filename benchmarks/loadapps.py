@@ -58,7 +58,9 @@ def options() -> dict[str, Any]:
 def first_visit_headers() -> list[tuple[str, str]]:
     """What the middleware adds to a first visit's response: Cache-Control, Vary, the set."""
     core = CookieCore(**options())
-    pending = core.start(method="GET", path=PATH, host=HOST, cookie_header="", view=_no_view)
+    pending = core.start(
+        method="GET", scheme="https", path=PATH, host=HOST, cookie_header="", view=_no_view
+    )
     assert pending is not None
     added = pending.finish(200, [])
     assert added

@@ -10,10 +10,12 @@ The middleware, ``cfcookie`` and the doctor judge domains and sizes with the sam
 from __future__ import annotations
 
 import functools
+import ipaddress
 import re
 from collections.abc import Iterator, Mapping
 from email.utils import formatdate
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from cfcookie_middleware.signing import ConfigurationError, When, to_epoch
 
@@ -26,6 +28,7 @@ __all__ = [
     "RequestCookies",
     "check_cookie_domain",
     "domain_covers",
+    "is_secure_context_host",
     "parse_cookie_header",
     "parse_cookie_pairs",
     "registrable_domain",
@@ -257,3 +260,16 @@ def registrable_domain(host: str) -> str:
     """The highest domain above ``host`` that may carry cookies (``example.com`` for
     ``media.example.com``)."""
     return _public_suffixes().privatesuffix(host.lower()) or host
+
+
+def is_secure_context_host(host: str) -> bool:
+    """Whether browsers treat plain http to ``host`` (a Host header, with or without its port)
+    as a secure context: localhost, ``*.localhost`` and loopback addresses, where they keep and
+    send ``Secure`` cookies anyway."""
+    name = urlsplit(f"//{host}").hostname or ""
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False

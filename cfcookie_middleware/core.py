@@ -30,6 +30,7 @@ from cfcookie_middleware import cookies as cookie_rules
 from cfcookie_middleware import signing
 from cfcookie_middleware.caching import Headers, private
 from cfcookie_middleware.cookies import (
+    is_secure_context_host,
     parse_cookie_pairs,
     path_covers,
     resource_path,
@@ -127,10 +128,11 @@ class CookieCore:
         self.clock = given["clock"]
         self.max_age = _seconds(given["max_age"], "max_age")
         self.methods = _check_methods(given["methods"])
+        self.secure = given["secure"]
         renderer = functools.partial(
             _renderer,
             domain=cookie_domain,
-            secure=given["secure"],
+            secure=self.secure,
             httponly=given["httponly"],
             samesite=given["samesite"],
         )
@@ -193,6 +195,7 @@ class CookieCore:
         self,
         *,
         method: str,
+        scheme: str,
         path: str,
         host: str,
         cookie_header: str,
@@ -204,11 +207,11 @@ class CookieCore:
         matches, or the path is ambiguous, or the visitor already holds a current set.
 
         ``path`` is the decoded path below the mount point, ``method`` the request method as
-        sent, ``host`` and ``cookie_header`` the raw ``Host`` and ``Cookie`` values; ``view``
-        builds the request view from the captured names, called only when ``when`` or the
-        rule reads the request. A rule bound to a host matches only a request whose host is
-        exactly that host: ``host``, or ``routing_host`` when the framework routes on another
-        (``None`` when it refuses the host).
+        sent, ``scheme`` the request's (``http`` or ``https``), ``host`` and ``cookie_header``
+        the raw ``Host`` and ``Cookie`` values; ``view`` builds the request view from the
+        captured names, called only when ``when`` or the rule reads the request. A rule bound
+        to a host matches only a request whose host is exactly that host: ``host``, or
+        ``routing_host`` when the framework routes on another (``None`` when it refuses it).
 
         A method outside ``methods`` matches no rule, so only the view's own answer to an
         allowed method can earn cookies: an automatic ``OPTIONS``, a CORS preflight or a 405
@@ -232,7 +235,7 @@ class CookieCore:
                 route = fixed or _Route(rule, found.groupdict(), plan)
                 if self._holds_already(route, cookie_header):
                     return None
-                return _Granting(self, route, view, host, cookie_header)
+                return _Granting(self, route, view, scheme, host, cookie_header)
         return None
 
     def _holds_already(self, route: _Route, cookie_header: str) -> bool:
@@ -465,14 +468,21 @@ class _Granting(Pending):
     """A request that matched a rule: a successful response gets the set it earns, unless
     the request holds it already."""
 
-    __slots__ = ("_cookie_header", "_core", "_host", "_route", "_view")
+    __slots__ = ("_cookie_header", "_core", "_host", "_route", "_scheme", "_view")
 
     def __init__(
-        self, core: CookieCore, route: _Route, view: ViewFactory, host: str, cookie_header: str
+        self,
+        core: CookieCore,
+        route: _Route,
+        view: ViewFactory,
+        scheme: str,
+        host: str,
+        cookie_header: str,
     ) -> None:
         self._core = core
         self._route = route
         self._view = view
+        self._scheme = scheme
         self._host = host
         self._cookie_header = cookie_header
 
@@ -499,7 +509,16 @@ class _Granting(Pending):
         set_cookies = core._set_cookies(
             rule, plan, resource, network, self._host, self._cookie_header
         )
-        return None if set_cookies is None else private(headers, set_cookies)
+        if set_cookies is None:
+            return None
+        if core.secure and self._scheme == "http" and not is_secure_context_host(self._host):
+            core._warn_once(
+                f"Secure cookies set on a plain-http request to {self._host[:100]}: browsers "
+                "drop them, so CloudFront never sees them; serve the app over https (behind a "
+                "proxy, let the framework see the https scheme), or pass secure=False for a "
+                "local http demo"
+            )
+        return private(headers, set_cookies)
 
     def _earned(self) -> tuple[str, str | None] | None:
         """The resource and IP range this request earns, or ``None`` for nothing; the request

@@ -76,6 +76,7 @@ class CloudFrontCookieMiddleware:
         meta = request.META
         pending = self.core.start(
             method=request.method or "",
+            scheme=request.scheme or "http",
             path=request.path_info,
             host=_host(meta),
             cookie_header=meta.get("HTTP_COOKIE", ""),

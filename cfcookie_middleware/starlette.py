@@ -74,6 +74,7 @@ class CloudFrontCookieMiddleware:
         host, cookie = _host_and_cookie(scope)
         pending = self.core.start(
             method=scope.get("method", ""),
+            scheme=scope.get("scheme", "http"),
             path=asgi_path(scope),
             host=host,
             cookie_header=cookie,

@@ -28,7 +28,6 @@ from __future__ import annotations
 import email.message
 import functools
 import http.cookiejar
-import ipaddress
 import re
 import threading
 import urllib.request
@@ -43,7 +42,12 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from werkzeug.serving import BaseWSGIServer
 
-from cfcookie_middleware.cookies import domain_covers, parse_cookie_pairs, path_covers
+from cfcookie_middleware.cookies import (
+    domain_covers,
+    is_secure_context_host,
+    parse_cookie_pairs,
+    path_covers,
+)
 from cfcookie_middleware.edge import Edge, serve
 from cfcookie_middleware.signing import PublicKeySource, Signer, When
 from cfcookie_middleware.verify import Decision, Verifier
@@ -300,17 +304,7 @@ class _BrowserPolicy(http.cookiejar.DefaultCookiePolicy):
     def return_ok_secure(
         self, cookie: http.cookiejar.Cookie, request: urllib.request.Request
     ) -> bool:
-        return super().return_ok_secure(cookie, request) or _loopback(request.host)
-
-
-def _loopback(host: str) -> bool:
-    name = urlsplit(f"//{host}").hostname or ""
-    if name == "localhost" or name.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
+        return super().return_ok_secure(cookie, request) or is_secure_context_host(request.host)
 
 
 class _Answer:
@@ -372,7 +366,11 @@ def _not_sent(cookie: http.cookiejar.Cookie, url: str, page_url: str) -> str:
     host = parts.hostname or ""
     # The page's own host: the jar files a host-only cookie from "testserver" as "testserver.local"
     page_host = urlsplit(page_url).hostname or cookie.domain
-    if cookie.secure and parts.scheme not in ("https", "wss") and not _loopback(parts.netloc):
+    if (
+        cookie.secure
+        and parts.scheme not in ("https", "wss")
+        and not is_secure_context_host(parts.netloc)
+    ):
         return "it is Secure and the URL is not https"
     if not cookie.domain_specified:
         return (

@@ -101,6 +101,7 @@ class CloudFrontCookieMiddleware:
             return self.app(environ, start_response)
         pending = self.core.start(
             method=environ.get("REQUEST_METHOD", ""),
+            scheme=environ.get("wsgi.url_scheme", "http"),
             path=path,
             host=_host(environ),
             cookie_header=environ.get("HTTP_COOKIE", ""),

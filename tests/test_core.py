@@ -71,6 +71,7 @@ def start(
     host = fields.setdefault("host", "www.example.com")
     return core.start(
         method=method,
+        scheme=fields.get("scheme", "https"),
         path=path,
         host=host,
         cookie_header=cookie,
@@ -709,6 +710,7 @@ def test_a_routing_host_overrides_the_host_for_host_bound_rules_only(
         for core, expected in ((bound, matches), (unbound, True)):
             pending = core.start(
                 method="GET",
+                scheme="https",
                 path="/videos/a",
                 host="proxy" if matches else "www.example.com",
                 cookie_header="",

@@ -472,6 +472,7 @@ def respond(
     """What ``CORE`` sends with a 200 response carrying ``app_headers`` to this request."""
     pending = CORE.start(
         method="GET",
+        scheme="https",
         path=path,
         host=host,
         cookie_header=header,

@@ -159,6 +159,38 @@ def test_app_may_be_passed_by_keyword() -> None:
     assert_grants(cookies[1:], signer, f"{MEDIA}/videos/a.mp4", f"{MEDIA}/images/a.jpg")
 
 
+@pytest.mark.parametrize(
+    ("scheme", "host", "secure", "warned"),
+    [
+        ("http", "app.example.com", True, True),  # the browser drops them
+        ("https", "app.example.com", True, False),
+        ("http", "localhost:8000", True, False),  # a secure context for browsers
+        ("http", "127.0.0.1:8000", True, False),
+        ("http", "app.example.com", False, False),  # a local http demo, said so
+    ],
+)
+def test_secure_cookies_on_plain_http_are_warned_about_once(
+    scheme: str, host: str, secure: bool, warned: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The cookies still go out (the app may sit behind a TLS proxy it did not say about),
+    but the log says why a browser would drop them, once, however many requests."""
+    app = wrap(App(), make_signer(), secure=secure, cookie_domain=None)
+    with caplog.at_level(logging.WARNING, logger="cfcookie_middleware"):
+        for _ in range(3):
+            served = serve(app, environ(HTTP_HOST=host, **{"wsgi.url_scheme": scheme}))
+            assert header_values(served.headers, "Cache-Control") == ["private"]
+    found = [r.getMessage() for r in caplog.records if "plain-http request" in r.getMessage()]
+    assert found == (
+        [
+            f"cfcookie: Secure cookies set on a plain-http request to {host}: browsers drop "
+            "them, so CloudFront never sees them; serve the app over https (behind a proxy, "
+            "let the framework see the https scheme), or pass secure=False for a local http demo"
+        ]
+        if warned
+        else []
+    )
+
+
 def test_the_apps_iterable_is_returned_unchanged() -> None:
     """Identity, not a copy or a wrapper: streaming and the server's close() are the app's."""
     app = App()
