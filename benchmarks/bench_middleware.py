@@ -8,6 +8,8 @@ and the best round of each counts: this machine's noise comes in bursts, and man
 let both variants find a quiet one. The whole measurement runs in several fresh processes, and
 the medians are reported with the range of each ratio: a process's memory layout alone moves
 a framework's in-process ratio by several hundredths (as pyperf's documentation warns).
+The frameworks' own middlewares run in the same rounds as yardsticks (``YARDSTICKS``), and a
+second table gives what each adds per request next to this middleware.
 Run: python benchmarks/bench_middleware.py [--requests 1000] [--rounds 60] [--processes 5]
 """
 
@@ -193,31 +195,58 @@ class LeastASGI:
 LEAST_PATTERN = re.compile(r"/videos/.*").fullmatch
 
 
+YARDSTICKS = ["ProxyFix", "SessionMiddleware", "TrustedHostMiddleware"]
+"""Middlewares of the frameworks themselves, measured in the same rounds: Werkzeug's ProxyFix
+around the WSGI apps, Starlette's SessionMiddleware (no session cookie sent, nothing stored)
+and TrustedHostMiddleware (the request's host allowed) inside the ASGI ones."""
+
+
 def builds(
     signer: Signer, current: str, set_cookies: list[tuple[str, str]]
-) -> dict[str, tuple[Any, Any, Any, Callable[..., Callable[[int], None]]]]:
-    """name -> (app without, app with the middleware, app with the least middleware, runner)."""
+) -> dict[str, tuple[Callable[..., Callable[[int], None]], dict[str, Any]]]:
+    """name -> (runner, variant -> app): without the middleware, with it, with the least
+    middleware, and with each yardstick that fits the framework."""
+    from starlette.middleware.sessions import SessionMiddleware
+    from starlette.middleware.trustedhost import TrustedHostMiddleware
+    from werkzeug.middleware.proxy_fix import ProxyFix
+
     from cfcookie_middleware.flask import CloudFrontCookies
     from cfcookie_middleware.starlette import CloudFrontCookieMiddleware as ASGIMiddleware
     from cfcookie_middleware.wsgi import CloudFrontCookieMiddleware as WSGIMiddleware
 
-    flask_with, flask_least = flask_app(), flask_app()
+    flask_with, flask_least, flask_proxied = flask_app(), flask_app(), flask_app()
     CloudFrontCookies(flask_with, signer=signer, **OPTIONS)
     flask_least.wsgi_app = LeastWSGI(flask_least.wsgi_app, current, set_cookies)  # type: ignore[method-assign]
-    result: dict[str, tuple[Any, Any, Any, Callable[..., Callable[[int], None]]]] = {
+    flask_proxied.wsgi_app = ProxyFix(flask_proxied.wsgi_app)  # type: ignore[method-assign]
+    result: dict[str, tuple[Callable[..., Callable[[int], None]], dict[str, Any]]] = {
         "bare WSGI": (
-            bare_wsgi(),
-            WSGIMiddleware(bare_wsgi(), signer=signer, **OPTIONS),
-            LeastWSGI(bare_wsgi(), current, set_cookies),
             wsgi_runner,
+            {
+                "without": bare_wsgi(),
+                "with": WSGIMiddleware(bare_wsgi(), signer=signer, **OPTIONS),
+                "least": LeastWSGI(bare_wsgi(), current, set_cookies),
+                "ProxyFix": ProxyFix(bare_wsgi()),
+            },
         ),
-        "Flask": (flask_app(), flask_with, flask_least, wsgi_runner),
+        "Flask": (
+            wsgi_runner,
+            {
+                "without": flask_app(),
+                "with": flask_with,
+                "least": flask_least,
+                "ProxyFix": flask_proxied,
+            },
+        ),
     }
     for name, factory in (("Starlette", starlette_app), ("FastAPI", fastapi_app)):
-        with_middleware, with_least = factory(), factory()
-        with_middleware.add_middleware(ASGIMiddleware, signer=signer, **OPTIONS)
-        with_least.add_middleware(LeastASGI, current=current, set_cookies=set_cookies)
-        result[name] = (factory(), with_middleware, with_least, asgi_runner)
+        variants = {variant: factory() for variant in ("without", "with", "least", *YARDSTICKS[1:])}
+        variants["with"].add_middleware(ASGIMiddleware, signer=signer, **OPTIONS)
+        variants["least"].add_middleware(LeastASGI, current=current, set_cookies=set_cookies)
+        variants["SessionMiddleware"].add_middleware(SessionMiddleware, secret_key="bench")
+        variants["TrustedHostMiddleware"].add_middleware(
+            TrustedHostMiddleware, allowed_hosts=["www.example.com"]
+        )
+        result[name] = (asgi_runner, variants)
     return result
 
 
@@ -263,14 +292,10 @@ def measure(requests: int, rounds: int) -> dict[str, Any]:
     added = pending.finish(200, [])
     assert added is not None  # what a first visit gets: Cache-Control, Vary and the cookies
     rows = {}
-    for name, (without, with_mw, least, runner) in builds(signer, cookie, added).items():
+    for name, (runner, variants) in builds(signer, cookie, added).items():
         for visit, sent in (("first", ""), ("returning", cookie)):
             rows[f"{name}|{visit}"] = best_rate(
-                {
-                    "without": runner(without, sent),
-                    "with": runner(with_mw, sent),
-                    "least": runner(least, sent),
-                },
+                {variant: runner(app, sent) for variant, app in variants.items()},
                 requests,
                 rounds,
             )
@@ -300,11 +325,26 @@ def report(runs: list[dict[str, Any]], args: argparse.Namespace) -> None:
             f"{statistics.median(r['least'] / r['without'] for r in rates):>7.2f}"
             f"{added * 1e6:>10.1f} us ({added / sign_seconds:.1%} of one RSA-2048 signature)"
         )
+    print("\nadded per request over the plain app, us (medians; yardsticks in the same rounds)")
+    print(f"{'app':<11}{'visit':<10}{'this':>7}" + "".join(f"{y:>23}" for y in YARDSTICKS))
+    for row in runs[0]["rows"]:
+        name, visit = row.split("|")
+        line = f"{name:<11}{visit:<10}{added_us(runs, row, 'with'):>7.1f}"
+        for yardstick in YARDSTICKS:
+            found = yardstick in runs[0]["rows"][row]
+            line += f"{added_us(runs, row, yardstick):>23.1f}" if found else f"{'-':>23}"
+        print(line)
     print(f"\none RSA-2048 signature: {sign_seconds * 1e6:.0f} us on this machine")
     print(
         "least: the ratio of a yardstick middleware that only matches one regex, looks the raw "
         "Cookie header up in a dict and appends headers made in advance (LeastWSGI, LeastASGI)"
     )
+
+
+def added_us(runs: list[dict[str, Any]], row: str, variant: str) -> float:
+    """The median over the processes of what ``variant`` adds per request, in microseconds."""
+    rates = [run["rows"][row] for run in runs]
+    return statistics.median(1 / r[variant] - 1 / r["without"] for r in rates) * 1e6
 
 
 def main() -> None:
