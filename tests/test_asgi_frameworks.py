@@ -3,6 +3,8 @@ the app sees every request header, and a matching view's response carries the gr
 
 from __future__ import annotations
 
+import asyncio
+
 import falcon
 import falcon.asgi
 import falcon.testing
@@ -34,12 +36,18 @@ def test_falcon_asgi_app_sees_its_headers_and_gets_the_grant() -> None:
     inner.add_route("/videos/{name}", Video())
     signer = make_signer()
     app = CloudFrontCookieMiddleware(inner, **options(signer))
-    client = falcon.testing.TestClient(app)
-    reply = client.simulate_get(
-        "/videos/a.mp4",
-        headers={"X-App": "kept", "Cookie": "session=1", "Host": "app.example.com"},
-        protocol="https",
-    )
+
+    async def visit() -> falcon.testing.Result:
+        # In a loop of the test's own, closed at the end (the synchronous TestClient leaves
+        # one open on Python 3.10).
+        async with falcon.testing.ASGIConductor(app) as conductor:
+            return await conductor.simulate_get(
+                "/videos/a.mp4",
+                headers={"X-App": "kept", "Cookie": "session=1", "Host": "app.example.com"},
+                protocol="https",
+            )
+
+    reply = asyncio.run(visit())
     assert (reply.status_code, reply.text) == (200, "kept session=1")
     # Falcon's result keeps cookies parsed, not the raw Set-Cookie headers.
     values = {name: cookie.value for name, cookie in reply.cookies.items()}
