@@ -17,6 +17,17 @@ __all__ = ["RequestView"]
 class RequestView:
     """The framework-neutral view of a request given to ``when`` and callable resources.
 
+    ``path`` is below the app's mount point; ``headers`` is case-insensitive; ``params`` holds
+    the names the rule captured. ``native`` is the framework's own request, for what the view
+    does not carry (the session, the user), and its type depends on the adapter:
+
+    - Flask: the ``flask.Request`` (``flask.session`` also works inside ``when``);
+    - Django: the ``HttpRequest``, with ``session`` and ``user`` once their middleware ran;
+    - ASGI (Starlette, FastAPI, Litestar, Falcon, Quart): the ASGI scope, a dict, where
+      Starlette's ``SessionMiddleware`` and ``AuthenticationMiddleware`` put ``"session"``
+      and ``"user"``;
+    - plain WSGI: the environ.
+
     (Not frozen: it is built for every matching response, and a frozen dataclass costs five
     times as much to build.)
     """
