@@ -210,8 +210,8 @@ def builds(
     from starlette.middleware.trustedhost import TrustedHostMiddleware
     from werkzeug.middleware.proxy_fix import ProxyFix
 
+    from cfcookie_middleware.asgi import CloudFrontCookieMiddleware as ASGIMiddleware
     from cfcookie_middleware.flask import CloudFrontCookies
-    from cfcookie_middleware.starlette import CloudFrontCookieMiddleware as ASGIMiddleware
     from cfcookie_middleware.wsgi import CloudFrontCookieMiddleware as WSGIMiddleware
 
     flask_with, flask_least, flask_proxied = flask_app(), flask_app(), flask_app()

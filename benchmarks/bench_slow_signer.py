@@ -53,7 +53,7 @@ class SlowBackend:
 
 
 def starlette_app(signer: Signer) -> Any:
-    from cfcookie_middleware.starlette import CloudFrontCookieMiddleware
+    from cfcookie_middleware.asgi import CloudFrontCookieMiddleware
 
     async def page(request: Any) -> PlainTextResponse:
         return PlainTextResponse("page")

@@ -27,11 +27,11 @@ from starlette.routing import Route
 
 from benchmarks.load import BODY, HOST, MEDIA, PATH, VARIANTS
 from cfcookie_middleware import Signer
+from cfcookie_middleware.asgi import CloudFrontCookieMiddleware
 from cfcookie_middleware.core import CookieCore
 from cfcookie_middleware.flask import CloudFrontCookies
 from cfcookie_middleware.request import RequestView
 from cfcookie_middleware.rules import Rule
-from cfcookie_middleware.starlette import CloudFrontCookieMiddleware
 
 __all__ = [
     "fastapi_cf",

@@ -1,7 +1,8 @@
 """CloudFront signed cookies and signed URLs for Python web apps.
 
 The package root imports no web framework: adapters live in ``cfcookie_middleware.flask``,
-``cfcookie_middleware.starlette``, ``cfcookie_middleware.django`` and ``cfcookie_middleware.wsgi``.
+``cfcookie_middleware.asgi`` (Starlette, FastAPI, any ASGI app), ``cfcookie_middleware.django``
+and ``cfcookie_middleware.wsgi``.
 The public names below load their module on first use, so that importing a submodule (as the
 ``cfcookie`` command does) pays only for what it uses.
 """

@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.middleware.sessions import SessionMiddleware
 
 from cfcookie_middleware import RequestView, Signer
+from cfcookie_middleware.asgi import CloudFrontCookieMiddleware
 from cfcookie_middleware.demo.site import (
     REFRESH_PATH,
     form_user,
@@ -26,7 +27,6 @@ from cfcookie_middleware.demo.site import (
     port,
     videos_page,
 )
-from cfcookie_middleware.starlette import CloudFrontCookieMiddleware
 
 __all__ = ["create_app"]
 

@@ -21,6 +21,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from cfcookie_middleware import RequestView, Signer
+from cfcookie_middleware.asgi import CloudFrontCookieMiddleware
 from cfcookie_middleware.demo.site import (
     REFRESH_PATH,
     form_user,
@@ -30,7 +31,6 @@ from cfcookie_middleware.demo.site import (
     port,
     videos_page,
 )
-from cfcookie_middleware.starlette import CloudFrontCookieMiddleware
 
 __all__ = ["create_app"]
 

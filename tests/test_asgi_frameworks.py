@@ -4,6 +4,11 @@ the app sees every request header, and a matching view's response carries the gr
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
 
 import falcon
 import falcon.asgi
@@ -13,14 +18,17 @@ from litestar.middleware import DefineMiddleware
 from litestar.testing import TestClient as LitestarClient
 from middleware_helpers import (
     CUSTOM_SET,
+    KEY_ID,
     MEDIA,
+    VECTORS,
     assert_grants,
     make_signer,
     options,
     verifier_for,
 )
 
-from cfcookie_middleware.starlette import CloudFrontCookieMiddleware
+from cfcookie_middleware import starlette as starlette_home
+from cfcookie_middleware.asgi import CloudFrontCookieMiddleware, asgi_path
 
 
 def test_falcon_asgi_app_sees_its_headers_and_gets_the_grant() -> None:
@@ -73,3 +81,69 @@ def test_litestar_builds_it_with_define_middleware() -> None:
         reply = client.get("/videos/a.mp4")
     assert (reply.status_code, reply.text) == (200, "video a.mp4")
     assert_grants(reply.headers.get_list("set-cookie"), signer, f"{MEDIA}/videos/a.mp4", None)
+
+
+def test_the_asgi_adapter_needs_no_starlette(tmp_path: Path) -> None:
+    """In a fresh interpreter where importing Starlette fails, a bare ASGI app gets the grant
+    and its headers through ``cfcookie_middleware.asgi``, whose headers mapping is its own."""
+    script = tmp_path / "bare.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import asyncio, json, sys
+            sys.modules["starlette"] = None  # "import starlette" now raises ImportError
+
+            from cfcookie_middleware import Rule, Signer
+            from cfcookie_middleware.asgi import CloudFrontCookieMiddleware
+
+            seen = {}
+
+            async def app(scope, receive, send):
+                seen["headers"] = [list(map(bytes.decode, pair)) for pair in scope["headers"]]
+                await send({"type": "http.response.start", "status": 200, "headers": []})
+                await send({"type": "http.response.body", "body": b"ok"})
+
+            def when(view):
+                seen["view"] = [view.headers["X-App"], view.headers.get("x-missing"),
+                                sorted(view.headers), len(view.headers)]
+                return True
+
+            signer = Signer(sys.argv[1], open(sys.argv[2]).read())
+            wrapped = CloudFrontCookieMiddleware(
+                app, signer=signer, when=when,
+                rules=[Rule("/videos/*", resource="https://media.example.com/videos/*")],
+            )
+            sent = []
+
+            async def receive():
+                return {"type": "http.request", "body": b""}
+
+            async def send(message):
+                sent.append(message)
+
+            scope = {"type": "http", "method": "GET", "scheme": "https", "path": "/videos/a",
+                     "headers": iter([(b"host", b"app.example.com"), (b"x-app", b"kept"),
+                                      (b"x-app", b"second")])}
+            asyncio.run(wrapped(scope, receive, send))
+            cookies = [v.decode() for n, v in sent[0]["headers"] if n == b"set-cookie"]
+            print(json.dumps({**seen, "cookies": cookies,
+                              "starlette": "starlette.datastructures" in sys.modules}))
+            """
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, str(script), KEY_ID, str(VECTORS / "test-rsa-key.pem")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    found = json.loads(done.stdout)
+    assert found["starlette"] is False
+    assert found["headers"] == [["host", "app.example.com"], ["x-app", "kept"], ["x-app", "second"]]
+    assert found["view"] == ["kept", None, ["host", "x-app"], 2]
+    assert_grants(found["cookies"], make_signer(), f"{MEDIA}/videos/a", None, domain=None)
+
+
+def test_the_starlette_module_is_the_asgi_adapter_under_its_first_name() -> None:
+    assert starlette_home.CloudFrontCookieMiddleware is CloudFrontCookieMiddleware
+    assert starlette_home.asgi_path is asgi_path

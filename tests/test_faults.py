@@ -41,6 +41,7 @@ from starlette.testclient import TestClient
 from starlette.types import ASGIApp, Message, Scope
 from uvicorn.protocols.utils import ClientDisconnected
 
+from cfcookie_middleware.asgi import CloudFrontCookieMiddleware as ASGIMiddleware
 from cfcookie_middleware.cookies import MAX_COOKIE_BYTES
 from cfcookie_middleware.flask import CloudFrontCookies
 from cfcookie_middleware.signing import (
@@ -49,7 +50,6 @@ from cfcookie_middleware.signing import (
     Signer,
     load_private_key,
 )
-from cfcookie_middleware.starlette import CloudFrontCookieMiddleware as ASGIMiddleware
 from cfcookie_middleware.wsgi import CloudFrontCookieMiddleware as WSGIMiddleware
 
 VIDEO_PATH = "/videos/a.mp4"

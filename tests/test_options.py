@@ -28,7 +28,7 @@ from starlette.applications import Starlette
 
 from cfcookie_middleware import CookieCore, Rule, Signer
 from cfcookie_middleware.flask import CloudFrontCookies
-from cfcookie_middleware.starlette import CloudFrontCookieMiddleware as AsgiMiddleware
+from cfcookie_middleware.asgi import CloudFrontCookieMiddleware as AsgiMiddleware
 from cfcookie_middleware.wsgi import CloudFrontCookieMiddleware as WsgiMiddleware
 
 signer = Signer.from_env()
@@ -77,7 +77,7 @@ def test_mypy_strict_flags_a_misspelled_option_in_an_apps_code(tmp_path: Path) -
     [
         "cfcookie_middleware.core.CookieCore",
         "cfcookie_middleware.wsgi.CloudFrontCookieMiddleware",
-        "cfcookie_middleware.starlette.CloudFrontCookieMiddleware",
+        "cfcookie_middleware.asgi.CloudFrontCookieMiddleware",
         "cfcookie_middleware.flask.CloudFrontCookies",
         "cfcookie_middleware.django.CloudFrontCookieMiddleware",
     ],

@@ -74,11 +74,11 @@ from werkzeug.routing import Rule as WerkzeugRule
 from werkzeug.serving import make_server
 from werkzeug.test import Client
 
+from cfcookie_middleware.asgi import CloudFrontCookieMiddleware as ASGIMiddleware
 from cfcookie_middleware.cookies import MAX_COOKIE_BYTES
 from cfcookie_middleware.flask import CloudFrontCookies
 from cfcookie_middleware.rules import Rule
 from cfcookie_middleware.signing import Signer
-from cfcookie_middleware.starlette import CloudFrontCookieMiddleware as ASGIMiddleware
 from cfcookie_middleware.wsgi import CloudFrontCookieMiddleware as WSGIMiddleware
 
 EXAMPLES = int(os.environ.get("CFCOOKIE_FUZZ_EXAMPLES", "100"))

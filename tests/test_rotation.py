@@ -158,7 +158,7 @@ def test_asgi_bound_ip_moves_only_behind_a_trusted_proxy(
     """uvicorn's --proxy-headers --forwarded-allow-ips is its ProxyHeadersMiddleware."""
     from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-    from cfcookie_middleware.starlette import CloudFrontCookieMiddleware as ASGIMiddleware
+    from cfcookie_middleware.asgi import CloudFrontCookieMiddleware as ASGIMiddleware
 
     async def asgi_hello(scope: Any, receive: Any, send: Any) -> None:
         await send({"type": "http.response.start", "status": 200, "headers": []})

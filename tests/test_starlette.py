@@ -51,11 +51,11 @@ from starlette.routing import Host, Mount, Route, Router
 from starlette.testclient import TestClient
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from cfcookie_middleware.asgi import CloudFrontCookieMiddleware
 from cfcookie_middleware.core import REMOTE_SIGNATURES
 from cfcookie_middleware.request import RequestView
 from cfcookie_middleware.rules import Rule
 from cfcookie_middleware.signing import ConfigurationError, Signer
-from cfcookie_middleware.starlette import CloudFrontCookieMiddleware
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -679,9 +679,9 @@ def test_configuration_errors_surface_when_the_app_starts(case: BadConfig) -> No
         CloudFrontCookieMiddleware(app, **case.make(signer))
 
 
-def test_importing_without_starlette_names_the_extra() -> None:
-    message = import_error_without("cfcookie_middleware.starlette", "starlette")
-    assert 'pip install "cfcookie-middleware[starlette]"' in message
+def test_importing_without_anyio_names_the_extra() -> None:
+    message = import_error_without("cfcookie_middleware.asgi", "anyio")
+    assert 'pip install "cfcookie-middleware[asgi]"' in message
 
 
 # ---- methods, CORS preflights and hosts ------------------------------------------------------

@@ -1,0 +1,172 @@
+"""Pure ASGI adapter: Starlette, FastAPI, Litestar, Falcon, Quart, Django or any ASGI app.
+
+It needs no framework (``cfcookie_middleware.starlette`` is the same class under its older home).
+No ``BaseHTTPMiddleware``: only the ``http.response.start`` message is touched, so streamed
+bodies, background tasks and websockets pass through exactly as without the middleware. A
+signer whose key is held elsewhere (``KMSBackend``) signs in a worker thread (anyio's, so under
+asyncio or trio), so a slow signature never blocks the event loop; ``when`` and callable
+resources then run there too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping
+from typing import TYPE_CHECKING, Any
+
+try:
+    from anyio import CapacityLimiter, to_thread
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ImportError(
+        'cfcookie_middleware.asgi needs anyio: pip install "cfcookie-middleware[asgi]"'
+    ) from exc
+from werkzeug.sansio.utils import get_host
+
+from cfcookie_middleware.cookies import RequestCookies
+from cfcookie_middleware.core import REMOTE_SIGNATURES, CookieCore
+from cfcookie_middleware.options import CookieOptions, spelled_out
+from cfcookie_middleware.request import RequestView
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+__all__ = ["ASGIApp", "CloudFrontCookieMiddleware", "ScopeHeaders", "asgi_path"]
+
+# The ASGI callables, typed as the specification (and Starlette) describe them.
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+def asgi_path(scope: Scope) -> str:
+    """The decoded path below the mount point: servers differ on whether ``path`` includes
+    ``root_path``, so a leading ``root_path`` is removed when present."""
+    path: str = scope["path"]
+    root_path: str = scope.get("root_path", "")
+    if (
+        root_path
+        and path.startswith(root_path)
+        and path[len(root_path) : len(root_path) + 1]
+        in (
+            "",
+            "/",
+        )
+    ):
+        return path[len(root_path) :] or "/"
+    return path
+
+
+class CloudFrontCookieMiddleware:
+    """Adds CloudFront signed cookies to successful responses of matching routes.
+
+    ``app.add_middleware(CloudFrontCookieMiddleware, signer=..., rules=..., **options)``; the
+    options are ``cfcookie_middleware.options.CookieOptions``, all checked when it is built.
+    Starlette builds its middleware stack when the app starts (the lifespan startup, or the
+    first request without one), so a bad option fails the start, before any request is served.
+    """
+
+    @spelled_out
+    def __init__(self, app: ASGIApp, **options: Unpack[CookieOptions]) -> None:
+        self.app = app
+        self.core = CookieCore(**options)
+        self._signing = CapacityLimiter(REMOTE_SIGNATURES)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        host, cookie = _host_and_cookie(scope)
+        pending = self.core.start(
+            method=scope.get("method", ""),
+            scheme=scope.get("scheme", "http"),
+            path=asgi_path(scope),
+            host=host,
+            cookie_header=cookie,
+            view=lambda params: _view(scope, params, host, cookie),
+        )
+        if pending is None:
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_cookies(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = (  # decoded only if cookies go out
+                    (name.decode("latin-1"), value.decode("latin-1"))
+                    for name, value in message.get("headers", ())
+                )
+                if pending.signs_remotely(status):
+                    replaced = await to_thread.run_sync(
+                        pending.finish, status, headers, limiter=self._signing
+                    )
+                else:
+                    replaced = pending.finish(status, headers)
+                if replaced is not None:
+                    # ASGI wants lower-case header names; the core writes them capitalized.
+                    encoded = [
+                        (n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in replaced
+                    ]
+                    message = {**message, "headers": encoded}
+            await send(message)
+
+        await self.app(scope, receive, send_with_cookies)
+
+
+def _host_and_cookie(scope: Scope) -> tuple[str, str]:
+    """The ``Host`` and ``Cookie`` headers, found in one pass (HTTP/2 may split the Cookie
+    header: the parts are rejoined). ``scope["headers"]``, and each name-value pair in it, may
+    be any iterable, even a one-shot one (Falcon's test client sends iterators of iterators):
+    it is stored back as a list of pairs, so the app still sees every header."""
+    host = cookie = None
+    headers = scope["headers"] = [(name, value) for name, value in scope.get("headers", ())]
+    for name, value in headers:
+        if name == b"host" and host is None:
+            host = value.decode("latin-1")
+        elif name == b"cookie":
+            text = value.decode("latin-1")
+            cookie = text if cookie is None else f"{cookie}; {text}"
+    if not host:
+        try:
+            host = get_host(scope.get("scheme", "http"), None, scope.get("server"))
+        except (ValueError, TypeError):  # a malformed "server": no host rather than an error
+            host = ""
+    return host, cookie or ""
+
+
+def _view(scope: Scope, params: Mapping[str, str], host: str, cookie: str) -> RequestView:
+    client = scope.get("client")
+    return RequestView(
+        method=scope.get("method", "GET"),
+        scheme=scope.get("scheme", "http"),
+        host=host,
+        path=asgi_path(scope),
+        headers=ScopeHeaders(scope["headers"]),
+        cookies=RequestCookies(cookie),
+        client_ip=client[0] if client else None,
+        params=params,
+        native=scope,
+    )
+
+
+class ScopeHeaders(Mapping[str, str]):
+    """An ASGI scope's request headers as a case-insensitive read-only mapping (latin-1, as
+    the specification says); a repeated header gives its first value."""
+
+    __slots__ = ("_pairs",)
+
+    def __init__(self, pairs: list[tuple[bytes, bytes]]) -> None:
+        self._pairs = pairs
+
+    def __getitem__(self, name: str) -> str:
+        key = name.lower().encode("latin-1")
+        for header, value in self._pairs:
+            if header == key:
+                return value.decode("latin-1")
+        raise KeyError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict.fromkeys(header.decode("latin-1") for header, _ in self._pairs))
+
+    def __len__(self) -> int:
+        return len({header for header, _ in self._pairs})
