@@ -47,6 +47,7 @@ from cfcookie_middleware.signing import (
     ConfigurationError,
     Signer,
     check_signer_works,
+    key_size_problem,
     validate_key_pair_id,
     validate_resource,
 )
@@ -231,6 +232,9 @@ def _private_key(
         return None, _fail("private key", names.message(str(exc), source))
     if not key_id_ok:
         return None, _ok("private key", f"loads from {names(source)}")
+    problem = key_size_problem(signer.key_pair_id, signer.public_key)
+    if problem is not None:
+        return None, _fail("private key", f"{names(source)}: {problem}")
     return signer, _ok("private key", f"loads from {names(source)}: {signer!r}")
 
 

@@ -6,9 +6,9 @@ The app's hosts then hold no key material, only the right to call ``kms:Sign``. 
 
 - ``RSA_2048``: ``RSASSA_PKCS1_V1_5_SHA_256``, the RSA size CloudFront key groups take.
 - ``ECC_NIST_P256``: ``ECDSA_SHA_256``; KMS returns the DER signature CloudFront expects.
-- ``RSA_3072`` and ``RSA_4096`` sign the same way and are accepted, as ``Signer`` accepts such
-  local keys, but a key group takes only RSA-2048 public keys: use them only where CloudFront
-  trusts them (legacy account key pairs took up to 4096 bits).
+- ``RSA_3072`` and ``RSA_4096`` sign the same way, but a key group takes only RSA-2048 public
+  keys, so ``Signer`` refuses them, as it refuses such local keys; an RSA-4096 key may still sign
+  for a legacy account key pair (an ``APKA...`` ID).
 
 Everything is checked when the backend is built (key state, usage and spec, credentials, region),
 so a wrong key fails at startup with a ``ConfigurationError``. A ``Sign`` call that fails later

@@ -43,6 +43,7 @@ __all__ = [
     "canned_policy",
     "check_signer_works",
     "custom_policy",
+    "key_size_problem",
     "load_private_key",
     "load_public_key",
     "resource_covers",
@@ -650,6 +651,22 @@ class LocalKey:
         return _key_description(self._key)
 
 
+def key_size_problem(key_pair_id: str, key: VerifyingKey) -> str | None:
+    """Why CloudFront would refuse this public key under this ID, or ``None``: key groups take
+    RSA-2048 and ECDSA P-256 only; legacy account key pairs (IDs ``APKA...``) were RSA of 1024,
+    2048 or 4096 bits."""
+    if not isinstance(key, rsa.RSAPublicKey) or key.key_size == 2048:
+        return None
+    if key_pair_id.startswith("APKA") and key.key_size in (1024, 4096):
+        return None
+    return (
+        f"RSA-{key.key_size} is not accepted by CloudFront key groups, which take RSA-2048 or "
+        "ECDSA P-256 public keys; make one with `cfcookie keygen` (or openssl genrsa -out "
+        "key.pem 2048) and upload its public key (only a legacy account key pair, an APKA... "
+        "ID, may keep an RSA-1024 or RSA-4096 key)"
+    )
+
+
 class Signer:
     """Signs CloudFront policies with one key pair; cheap to share across threads.
 
@@ -678,6 +695,12 @@ class Signer:
             key = load_private_key(private_key, passphrase=passphrase)
             self.hash_algorithm = _parse_hash(hash_algorithm, key)
             self._backend = LocalKey(key, self.hash_algorithm)
+        public_key = self._backend.public_key()
+        problem = key_size_problem(self.key_pair_id, public_key)
+        # RSA-1024 goes through (``cfcookie doctor`` reports it): AWS's own cross-SDK test
+        # vectors sign with an RSA-1024 key under a key-group-style ID.
+        if problem is not None and public_key.key_size != 1024:
+            raise ConfigurationError(f"private_key: {problem}")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Signer:

@@ -147,12 +147,23 @@ def test_ecdsa_key_from_pem_text_with_escaped_newlines_is_ok(
     assert "SHA256" in checks["round trip"].detail
 
 
-def test_pkcs1_key_file_is_ok() -> None:
-    # The RSA key published with AWS's vectors, in PKCS#1 form (BEGIN RSA PRIVATE KEY).
-    path = Path(__file__).parent / "vectors" / "test-rsa-key-pkcs1.pem"
+def test_pkcs1_key_file_is_ok_for_a_legacy_key_pair_only() -> None:
+    """The RSA-1024 key published with AWS's vectors, in PKCS#1 form (BEGIN RSA PRIVATE KEY):
+    a legacy account key pair (APKA...) may be RSA-1024, a key group's key may not."""
+    path = VECTORS / "test-rsa-key-pkcs1.pem"
     assert b"BEGIN RSA PRIVATE KEY" in path.read_bytes()
-    checks = run({"CLOUDFRONT_KEY_PAIR_ID": KEY_ID, "CLOUDFRONT_PRIVATE_KEY_FILE": str(path)})
-    assert failed(checks) == {}
+    env = {
+        "CLOUDFRONT_KEY_PAIR_ID": "APKAEIBAERJR2EXAMPLE",
+        "CLOUDFRONT_PRIVATE_KEY_FILE": str(path),
+    }
+    assert failed(run(env)) == {}
+    env["CLOUDFRONT_KEY_PAIR_ID"] = KEY_ID
+    assert failed(run(env)) == {
+        "private key": "CLOUDFRONT_PRIVATE_KEY_FILE: RSA-1024 is not accepted by CloudFront key "
+        "groups, which take RSA-2048 or ECDSA P-256 public keys; make one with `cfcookie keygen` "
+        "(or openssl genrsa -out key.pem 2048) and upload its public key (only a legacy account "
+        "key pair, an APKA... ID, may keep an RSA-1024 or RSA-4096 key)"
+    }
 
 
 # --- the key ----------------------------------------------------------------------------------

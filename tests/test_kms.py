@@ -157,10 +157,14 @@ def test_an_alias_is_resolved_once_and_named_in_repr(kms: Any) -> None:
     assert verifier.check_cookies(INSIDE, cookies).allowed
 
 
-def test_larger_rsa_keys_sign_too(kms: Any) -> None:
+def test_larger_rsa_keys_sign_for_a_legacy_key_pair_only(kms: Any) -> None:
+    """Key groups take RSA-2048 only; a legacy account key pair (APKA...) could be RSA-4096."""
     backend = KMSBackend(create_key(kms, "RSA_4096"), client=kms)
-    cookies = Signer(KEY_PAIR_ID, backend).sign_cookies(VIDEOS, expires=later())
-    assert Verifier({KEY_PAIR_ID: backend.public_key()}).check_cookies(INSIDE, cookies).allowed
+    with pytest.raises(ConfigurationError, match=r"^private_key: RSA-4096 is not accepted by"):
+        Signer(KEY_PAIR_ID, backend)
+    legacy = "APKAEIBAERJR2EXAMPLE"
+    cookies = Signer(legacy, backend).sign_cookies(VIDEOS, expires=later())
+    assert Verifier({legacy: backend.public_key()}).check_cookies(INSIDE, cookies).allowed
 
 
 # ---- messages over KMS's 4096-byte RAW limit ------------------------------------------------

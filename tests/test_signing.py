@@ -27,7 +27,7 @@ from oracles import pem, verify
 
 import cfcookie_middleware
 from cfcookie_middleware import signing
-from cfcookie_middleware.signing import ConfigurationError, Policy, Signer
+from cfcookie_middleware.signing import ConfigurationError, Policy, Signer, key_size_problem
 from cfcookie_middleware.verify import Verifier
 
 SEP: dict[str, Any] = json.loads((VECTORS / "sep-vectors.json").read_text())
@@ -384,13 +384,47 @@ def test_every_ecdsa_key_form_signs(make_source: Callable[[], Any]) -> None:
     )
 
 
-@pytest.mark.parametrize("bits", [1024, 2048, 3072, 4096])
-def test_rsa_sizes_cloudfront_accepts(bits: int, rsa2048: rsa.RSAPrivateKey) -> None:
-    key = rsa2048 if bits == 2048 else rsa.generate_private_key(65537, bits)
-    signer = Signer(KEY_ID, pem(key, PKCS8))
+@functools.cache
+def rsa_key(bits: int) -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(65537, bits)
+
+
+LEGACY_KEY_ID = "APKAEIBAERJR2EXAMPLE"  # a legacy account key pair's ID, as AWS's docs spell one
+
+
+@pytest.mark.parametrize(
+    ("key_pair_id", "bits"),
+    [
+        (KEY_ID, 2048),
+        (KEY_ID, 1024),
+        (LEGACY_KEY_ID, 1024),
+        (LEGACY_KEY_ID, 2048),
+        (LEGACY_KEY_ID, 4096),
+    ],
+)
+def test_rsa_sizes_cloudfront_accepts(key_pair_id: str, bits: int) -> None:
+    """Key groups take RSA-2048; legacy account key pairs (APKA...) took 1024, 2048 or 4096 bits;
+    RSA-1024 under a key-group ID still signs, for AWS's test vectors (the doctor reports it)."""
+    key = rsa_key(bits)
+    signer = Signer(key_pair_id, pem(key, PKCS8))
     cookies = signer.sign_cookies(BASIC["resource"], expires=BASIC["expires"])
     verify(key.public_key(), cookies["CloudFront-Signature"], BASIC["policyJson"].encode(), "SHA1")
     assert f"key=RSA-{bits}," in repr(signer)
+    assert (key_size_problem(key_pair_id, key.public_key()) is None) == (
+        bits == 2048 or key_pair_id == LEGACY_KEY_ID
+    )
+
+
+@pytest.mark.parametrize(
+    ("key_pair_id", "bits"), [(KEY_ID, 3072), (KEY_ID, 4096), (LEGACY_KEY_ID, 3072)]
+)
+def test_rsa_sizes_key_groups_refuse(key_pair_id: str, bits: int) -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        Signer(key_pair_id, pem(rsa_key(bits), PKCS8))
+    assert str(refused.value).startswith(
+        f"private_key: RSA-{bits} is not accepted by CloudFront key groups, which take RSA-2048 "
+        "or ECDSA P-256 public keys; make one with `cfcookie keygen`"
+    )
 
 
 @pytest.mark.parametrize(
