@@ -186,8 +186,7 @@ def test_sign_cookies_header_format(
 ) -> None:
     case = vector(sep_vectors, "canned-policy-basic")
     argv = ["sign-cookies", *key_args(rsa_key_path), "--resource", case["resource"]]
-    code, out, _ = run(capsys, *argv, "--expires", str(EXPIRES), "--format", "header")
-    assert code == 0
+    out = succeed(capsys, *argv, "--expires", str(EXPIRES), "--format", "header")
     attributes = "; Path=/; Secure; HttpOnly; SameSite=Lax"
     assert out.splitlines() == [
         f"Set-Cookie: CloudFront-Expires={EXPIRES}{attributes}",
@@ -224,12 +223,10 @@ def test_sign_cookies_from_environment(
     monkeypatch.setenv("CLOUDFRONT_KEY_PAIR_ID", KEY_ID)
     monkeypatch.setenv("CLOUDFRONT_PRIVATE_KEY_FILE", str(rsa_key_path))
     argv = ["sign-cookies", "--resource", case["resource"], "--expires", str(EXPIRES)]
-    code, out, _ = run(capsys, *argv)
-    assert code == 0
+    out = succeed(capsys, *argv)
     assert json.loads(out)["CloudFront-Signature"] == case["sig_sha1"]
     # --hash-algorithm still applies to a key from the environment.
-    code, out, _ = run(capsys, *argv, "--hash-algorithm", "SHA256")
-    assert code == 0
+    out = succeed(capsys, *argv, "--hash-algorithm", "SHA256")
     assert json.loads(out)["CloudFront-Signature"] == case["sig_sha256"]
 
 
@@ -283,12 +280,10 @@ def test_encrypted_private_key(
         str(EXPIRES),
     ]
     assert_one_error_line(*run(capsys, *argv), "encrypted", "passphrase")
-    code, out, _ = run(capsys, *argv, "--passphrase", "s3cret")
-    assert code == 0
+    out = succeed(capsys, *argv, "--passphrase", "s3cret")
     assert json.loads(out)["CloudFront-Signature"] == case["sig_sha1"]
     monkeypatch.setenv("CLOUDFRONT_PRIVATE_KEY_PASSPHRASE", "s3cret")
-    code, out, _ = run(capsys, *argv)
-    assert code == 0
+    out = succeed(capsys, *argv)
     assert json.loads(out)["CloudFront-Signature"] == case["sig_sha1"]
 
 
@@ -553,8 +548,7 @@ def test_keygen_default_is_rsa_in_current_directory(
     capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    code, _, _ = run(capsys, "keygen")
-    assert code == 0
+    succeed(capsys, "keygen")
     private = serialization.load_pem_private_key(
         (tmp_path / "private_key.pem").read_bytes(), password=None
     )
@@ -731,8 +725,7 @@ def test_an_option_and_its_aws_cli_alias_together_are_given_twice(
 
 
 def test_help_names_the_aws_cli_spellings(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "sign-cookies", "--help")
-    assert code == 0
+    out = succeed(capsys, "sign-cookies", "--help")
     for spelling in ("--date-less-than", "--date-greater-than", "file://", "midnight UTC"):
         assert spelling in out
 
@@ -845,15 +838,13 @@ def test_subcommand_help_shows_an_example(capsys: pytest.CaptureFixture[str], co
 
 
 def test_top_level_help_lists_commands(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "--help")
-    assert code == 0
+    out = succeed(capsys, "--help")
     for command in ("sign-cookies", "sign-url", "verify", "keygen"):
         assert command in out
 
 
 def test_version(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "--version")
-    assert code == 0
+    out = succeed(capsys, "--version")
     assert out == f"cfcookie {version('cfcookie-middleware')}\n"
 
 
