@@ -22,7 +22,6 @@ from middleware_helpers import (
     GatedBackend,
     assert_grants,
     cloudfront_set_cookies,
-    default_rules,
     make_signer,
     options,
 )
@@ -232,15 +231,11 @@ def test_rules_match_the_path_quart_routes_on_below_root_path() -> None:
 
 
 def test_init_app_reads_config_and_a_keyword_wins() -> None:
+    """Flask's rules (the same code, tested in test_flask.py): every option from the config
+    too, a keyword over the config's, and one ``init_app`` per app."""
     signer = make_signer()
-    app = quart_app(
-        **{
-            f"{PREFIX}SIGNER": signer,
-            f"{PREFIX}RULES": default_rules(),
-            f"{PREFIX}COOKIE_DOMAIN": DOMAIN,
-            f"{PREFIX}SAMESITE": "strict",
-        }
-    )
+    configured = options(signer, samesite="strict")
+    app = quart_app(**{PREFIX + name.upper(): value for name, value in configured.items()})
     extension = CloudFrontCookies(samesite="lax")
     extension.init_app(app)
     [response] = visit(app, "/videos/a.mp4")
