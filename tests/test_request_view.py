@@ -33,12 +33,14 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.testclient import TestClient
+from werkzeug.test import Client as WerkzeugClient
 
 from cfcookie_middleware.asgi import CloudFrontCookieMiddleware as AsgiMiddleware
 from cfcookie_middleware.flask import CloudFrontCookies as FlaskCookies
 from cfcookie_middleware.quart import CloudFrontCookies as QuartCookies
 from cfcookie_middleware.request import RequestView
 from cfcookie_middleware.signing import Signer
+from cfcookie_middleware.wsgi import CloudFrontCookieMiddleware as WsgiMiddleware
 
 pytestmark = pytest.mark.filterwarnings("error")
 
@@ -246,3 +248,28 @@ def test_a_when_that_does_not_read_the_session_leaves_djangos_unloaded() -> None
     django_visits(make_signer(), logged_in)
     loaded = [hasattr(request.session, "_session_cache") for request in SERVED]
     assert loaded == [False, False, True, True]
+
+
+def test_where_a_framework_has_no_such_place_both_are_none() -> None:
+    """Plain WSGI has no session or user; a Flask app without Flask-Login has a session and no
+    user (Quart's missing user is in test_quart.py, Django's ASGI scope in test_django.py)."""
+    seen: list[tuple[object, object]] = []
+
+    def when(view: RequestView) -> bool:
+        seen.append((view.session, view.user))
+        return True
+
+    def bare(environ: Any, start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"video"]
+
+    signer = make_signer()
+    WerkzeugClient(WsgiMiddleware(bare, **options(signer, when=when))).get(
+        "/videos/a.mp4", base_url=BASE_URL
+    )
+    app = flask.Flask(__name__)
+    app.secret_key = "test"
+    app.get("/videos/<path:name>")(lambda name: "video")
+    FlaskCookies(app, **options(signer, when=when))
+    app.test_client().get("/videos/a.mp4", base_url=BASE_URL)
+    assert seen == [(None, None), ({}, None)]
