@@ -67,6 +67,7 @@ class _Finishing:
         self._signing = CapacityLimiter(REMOTE_SIGNATURES)
 
     async def finish(self, response: ResponseTypes) -> ResponseTypes:
+        """``response`` with the cookies it earned (and private caching), or as it was."""
         request: quart.Request = cast(Any, quart.request)._get_current_object()
         scope: Scope = cast(Any, request.scope)
         host, cookie = _host_and_cookie(scope)  # scope["headers"] is a list from here on
