@@ -25,7 +25,7 @@ from werkzeug.sansio.utils import get_host
 from cfcookie_middleware.cookies import RequestCookies
 from cfcookie_middleware.core import REMOTE_SIGNATURES, CookieCore
 from cfcookie_middleware.options import CookieOptions, spelled_out
-from cfcookie_middleware.request import RequestView
+from cfcookie_middleware.request import Finder, RequestView
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -151,7 +151,26 @@ def _view(scope: Scope, params: Mapping[str, str], host: str, cookie: str) -> Re
         client_ip=client[0] if client else None,
         params=params,
         native=scope,
+        finder=_IN_SCOPE,
     )
+
+
+class _ScopeFinder(Finder):
+    """Starlette's ``SessionMiddleware`` and ``AuthenticationMiddleware`` (and Litestar's)
+    leave the session and the user in the scope."""
+
+    __slots__ = ()
+
+    def session(self, native: Any) -> Mapping[str, Any] | None:
+        found = native.get("session")
+        return found if isinstance(found, Mapping) else None
+
+    def user(self, native: Any) -> object | None:
+        found: object | None = native.get("user")
+        return found
+
+
+_IN_SCOPE = _ScopeFinder()
 
 
 class ScopeHeaders(Mapping[str, str]):

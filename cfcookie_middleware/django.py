@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable, Container, Mapping
+from collections.abc import Callable, Container, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from http.cookies import Morsel
 from typing import Any
@@ -48,7 +48,7 @@ from cfcookie_middleware.caching import Headers
 from cfcookie_middleware.cookies import RequestCookies
 from cfcookie_middleware.core import REMOTE_SIGNATURES, CookieCore, Pending
 from cfcookie_middleware.options import NAMES, check_names
-from cfcookie_middleware.request import RequestView
+from cfcookie_middleware.request import Finder, RequestView
 from cfcookie_middleware.signing import ConfigurationError, Signer
 
 __all__ = ["SETTING", "CloudFrontCookieMiddleware"]
@@ -222,4 +222,41 @@ def _view(request: HttpRequest, params: Mapping[str, str]) -> RequestView:
         client_ip=meta.get("REMOTE_ADDR"),
         params=params,
         native=request,
+        finder=_ON_REQUEST,
     )
+
+
+class _RequestFinder(Finder):
+    """Django's ``SessionMiddleware`` and ``AuthenticationMiddleware`` put ``session`` and
+    ``user`` on the request; both load lazily, when a ``when`` reads them."""
+
+    __slots__ = ()
+
+    def session(self, native: Any) -> Mapping[str, Any] | None:
+        found = getattr(native, "session", None)
+        return None if found is None else _ReadOnlySession(found)
+
+    def user(self, native: Any) -> object | None:
+        return getattr(native, "user", None)
+
+
+_ON_REQUEST = _RequestFinder()
+
+
+class _ReadOnlySession(Mapping[str, Any]):
+    """A Django session as a read-only ``Mapping`` (``SessionBase`` has ``keys`` and item
+    access but is no ``Mapping``: it cannot be iterated)."""
+
+    __slots__ = ("_session",)
+
+    def __init__(self, session: Any) -> None:
+        self._session = session
+
+    def __getitem__(self, key: str) -> Any:
+        return self._session[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._session.keys())
+
+    def __len__(self) -> int:
+        return len(self._session.keys())

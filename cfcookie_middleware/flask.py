@@ -9,7 +9,8 @@ from the environment (``Signer.from_env()``), as for the Django middleware.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, cast
 
 try:
     import flask
@@ -19,8 +20,9 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     ) from exc
 
 from cfcookie_middleware.core import CookieCore
+from cfcookie_middleware.extension import CONFIG_PREFIX, core_for
 from cfcookie_middleware.options import CookieOptions, check_names, spelled_out
-from cfcookie_middleware.signing import ConfigurationError, Signer
+from cfcookie_middleware.request import Finder
 from cfcookie_middleware.wsgi import CloudFrontCookieMiddleware
 
 if TYPE_CHECKING:
@@ -29,10 +31,32 @@ if TYPE_CHECKING:
 
 __all__ = ["CONFIG_PREFIX", "CloudFrontCookies"]
 
-CONFIG_PREFIX = "CLOUDFRONT_COOKIES_"
+
+class _FlaskFinder(Finder):
+    """``flask.session``, and Flask-Login's user when the app has a ``LoginManager``."""
+
+    __slots__ = ()
+
+    def session(self, native: Any) -> Mapping[str, Any] | None:
+        if not flask.has_request_context():
+            return None
+        found: Mapping[str, Any] = cast(Any, flask.session)._get_current_object()
+        return found
+
+    def user(self, native: Any) -> object | None:
+        if not flask.has_request_context() or not hasattr(flask.current_app, "login_manager"):
+            return None
+        try:
+            from flask_login import current_user
+        except ImportError:  # a login_manager of another kind
+            return None
+        found: object = cast(Any, current_user)._get_current_object()
+        return found
 
 
 class _FlaskMiddleware(CloudFrontCookieMiddleware):
+    finder = _FlaskFinder()
+
     def __init__(self, app: WSGIApplication, core: CookieCore) -> None:  # the extension's core
         self.app = app
         self.core = core
@@ -54,17 +78,5 @@ class CloudFrontCookies:
 
     def init_app(self, app: flask.Flask) -> None:
         """Build the core from config and keywords (errors surface now) and wrap the app."""
-        if "cfcookie" in app.extensions:
-            raise ConfigurationError("CloudFrontCookies: init_app was already called for this app")
-        configured = {
-            key.removeprefix(CONFIG_PREFIX).lower(): value
-            for key, value in app.config.items()
-            if key.startswith(CONFIG_PREFIX)
-        }
-        check_names(configured, spelled=lambda name: f"app.config[{CONFIG_PREFIX}{name.upper()}]")
-        options = {**configured, **self.options}
-        if "signer" not in options:  # as the Django middleware: the key from the environment
-            options["signer"] = Signer.from_env()
-        core = CookieCore(**options)
+        core = core_for(app, self.options)
         app.wsgi_app = _FlaskMiddleware(app.wsgi_app, core=core)  # type: ignore[method-assign]
-        app.extensions["cfcookie"] = core

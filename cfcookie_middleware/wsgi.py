@@ -15,7 +15,7 @@ from werkzeug.wsgi import get_host
 from cfcookie_middleware.cookies import RequestCookies
 from cfcookie_middleware.core import CookieCore, logger
 from cfcookie_middleware.options import CookieOptions, spelled_out
-from cfcookie_middleware.request import RequestView
+from cfcookie_middleware.request import NOWHERE, Finder, RequestView
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -85,6 +85,8 @@ class CloudFrontCookieMiddleware:
     ``cfcookie_middleware.options.CookieOptions``, all checked here, when it is built.
     """
 
+    finder: Finder = NOWHERE  # where the view finds a session and a user: none in plain WSGI
+
     @spelled_out
     def __init__(self, app: WSGIApplication, **options: Unpack[CookieOptions]) -> None:
         self.app = app
@@ -130,4 +132,5 @@ class CloudFrontCookieMiddleware:
             client_ip=environ.get("REMOTE_ADDR"),
             params=params,
             native=self.native(environ),
+            finder=self.finder,
         )

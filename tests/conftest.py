@@ -189,3 +189,21 @@ def running_uvicorn(app: Any) -> Iterator[int]:
         server.should_exit = True
         thread.join(10)
         sock.close()
+
+
+@contextmanager
+def configured_django(**values: Any) -> Iterator[None]:
+    """Django's settings for one test module (they are global, and configured once): set on
+    entry, with the app registry ready (empty, as ``get_asgi_application`` leaves it), and
+    unconfigured on exit, for whatever module runs next."""
+    import django
+    from django.conf import settings
+    from django.utils.functional import empty
+
+    assert not settings.configured, "Django settings were configured before this module"
+    settings.configure(**values)
+    django.setup(set_prefix=False)
+    try:
+        yield
+    finally:
+        settings._wrapped = empty

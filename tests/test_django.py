@@ -20,7 +20,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -30,8 +30,8 @@ from wsgiref.validate import validator
 import httpx2
 import pytest
 from asgiref.sync import iscoroutinefunction
-from conftest import free_ports, import_error_without, running_uvicorn
-from django.conf import settings
+from conftest import configured_django, free_ports, import_error_without, running_uvicorn
+from django.core.asgi import get_asgi_application
 from django.core.exceptions import ImproperlyConfigured
 from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.wsgi import WSGIHandler
@@ -46,7 +46,6 @@ from django.http import (
 from django.test import AsyncClient, Client, override_settings
 from django.urls import path, re_path
 from django.utils.asyncio import async_unsafe
-from django.utils.functional import empty
 from django.views import View
 from middleware_helpers import (
     APP_HOST,
@@ -77,6 +76,7 @@ from middleware_helpers import (
 from werkzeug.test import Client as WerkzeugClient
 
 from cfcookie_middleware import Rule
+from cfcookie_middleware.asgi import CloudFrontCookieMiddleware as AsgiMiddleware
 from cfcookie_middleware.core import REMOTE_SIGNATURES
 from cfcookie_middleware.demo.site import REFRESH_PATH
 from cfcookie_middleware.edge import REASON_HEADER, Edge
@@ -100,12 +100,8 @@ BASE_SETTINGS = {
 
 @pytest.fixture(scope="module", autouse=True)
 def django_settings() -> Iterator[None]:
-    assert not settings.configured, "Django settings were configured before this module"
-    settings.configure(**BASE_SETTINGS)
-    try:
+    with configured_django(**BASE_SETTINGS):
         yield
-    finally:
-        settings._wrapped = empty  # unconfigured again, for whatever runs next
 
 
 # ---- the app under the middleware --------------------------------------------------------------
@@ -134,6 +130,14 @@ def raw_header(request: HttpRequest) -> HttpResponse:
 
 def streamed(request: HttpRequest) -> StreamingHttpResponse:
     return StreamingHttpResponse(iter([b"part one, ", b"part two"]))
+
+
+async def async_streamed(request: HttpRequest) -> StreamingHttpResponse:
+    async def parts() -> AsyncIterator[bytes]:  # under ASGI Django streams async iterators
+        yield b"part one, "
+        yield b"part two"
+
+    return StreamingHttpResponse(parts())
 
 
 async def async_video(request: HttpRequest, name: str) -> HttpResponse:
@@ -166,6 +170,7 @@ urlpatterns = [
     path("owned/<str:user_id>/library", OwnLibrary.as_view()),
     path("videos/with-session", with_session),
     path("videos/streamed", streamed),
+    path("videos/async-streamed", async_streamed),
     path("videos/raw-header", raw_header),
     path("videos/broken", broken),
     path("videos/async/<str:name>", async_video),
@@ -547,6 +552,42 @@ def test_async_follows_django_on_force_script_name() -> None:
         assert_grants(set_cookies(response), signer, f"{MEDIA}/videos/a", None)
     else:
         assert not cloudfront_set_cookies(set_cookies(response))
+
+
+def test_the_asgi_middleware_around_djangos_asgi_application() -> None:
+    """``cfcookie_middleware.asgi`` needs nothing of Django: around ``get_asgi_application()``,
+    served by uvicorn, Django's views (its session middleware, a streamed body, a refusal)
+    answer as they would without it, and their successful responses carry the grant. Its
+    ``when`` sees only the ASGI scope: no Django session or user is there."""
+    signer = make_signer()
+    seen: list[tuple[str, object, object]] = []
+
+    def when(view: RequestView) -> bool:
+        seen.append((view.native["path"], view.session, view.user))
+        return True
+
+    host = {"Host": APP_HOST}
+    with override_settings(MIDDLEWARE=[SESSIONS]):  # sessions, but not the Django middleware
+        app = AsgiMiddleware(get_asgi_application(), **options(signer, when=when))
+        with running_uvicorn(app) as port:
+            base = f"http://127.0.0.1:{port}"
+            session, streamed_body, refused = (
+                httpx2.get(f"{base}{path}", headers=host, timeout=10)
+                for path in (
+                    "/videos/with-session",
+                    "/videos/async-streamed",
+                    "/users/mallory/library",
+                )
+            )
+    assert (session.status_code, session.text) == (200, "session page")
+    assert (streamed_body.status_code, streamed_body.text) == (200, "part one, part two")
+    for response in (session, streamed_body):
+        assert_grants(response.headers.get_list("set-cookie"), signer, f"{MEDIA}/videos/a", None)
+        assert response.headers.get_list("vary") == ["Cookie"]
+    assert any(value.startswith("sessionid=") for value in session.headers.get_list("set-cookie"))
+    assert refused.status_code == 403
+    assert not cloudfront_set_cookies(refused.headers.get_list("set-cookie"))
+    assert seen == [("/videos/with-session", None, None), ("/videos/async-streamed", None, None)]
 
 
 # ---- settings ----------------------------------------------------------------------------------

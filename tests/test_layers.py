@@ -14,7 +14,7 @@ import cfcookie_middleware
 
 PACKAGE = Path(cfcookie_middleware.__file__).parent
 # Modules that may import the core: the adapters, and the demo and testing helpers built on them.
-ABOVE_CORE = {"wsgi", "asgi", "starlette", "flask", "django", "__init__"}
+ABOVE_CORE = {"wsgi", "asgi", "starlette", "flask", "quart", "extension", "django", "__init__"}
 
 
 def imported(module: str) -> set[str]:
