@@ -10,7 +10,6 @@ resources then run there too.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any
 
@@ -71,11 +70,7 @@ class CloudFrontCookieMiddleware:
     def __init__(self, app: ASGIApp, **options: Unpack[CookieOptions]) -> None:
         self.app = app
         self.core = CookieCore(**options)
-
-    @functools.cached_property
-    def _signing(self) -> CapacityLimiter:
-        """Made on first use, inside the event loop, which anyio 4.0 needs to make one."""
-        return CapacityLimiter(REMOTE_SIGNATURES)
+        self._signing = CapacityLimiter(REMOTE_SIGNATURES)  # anyio 4.2+ makes one off the loop
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
