@@ -20,6 +20,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 
 from cfcookie_middleware.core import CookieCore
 from cfcookie_middleware.options import CookieOptions, check_names, spelled_out
+from cfcookie_middleware.routes import checked_wsgi
 from cfcookie_middleware.signing import ConfigurationError, Signer
 from cfcookie_middleware.wsgi import CloudFrontCookieMiddleware
 
@@ -34,8 +35,8 @@ CONFIG_PREFIX = "CLOUDFRONT_COOKIES_"
 
 class _FlaskMiddleware(CloudFrontCookieMiddleware):
     def __init__(self, app: WSGIApplication, core: CookieCore) -> None:  # the extension's core
-        self.app = app
         self.core = core
+        self.app = checked_wsgi(self, app)  # blueprints are registered by the first request
 
     def native(self, environ: WSGIEnvironment) -> Any:
         """The ``flask.Request`` Flask made for this environ (Werkzeug records it there)."""
