@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
-from werkzeug.routing import Map, MapAdapter
+from werkzeug.routing import Map, MapAdapter, RoutingException
 
 __all__ = ["Route", "Routes", "django_routes", "find_routes"]
 
@@ -64,10 +64,20 @@ def find_routes(app: object) -> Routes | None:
             return found
         if hasattr(current, "mounts"):  # Werkzeug's DispatcherMiddleware: other apps answer too
             return None
-        current = getattr(current, "__self__", None) or getattr(current, "app", None)
+        bound = getattr(current, "__self__", None)  # a bound method: Flask's app.wsgi_app
+        current = bound if bound is not None else getattr(current, "app", None)
         if current is None:
             return None
     return None
+
+
+def _framework(obj: object, default: str) -> str:
+    """The framework ``obj`` (or a class it derives from) comes from, for the message."""
+    for cls in type(obj).__mro__:
+        name = _FRAMEWORKS.get(cls.__module__.partition(".")[0])
+        if name is not None:
+            return name
+    return default
 
 
 def _sample_host(host: str) -> str:
@@ -82,7 +92,7 @@ class _WerkzeugRoutes(Routes):
 
     def __init__(self, app: Any, url_map: Map) -> None:
         self.key = app
-        self.framework = _FRAMEWORKS.get(type(app).__module__.partition(".")[0], "Werkzeug")
+        self.framework = _framework(app, "Werkzeug")
         self._map = url_map
         config: Mapping[str, Any] = getattr(app, "config", {})
         self._server_name: str | None = config.get("SERVER_NAME")
@@ -93,7 +103,7 @@ class _WerkzeugRoutes(Routes):
             self._adapter(host or self._server_name or "localhost").match(path, method="GET")
         except MethodNotAllowed:
             return True
-        except HTTPException:  # not found, or a redirect (a missing slash) that is no view
+        except (HTTPException, RoutingException):  # not found, or a redirect: no view
             return False
         return True
 
@@ -141,7 +151,7 @@ class _StarletteRoutes(Routes):
 
     def __init__(self, router: Any) -> None:
         self.key = router
-        self.framework = _FRAMEWORKS.get(type(router).__module__.partition(".")[0], "Starlette")
+        self.framework = _framework(router, "Starlette")
         self._router = router
 
     def reaches(self, path: str, host: str | None) -> bool:
@@ -153,7 +163,7 @@ class _StarletteRoutes(Routes):
             "raw_path": path.encode("utf-8"),
             "root_path": "",
             "query_string": b"",
-            "headers": [(b"host", (host or "localhost").encode("idna"))],
+            "headers": [(b"host", (host or "localhost").encode("latin-1"))],
             "path_params": {},
         }
         return _reaches(self._router.routes, scope)

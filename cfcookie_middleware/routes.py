@@ -22,20 +22,19 @@ import logging
 import re
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from cfcookie_middleware.routers import Route, Routes, django_routes, find_routes
-from cfcookie_middleware.rules import compile_pattern
+from cfcookie_middleware.rules import Rule, compile_pattern
 from cfcookie_middleware.signing import ConfigurationError
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
     from cfcookie_middleware.asgi import ASGIApp, Receive, Scope, Send
-    from cfcookie_middleware.core import CookieCore
 
-__all__ = ["check_django", "check_routes", "checked_asgi", "checked_wsgi", "sample_paths"]
+__all__ = ["CheckedPatterns", "check_django", "check_routes", "checked_asgi", "checked_wsgi"]
 
 logger = logging.getLogger("cfcookie_middleware.routes")
 
@@ -53,14 +52,26 @@ _PLACEHOLDER = re.compile(
     r"|\(\?P<(?P<rname>\w+)>(?:[^()]|\([^()]*\))*\)"
 )
 _ROUTE_HEAD = re.compile(r"[^<{(\[\\.*+?|]*")
-_CLOSE_ENOUGH = 0.5
+_CLOSE_ENOUGH = 0.6  # '/poster' is not like '/docs' (0.5); '/logout' is like '/accounts/logout/'
 _SILENCE = "If another server answers it, set the logger 'cfcookie_middleware.routes' to ERROR."
+
+
+class CheckedPatterns(Protocol):
+    """What the check reads of the core (``CookieCore`` is one): the rules, and the logout
+    patterns as given."""
+
+    @property
+    def rules(self) -> Sequence[Rule]: ...
+
+    @property
+    def clear_on(self) -> Sequence[str | re.Pattern[str]]: ...
+
 
 _checked: weakref.WeakKeyDictionary[object, set[str]] = weakref.WeakKeyDictionary()
 _checked_lock = threading.Lock()
 
 
-def sample_paths(pattern: str) -> Iterator[str]:
+def _sample_paths(pattern: str) -> Iterator[str]:
     """Paths ``pattern`` matches, made to pass common converters (at most 64)."""
     body, wildcard = (pattern[:-1], True) if pattern.endswith("/*") else (pattern, False)
     parts = _FIELD.split(body)  # literal, name, literal, name, ..., literal
@@ -69,7 +80,7 @@ def sample_paths(pattern: str) -> Iterator[str]:
         yield "".join(literal + value for literal, value in zip(parts[::2], values, strict=True))
 
 
-def check_routes(core: CookieCore, routes: Routes | None) -> None:
+def check_routes(core: CheckedPatterns, routes: Routes | None) -> None:
     """Warn once for each rule and ``clear_on`` pattern no route of ``routes`` reaches.
     Never raises: a router this cannot read leaves the rules unchecked (logged at DEBUG)."""
     if routes is None:
@@ -84,7 +95,7 @@ def check_routes(core: CookieCore, routes: Routes | None) -> None:
         logger.debug("cfcookie: rules not checked against the app's routes", exc_info=True)
 
 
-def check_django(core: CookieCore) -> None:
+def check_django(core: CheckedPatterns) -> None:
     """The Django middleware's check, against ``settings.ROOT_URLCONF``, when it is built."""
     try:
         routes = django_routes()
@@ -94,7 +105,7 @@ def check_django(core: CookieCore) -> None:
     check_routes(core, routes)
 
 
-def _patterns(core: CookieCore) -> Iterator[tuple[str, str, str | None, str]]:
+def _patterns(core: CheckedPatterns) -> Iterator[tuple[str, str, str | None, str]]:
     """Each pattern given as a string: how to name it, the pattern, the host it is bound to,
     and what it does (a compiled ``re.Pattern`` is the user's own regex: no sample paths)."""
     for rule in core.rules:
@@ -122,7 +133,7 @@ def _first_check(key: object, label: str) -> bool:
 
 def _reached(routes: Routes, pattern: str, host: str | None) -> bool:
     hosts = (host,) if host is not None else routes.hosts()
-    return any(routes.reaches(path, each) for each in hosts for path in sample_paths(pattern))
+    return any(routes.reaches(path, each) for each in hosts for path in _sample_paths(pattern))
 
 
 def _unrouted(routes: Routes, label: str, pattern: str, host: str | None, does: str) -> str | None:
@@ -130,7 +141,7 @@ def _unrouted(routes: Routes, label: str, pattern: str, host: str | None, does: 
     if _reached(routes, pattern, host):
         return None
     listed = list(routes.routes())
-    if _covered(pattern, [route for route in listed if route.host in (None, host) or not host]):
+    if _covered(pattern, [r for r in listed if host is None or r.host in (None, host)]):
         return None
     where = f"the {routes.framework} app" + ("" if host is None else f" on host {host!r}")
     problem = f"{label} matches no route of {where}, so it never {does}"
@@ -171,11 +182,19 @@ def _covered(pattern: str, listed: list[Route]) -> bool:
 
 
 def _closest(pattern: str, listed: list[Route]) -> Route | None:
-    by_skeleton: dict[str, Route] = {}
-    for route in listed:
-        by_skeleton.setdefault(_skeleton(route.path), route)
-    found = difflib.get_close_matches(_skeleton(pattern), by_skeleton, n=1, cutoff=_CLOSE_ENOUGH)
-    return by_skeleton[found[0]] if found else None
+    """The route most like ``pattern``, whole or by its end (a prefix the rule lacks), if any
+    is alike enough; the first of equals, in the router's order."""
+    wanted = _skeleton(pattern)
+
+    def likeness(route: Route) -> float:
+        spelled = _skeleton(route.path)
+        return max(
+            difflib.SequenceMatcher(None, wanted, spelled).ratio(),
+            difflib.SequenceMatcher(None, wanted, spelled[-len(wanted) :]).ratio(),
+        )
+
+    best = max(listed, key=likeness, default=None)
+    return best if best is not None and likeness(best) >= _CLOSE_ENOUGH else None
 
 
 def _fix(routes: Routes, pattern: str, host: str | None, route: Route) -> str | None:
@@ -222,8 +241,10 @@ def _hint(pattern: str, fix: str) -> str:
 
 # ---- when: the adapters' hooks --------------------------------------------------------------
 class _Adapter(Protocol):
-    core: CookieCore
     app: Any
+
+    @property
+    def core(self) -> CheckedPatterns: ...
 
 
 class _FirstCall:

@@ -145,6 +145,20 @@ def test_flask_rules_that_match_routes_log_nothing(warned: Warned) -> None:
     assert warned() == []
 
 
+def test_flask_clear_on_is_checked_and_an_unlike_route_is_not_offered(warned: Warned) -> None:
+    app = flask_app(make_signer(), rule("/poster"), clear_on=["/logout"])
+    flask_get(app, "/videos")
+    poster, logout = warned()
+    assert poster.startswith("cfcookie: Rule('/poster') matches no route of the Flask app")
+    assert "no route looks like it" in poster
+    assert "closest" not in poster
+    assert logout.startswith(
+        "cfcookie: clear_on[0] '/logout' matches no route of the Flask app, so it never clears "
+        "the cookies: the closest route is '/api/logout' (the prefix '/api' is missing); "
+        "write '/api/logout'"
+    )
+
+
 def test_flask_checks_at_the_first_request_then_steps_out(warned: Warned) -> None:
     app = flask.Flask(__name__, static_folder=None)
     served = app.wsgi_app
