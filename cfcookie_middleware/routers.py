@@ -50,8 +50,10 @@ class Routes(ABC):
         """Every route, for naming the closest one."""
 
     def hosts(self) -> tuple[str | None, ...]:
-        """The hosts to try for a rule that names none (``None``: any host)."""
-        return (None,)
+        """The hosts to try for a rule that names none: the default (``None``), and one for
+        each host the routes name, its placeholders filled."""
+        hosts = {route.host for route in self.routes()}
+        return (None, *sorted(_sample_host(host) for host in hosts if host))
 
 
 def find_routes(app: object) -> Routes | None:
@@ -134,10 +136,6 @@ class _WerkzeugRoutes(Routes):
             return f"{subdomain}.{self._server_name}"
         return None
 
-    def hosts(self) -> tuple[str | None, ...]:
-        hosts = {route.host for route in self.routes()}
-        return (None, *sorted(_sample_host(host) for host in hosts if host))
-
 
 def _werkzeug_routes(app: object) -> Routes | None:
     url_map = getattr(app, "url_map", None)
@@ -164,16 +162,13 @@ class _StarletteRoutes(Routes):
             "root_path": "",
             "query_string": b"",
             "headers": [(b"host", (host or "localhost").encode("latin-1"))],
+            "client": ("127.0.0.1", 50000),
             "path_params": {},
         }
         return _reaches(self._router.routes, scope)
 
     def routes(self) -> Iterator[Route]:
         return _spelled(self._router.routes, "", None)
-
-    def hosts(self) -> tuple[str | None, ...]:
-        hosts = {route.host for route in self.routes()}
-        return (None, *sorted(_sample_host(host) for host in hosts if host))
 
 
 def _reaches(routes: Iterable[Any], scope: dict[str, Any]) -> bool:

@@ -260,11 +260,12 @@ def test_starlette_the_check_steps_out_of_the_call_chain() -> None:
     assert layer.app.__class__.__module__.startswith("starlette")  # the next layer, directly
 
 
-class LoopbackRoute(Route):
-    """A route of the app's own kind that reads the client address every server sends."""
+class SwitchedRoute(Route):
+    """A custom route the app switches on in its state, read through the ``app`` Starlette puts
+    in a real request's scope (the check's own scope has none)."""
 
     def matches(self, scope: Scope) -> tuple[Match, Scope]:
-        if scope["client"][0] not in ("127.0.0.1", "testclient"):
+        if not scope["app"].state.admin:
             return Match.NONE, {}
         return super().matches(scope)
 
@@ -272,7 +273,8 @@ class LoopbackRoute(Route):
 def test_a_router_the_check_cannot_read_leaves_the_rules_unchecked(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    app = Starlette(routes=[LoopbackRoute("/admin", page)])
+    app = Starlette(routes=[SwitchedRoute("/admin", page)])
+    app.state.admin = True
     app.add_middleware(AsgiMiddleware, **options(make_signer(), rules=[rule("/admin")]))
     with caplog.at_level(logging.DEBUG, logger="cfcookie_middleware"):
         response = TestClient(app, base_url=BASE_URL).get("/admin")
@@ -299,13 +301,20 @@ def fastapi_app(signer: Signer, *rules: Rule) -> FastAPI:
     return app
 
 
-def test_fastapi_router_prefixes_are_named(warned: Warned) -> None:
-    with TestClient(fastapi_app(make_signer(), rule("/videos/{video_id}")), base_url=BASE_URL):
+@pytest.mark.parametrize(
+    ("typo", "hint"),
+    [
+        ("/videos/{video_id}", " (the prefix '/api' is missing)"),  # include_router's prefix
+        ("/api/{video_id}", ";"),  # the APIRouter's own prefix
+    ],
+)
+def test_fastapi_router_prefixes_are_named(warned: Warned, typo: str, hint: str) -> None:
+    with TestClient(fastapi_app(make_signer(), rule(typo)), base_url=BASE_URL):
         pass
     message = assert_one_warning(
         warned(),
-        "Rule('/videos/{video_id}') matches no route of the FastAPI app",
-        "'/api/videos/{video_id}' (the prefix '/api' is missing)",
+        f"Rule({typo!r}) matches no route of the FastAPI app",
+        f"the closest route is '/api/videos/{{video_id}}'{hint}",
     )
     assert suggested(message) == "/api/videos/{video_id}"
 
