@@ -25,6 +25,7 @@ from cfcookie_middleware.cookies import RequestCookies
 from cfcookie_middleware.core import REMOTE_SIGNATURES, CookieCore
 from cfcookie_middleware.options import CookieOptions, spelled_out
 from cfcookie_middleware.request import Finder, RequestView
+from cfcookie_middleware.routes import checked_asgi
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -68,8 +69,8 @@ class CloudFrontCookieMiddleware:
 
     @spelled_out
     def __init__(self, app: ASGIApp, **options: Unpack[CookieOptions]) -> None:
-        self.app = app
         self.core = CookieCore(**options)
+        self.app = checked_asgi(self, app)  # rules against the routes, at the first call
         self._signing = CapacityLimiter(REMOTE_SIGNATURES)  # anyio 4.2+ makes one off the loop
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -141,7 +141,9 @@ class CookieCore:
             rule: _plan(rule, margin, self.max_age, renderer(rule.cookie_path or cookie_path))
             for rule in self.rules
         }
-        self._clear = _check_clear_on(given["clear_on"])
+        clear_on = _check_clear_on(given["clear_on"])
+        self.clear_on = tuple(given for given, _ in clear_on)  # for the check against routes
+        self._clear = [compiled for _, compiled in clear_on]
         # A rule that captures nothing always gives the same route: made once, not per request.
         self._matchers = [
             (
@@ -570,7 +572,10 @@ def _check_when(
     return when
 
 
-def _check_clear_on(clear_on: str | Sequence[str]) -> list[re.Pattern[str]]:
+def _check_clear_on(
+    clear_on: str | Sequence[str],
+) -> list[tuple[str | re.Pattern[str], re.Pattern[str]]]:
+    """Each logout pattern as given, and compiled."""
     if isinstance(clear_on, str):
         clear_on = (clear_on,)
     if not isinstance(clear_on, Iterable):
@@ -578,7 +583,7 @@ def _check_clear_on(clear_on: str | Sequence[str]) -> list[re.Pattern[str]]:
             f"clear_on: expected a path pattern or a list of them, got "
             f"{type(clear_on).__name__}; leave it out for no logout route"
         )
-    return [compile_pattern(p, name=f"clear_on[{i}]") for i, p in enumerate(clear_on)]
+    return [(p, compile_pattern(p, name=f"clear_on[{i}]")) for i, p in enumerate(clear_on)]
 
 
 def _check_methods(methods: str | Iterable[str]) -> frozenset[str]:

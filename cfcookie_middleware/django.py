@@ -49,6 +49,7 @@ from cfcookie_middleware.cookies import RequestCookies
 from cfcookie_middleware.core import REMOTE_SIGNATURES, CookieCore, Pending
 from cfcookie_middleware.options import NAMES, check_names
 from cfcookie_middleware.request import Finder, RequestView
+from cfcookie_middleware.routes import check_django
 from cfcookie_middleware.signing import ConfigurationError, Signer
 
 __all__ = ["SETTING", "CloudFrontCookieMiddleware"]
@@ -67,6 +68,7 @@ class CloudFrontCookieMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
         self.get_response = get_response
         self.core = build_core()
+        check_django(self.core)  # the rules against the URLconf's routes
         self._async = iscoroutinefunction(get_response)
         if self._async:
             markcoroutinefunction(self)

@@ -23,6 +23,7 @@ from cfcookie_middleware.core import CookieCore
 from cfcookie_middleware.extension import CONFIG_PREFIX, core_for
 from cfcookie_middleware.options import CookieOptions, check_names, spelled_out
 from cfcookie_middleware.request import Finder
+from cfcookie_middleware.routes import checked_wsgi
 from cfcookie_middleware.wsgi import CloudFrontCookieMiddleware
 
 if TYPE_CHECKING:
@@ -58,8 +59,8 @@ class _FlaskMiddleware(CloudFrontCookieMiddleware):
     finder = _FlaskFinder()
 
     def __init__(self, app: WSGIApplication, core: CookieCore) -> None:  # the extension's core
-        self.app = app
         self.core = core
+        self.app = checked_wsgi(self, app)  # blueprints are registered by the first request
 
     def native(self, environ: WSGIEnvironment) -> Any:
         """The ``flask.Request`` Flask made for this environ (Werkzeug records it there)."""

@@ -33,6 +33,7 @@ from cfcookie_middleware.core import REMOTE_SIGNATURES, CookieCore
 from cfcookie_middleware.extension import core_for
 from cfcookie_middleware.options import CookieOptions, check_names, spelled_out
 from cfcookie_middleware.request import Finder, RequestView
+from cfcookie_middleware.routes import check_app
 
 if TYPE_CHECKING:
     from quart.typing import ResponseTypes
@@ -53,10 +54,14 @@ class CloudFrontCookies:
 
     def init_app(self, app: quart.Quart) -> None:
         """Build the core from config and keywords (errors surface now) and hook the app."""
-        finishing = _Finishing(core_for(app, self.options))
+        core = core_for(app, self.options)
         # after_request functions run last registered first: at the front, this one runs
         # after every other, whenever they were registered.
-        app.after_request_funcs.setdefault(None, []).insert(0, finishing.finish)
+        app.after_request_funcs.setdefault(None, []).insert(0, _Finishing(core).finish)
+
+        @app.before_serving
+        async def check_rules() -> None:  # every blueprint is registered by now
+            check_app(core, app)
 
 
 class _Finishing:

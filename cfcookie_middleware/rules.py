@@ -76,13 +76,22 @@ def compile_pattern(pattern: str | re.Pattern[str], *, name: str = "pattern") ->
     return re.compile(regex, re.DOTALL)
 
 
-_FLASK_FIELD = re.compile(r"<(?:(\w+):)?(\w+)>")
+# Werkzeug's and Django's <name>, <int:name>, <any(a, b):name>; a regex's named group.
+_FLASK_FIELD = re.compile(r"<(?:(\w+)(?:\([^<>]*\))?:)?(\w+)>")
+_REGEX_GROUP = re.compile(r"\(\?P<(\w+)>")
 _CONVERTER = re.compile(r"\{(\w+):(\w+)\}")
 
 
 def _refuse_router_syntax(pattern: str, name: str) -> None:
     """A router's own syntax, copied into a rule, would match only its literal text: say what
     the rule's syntax for it is."""
+    group = _REGEX_GROUP.search(pattern)
+    if group is not None:
+        raise ConfigurationError(
+            f"{name}: {group.group()!r} in {pattern!r} is a regex group (Django's re_path), "
+            f"which a string pattern reads as literal text; write {{{group.group(1)}}} for one "
+            "path segment, or pass a compiled re.Pattern"
+        )
     flask = _FLASK_FIELD.search(pattern)
     if flask is not None:
         converter, field = flask.groups()

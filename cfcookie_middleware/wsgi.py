@@ -16,6 +16,7 @@ from cfcookie_middleware.cookies import RequestCookies
 from cfcookie_middleware.core import CookieCore, logger
 from cfcookie_middleware.options import CookieOptions, spelled_out
 from cfcookie_middleware.request import NOWHERE, Finder, RequestView
+from cfcookie_middleware.routes import checked_wsgi
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -89,8 +90,8 @@ class CloudFrontCookieMiddleware:
 
     @spelled_out
     def __init__(self, app: WSGIApplication, **options: Unpack[CookieOptions]) -> None:
-        self.app = app
         self.core = CookieCore(**options)
+        self.app = checked_wsgi(self, app)  # rules against a Flask app's routes, first call
 
     def native(self, environ: WSGIEnvironment) -> Any:
         """What ``RequestView.native`` carries: the environ (subclasses give a request object)."""

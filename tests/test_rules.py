@@ -56,6 +56,8 @@ def test_bad_patterns_are_refused_with_the_option_named(pattern: object) -> None
     [
         ("/users/<user_id>/library", "write {user_id} for one path segment"),
         ("/users/<int:user_id>", "write {user_id} for one path segment"),
+        ("/media/<any(videos, posters):kind>", "write {kind} for one path segment"),
+        ("/old/(?P<pk>[0-9]+)/", "regex group (Django's re_path)"),
         ("/files/<path:rest>", "end the pattern with '/*' for everything below"),
         ("/users/{user_id:int}/library", "write {user_id}: a field matches one path segment"),
         ("/files/{rest:path}", "end the pattern with '/*' for everything below"),
