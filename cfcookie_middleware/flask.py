@@ -9,7 +9,10 @@ from the environment (``Signer.from_env()``), as for the Django middleware.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import functools
+import weakref
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 try:
     import flask
@@ -19,9 +22,11 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     ) from exc
 
 from cfcookie_middleware.core import CookieCore
+from cfcookie_middleware.grants import Grant, GrantOptions, url_params
 from cfcookie_middleware.options import CookieOptions, check_names, spelled_out
+from cfcookie_middleware.rules import ResourceSource
 from cfcookie_middleware.signing import ConfigurationError, Signer
-from cfcookie_middleware.wsgi import CloudFrontCookieMiddleware
+from cfcookie_middleware.wsgi import CloudFrontCookieMiddleware, _host
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication, WSGIEnvironment
@@ -30,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = ["CONFIG_PREFIX", "CloudFrontCookies"]
 
 CONFIG_PREFIX = "CLOUDFRONT_COOKIES_"
+View = TypeVar("View", bound=Callable[..., Any])
 
 
 class _FlaskMiddleware(CloudFrontCookieMiddleware):
@@ -49,6 +55,8 @@ class CloudFrontCookies:
     def __init__(self, app: flask.Flask | None = None, **options: Unpack[CookieOptions]) -> None:
         check_names(options)
         self.options = options
+        self._grants: list[Grant] = []
+        self._cores: weakref.WeakSet[CookieCore] = weakref.WeakSet()
         if app is not None:
             self.init_app(app)
 
@@ -68,3 +76,76 @@ class CloudFrontCookies:
         core = CookieCore(**options)
         app.wsgi_app = _FlaskMiddleware(app.wsgi_app, core=core)  # type: ignore[method-assign]
         app.extensions["cfcookie"] = core
+        self._cores.add(core)
+        for declared in self._grants:  # the views decorated before
+            core.check_grant(declared)
+
+    def grant(
+        self, resource: ResourceSource, **terms: Unpack[GrantOptions]
+    ) -> Callable[[View], View]:
+        """A view decorator: the view's successful responses to an allowed method get cookies
+        for ``resource``, a template filled from the view's URL parameters (or a callable
+        taking the request view), with ``Rule``'s options (``ttl``, ``cookie_path``...).
+
+        Put it below ``@app.route`` (which registers what it is given). The view runs, its
+        answer becomes a response (``flask.make_response``), and the app's core finishes it as
+        it finishes a rule's. Checked now, and against each app this extension serves (at
+        ``init_app`` for apps made later); an app without the extension is an error on the
+        view's first request.
+        """
+        declared = Grant(resource, **terms)
+        for core in self._cores:
+            core.check_grant(declared)
+        self._grants.append(declared)
+
+        def decorate(view: View) -> View:
+            declared.check_view(view)
+
+            @functools.wraps(view)
+            def granting(*args: Any, **kwargs: Any) -> flask.Response:
+                answer = flask.current_app.ensure_sync(view)(*args, **kwargs)
+                response = flask.make_response(answer)
+                grant_response(response, declared, None, kwargs)
+                return response
+
+            return granting  # type: ignore[return-value]
+
+        return decorate
+
+
+def grant_response(
+    response: Any, declared: Grant, request: Any, params: Mapping[str, object] | None
+) -> None:
+    """Finish ``response`` for a grant in the current Flask request (``cfcookie_middleware.grant``
+    and the decorator): the app's core, ``flask.request``, the view's URL parameters."""
+    if not flask.has_request_context():
+        raise ConfigurationError(
+            f"{declared.where}: no Flask request is active; call grant() in a view, on the "
+            "response it returns"
+        )
+    app = flask.current_app
+    core = app.extensions.get("cfcookie")
+    if not isinstance(core, CookieCore):
+        raise ConfigurationError(
+            f"{declared.where}: the app {app.name!r} has no CloudFrontCookies; build it with "
+            "CloudFrontCookies(app, ...) or call init_app(app), which holds the options"
+        )
+    flask_request = flask.request if request is None else request
+    environ = flask_request.environ
+    if params is None:
+        params = flask_request.view_args or {}
+    pending = core.start_grant(
+        declared,
+        method=environ.get("REQUEST_METHOD", ""),
+        scheme=environ.get("wsgi.url_scheme", "http"),
+        host=_host(environ),
+        cookie_header=environ.get("HTTP_COOKIE", ""),
+        params=url_params(params),
+        view=lambda captured: _FlaskMiddleware(app.wsgi_app, core)._view(environ, captured),
+    )
+    if pending is None:
+        return
+    replaced = pending.finish(response.status_code, list(response.headers))
+    if replaced is not None:
+        response.headers.clear()
+        response.headers.extend(replaced)
