@@ -189,3 +189,18 @@ def running_uvicorn(app: Any) -> Iterator[int]:
         server.should_exit = True
         thread.join(10)
         sock.close()
+
+
+@contextmanager
+def django_configured(**names: Any) -> Iterator[None]:
+    """Django's settings (process-wide) configured for one test module, then unconfigured again
+    for whatever runs next; pytest-django is not used, nor ``django.setup()``."""
+    from django.conf import settings
+    from django.utils.functional import empty
+
+    assert not settings.configured, "Django settings were configured before this module"
+    settings.configure(**names)
+    try:
+        yield
+    finally:
+        settings._wrapped = empty

@@ -30,8 +30,7 @@ from wsgiref.validate import validator
 import httpx2
 import pytest
 from asgiref.sync import iscoroutinefunction
-from conftest import free_ports, import_error_without, running_uvicorn
-from django.conf import settings
+from conftest import django_configured, free_ports, import_error_without, running_uvicorn
 from django.core.exceptions import ImproperlyConfigured
 from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.wsgi import WSGIHandler
@@ -46,7 +45,6 @@ from django.http import (
 from django.test import AsyncClient, Client, override_settings
 from django.urls import path, re_path
 from django.utils.asyncio import async_unsafe
-from django.utils.functional import empty
 from django.views import View
 from middleware_helpers import (
     APP_HOST,
@@ -100,12 +98,8 @@ BASE_SETTINGS = {
 
 @pytest.fixture(scope="module", autouse=True)
 def django_settings() -> Iterator[None]:
-    assert not settings.configured, "Django settings were configured before this module"
-    settings.configure(**BASE_SETTINGS)
-    try:
+    with django_configured(**BASE_SETTINGS):
         yield
-    finally:
-        settings._wrapped = empty  # unconfigured again, for whatever runs next
 
 
 # ---- the app under the middleware --------------------------------------------------------------
