@@ -55,7 +55,7 @@ class CloudFrontCookies:
     def __init__(self, app: flask.Flask | None = None, **options: Unpack[CookieOptions]) -> None:
         check_names(options)
         self.options = options
-        self._grants: list[Grant] = []
+        self._grants: dict[Grant, None] = {}  # an app factory decorates anew per app
         self._cores: weakref.WeakSet[CookieCore] = weakref.WeakSet()
         if app is not None:
             self.init_app(app)
@@ -96,7 +96,7 @@ class CloudFrontCookies:
         declared = Grant(resource, **terms)
         for core in self._cores:
             core.check_grant(declared)
-        self._grants.append(declared)
+        self._grants[declared] = None
 
         def decorate(view: View) -> View:
             declared.check_view(view)
