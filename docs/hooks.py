@@ -31,7 +31,7 @@ OPTIONS = {
     "out, Flask and Django read the key from the environment, Django first from django-storages' "
     "`AWS_CLOUDFRONT_KEY_ID` and `AWS_CLOUDFRONT_KEY`",
     "rules": "one `Rule` or a list of them; the first whose pattern (and host, if it names one) "
-    "matches wins",
+    "matches wins; `[]` for an app whose views name all its grants (left out, it is an error)",
     "cookie_domain": "the cookies' `Domain`: `None` keeps them host-only; it must cover the "
     "CDN host (`.example.com` for `media.example.com`); a public suffix such as "
     "`.cloudfront.net` is refused",

@@ -166,12 +166,16 @@ def test_an_async_client_gets_the_async_view_s_grant() -> None:
 
 
 def test_a_grant_the_settings_cannot_serve_is_refused_at_decoration() -> None:
-    with override_settings(CLOUDFRONT_COOKIES=options(make_signer(), rules=[])):
-        with pytest.raises(ImproperlyConfigured, match="does not cover media.example.org"):
-            grant("https://media.example.org/videos/*")
-    with override_settings(CLOUDFRONT_COOKIES=None):
-        with pytest.raises(ImproperlyConfigured, match="CLOUDFRONT_COOKIES: not set"):
-            grant(POSTER)
+    with (
+        override_settings(CLOUDFRONT_COOKIES=options(make_signer(), rules=[])),
+        pytest.raises(ImproperlyConfigured, match=r"does not cover media\.example\.org"),
+    ):
+        grant("https://media.example.org/videos/*")
+    with (
+        override_settings(CLOUDFRONT_COOKIES=None),
+        pytest.raises(ImproperlyConfigured, match="CLOUDFRONT_COOKIES: not set"),
+    ):
+        grant(POSTER)
 
 
 def test_a_view_without_the_template_s_parameter_is_refused_at_decoration() -> None:
@@ -186,5 +190,5 @@ def test_a_view_without_the_template_s_parameter_is_refused_at_decoration() -> N
 
 
 def test_the_imperative_form_needs_the_request() -> None:
-    with pytest.raises(ConfigurationError, match="pass it: grant.*request=request"):
+    with pytest.raises(ConfigurationError, match=r"pass it: grant.*request=request"):
         grant_response(HttpResponse(), POSTER)

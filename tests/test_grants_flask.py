@@ -20,7 +20,6 @@ from grant_contract import (
     Fetch,
     GrantContract,
     course_media,
-    grant_options,
 )
 from middleware_helpers import (
     BASE_URL,
@@ -28,7 +27,6 @@ from middleware_helpers import (
     MEDIA,
     Clock,
     assert_grants,
-    cloudfront_set_cookies,
     make_signer,
     options,
 )
@@ -154,11 +152,11 @@ def test_a_grant_the_options_cannot_serve_is_refused_before_any_request(init_fir
     elsewhere = "https://media.example.org/videos/*"
     if init_first:
         cloudfront.init_app(app)
-        with pytest.raises(ConfigurationError, match="does not cover media.example.org"):
+        with pytest.raises(ConfigurationError, match=r"does not cover media\.example\.org"):
             cloudfront.grant(elsewhere)
     else:
         cloudfront.grant(elsewhere)
-        with pytest.raises(ConfigurationError, match="does not cover media.example.org"):
+        with pytest.raises(ConfigurationError, match=r"does not cover media\.example\.org"):
             cloudfront.init_app(app)
 
 
@@ -186,7 +184,7 @@ def test_the_decorator_in_an_app_without_the_extension_is_an_error() -> None:
     def videos(video_id: str) -> str:
         return video_id
 
-    with pytest.raises(ConfigurationError, match="has no CloudFrontCookies; .* init_app"):
+    with pytest.raises(ConfigurationError, match=r"has no CloudFrontCookies; .* init_app"):
         app.test_client().get("/videos/1", base_url=BASE_URL)
 
 
