@@ -10,6 +10,7 @@ from the environment (``Signer.from_env()``), as for the Django middleware.
 from __future__ import annotations
 
 import functools
+import inspect
 import weakref
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -100,11 +101,12 @@ class CloudFrontCookies:
 
         def decorate(view: View) -> View:
             declared.check_view(view)
+            is_async = inspect.iscoroutinefunction(view)
 
             @functools.wraps(view)
             def granting(*args: Any, **kwargs: Any) -> flask.Response:
-                answer = flask.current_app.ensure_sync(view)(*args, **kwargs)
-                response = flask.make_response(answer)
+                run = flask.current_app.ensure_sync(view) if is_async else view
+                response = flask.make_response(run(*args, **kwargs))
                 grant_response(response, declared, None, kwargs)
                 return response
 

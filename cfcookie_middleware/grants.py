@@ -65,6 +65,7 @@ class Grant(Terms):
     not_before: timedelta | None = None
     cookie_path: str | None = None
     template_fields: frozenset[str] = field(init=False, repr=False, compare=False)
+    _hash: int = field(init=False, repr=False, compare=False)
 
     @property
     def where(self) -> str:
@@ -80,6 +81,12 @@ class Grant(Terms):
                 "resource, ...) is the form called on a response"
             )
         self._check_terms(None)
+        terms = (self.resource, self.ttl, self.bind_client_ip, self.signer, self.not_before)
+        object.__setattr__(self, "_hash", hash((*terms, self.cookie_path)))
+
+    def __hash__(self) -> int:
+        """Computed once: the core finds a grant's plan by its value on every request."""
+        return self._hash
 
     def check_view(self, view: Callable[..., Any]) -> None:
         """Refuse a template naming something ``view`` is not given as a URL parameter."""

@@ -21,7 +21,7 @@ from middleware_helpers import (
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from cfcookie_middleware import ConfigurationError, CookieCore, RequestView, Rule, grant
-from cfcookie_middleware.core import _MAX_LOGOUT_PATHS
+from cfcookie_middleware.core import _MAX_LOGOUT_PATHS, Pending
 from cfcookie_middleware.grants import Grant
 
 VIDEOS = f"{MEDIA}/videos/{{video_id}}/*"
@@ -30,6 +30,18 @@ VIDEOS = f"{MEDIA}/videos/{{video_id}}/*"
 def core_for(signer: CountingSigner, clock: Clock, **options: Any) -> CookieCore:
     options.setdefault("rules", [])
     return CookieCore(signer=signer, clock=clock, cookie_domain=DOMAIN, **options)
+
+
+def started(core: CookieCore, path: str, method: str = "GET") -> Pending | None:
+    """``core.start`` for a request to ``path`` whose rules read nothing from the request."""
+    return core.start(
+        method=method,
+        scheme="https",
+        path=path,
+        host=APP_HOST,
+        cookie_header="",
+        view=lambda params: pytest.fail("nothing to read"),
+    )
 
 
 def granted(core: CookieCore, declared: Grant, status: int = 200, **params: str) -> list[str]:
@@ -129,14 +141,7 @@ def test_a_rule_adds_no_set_where_the_response_sets_one_at_its_path(
 ) -> None:
     signer, clock = make_signer(), Clock()
     core = core_for(signer, clock, rules=[Rule("/videos/*", resource=f"{MEDIA}/videos/*")])
-    pending = core.start(
-        method="GET",
-        scheme="https",
-        path="/videos/a",
-        host=APP_HOST,
-        cookie_header="",
-        view=lambda params: pytest.fail("nothing to read"),
-    )
+    pending = started(core, "/videos/a")
     assert pending is not None
     headers = pending.finish(200, [("Set-Cookie", already)])
     if steps_aside:
@@ -152,14 +157,7 @@ def test_logout_clears_the_paths_of_checked_grants_within_a_bound() -> None:
     core = core_for(make_signer(), Clock(), clear_on="/logout")
     for n in range(_MAX_LOGOUT_PATHS + 5):
         core.check_grant(Grant(f"{MEDIA}/p{n}/*", cookie_path=f"/p{n}/"))
-    pending = core.start(
-        method="POST",
-        scheme="https",
-        path="/logout",
-        host=APP_HOST,
-        cookie_header="",
-        view=lambda params: pytest.fail("nothing to read"),
-    )
+    pending = started(core, "/logout", "POST")
     assert pending is not None
     cleared = header_values(pending.finish(303, []) or [], "Set-Cookie")
     paths = {value.split("Path=")[1].split(";")[0] for value in cleared}
