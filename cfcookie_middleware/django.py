@@ -5,7 +5,8 @@ Its options are the keys of ``settings.CLOUDFRONT_COOKIES``, a dict whose keys a
 django-storages' ``AWS_CLOUDFRONT_KEY_ID`` and ``AWS_CLOUDFRONT_KEY`` (the private key's PEM) when
 both are set, as they are for its signed URLs, else ``Signer.from_env()``. Django builds each
 middleware once per process, at startup, so every settings error surfaces then, as
-``ImproperlyConfigured`` carrying the core's message.
+``ImproperlyConfigured`` carrying the core's message. The ``grant`` decorator names a grant at a
+view instead of by a rule, with the same settings and the same core (``shared_core``).
 
 Rules match ``request.path_info``, the path below the mount point (``SCRIPT_NAME``, or
 ``FORCE_SCRIPT_NAME`` when set), which is what Django's URL resolver routes on. The middleware

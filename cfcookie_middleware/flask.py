@@ -4,7 +4,8 @@ It wraps ``app.wsgi_app`` with the WSGI adapter, so it sees the final response, 
 ones Flask's error handlers made, and gives ``when`` and callable resources ``flask.request`` as
 ``RequestView.native``. Options come from keyword arguments or from
 ``app.config["CLOUDFRONT_COOKIES_<OPTION>"]``; a keyword wins. Without a ``signer`` the key comes
-from the environment (``Signer.from_env()``), as for the Django middleware.
+from the environment (``Signer.from_env()``), as for the Django middleware. The extension's
+``grant`` decorator names a grant at a view instead of by a rule (``cfcookie_middleware.grants``).
 """
 
 from __future__ import annotations
@@ -75,11 +76,11 @@ class CloudFrontCookies:
         if "signer" not in options:  # as the Django middleware: the key from the environment
             options["signer"] = Signer.from_env()
         core = CookieCore(**options)
+        for declared in self._grants:  # the views decorated before
+            core.check_grant(declared)
         app.wsgi_app = _FlaskMiddleware(app.wsgi_app, core=core)  # type: ignore[method-assign]
         app.extensions["cfcookie"] = core
         self._cores.add(core)
-        for declared in self._grants:  # the views decorated before
-            core.check_grant(declared)
 
     def grant(
         self, resource: ResourceSource, **terms: Unpack[GrantOptions]
