@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from cfcookie_middleware.core import CookieCore
+    from cfcookie_middleware.grants import grant
     from cfcookie_middleware.request import RequestView
     from cfcookie_middleware.rules import Rule
     from cfcookie_middleware.signing import ConfigurationError, Policy, Signer
@@ -28,6 +29,7 @@ __all__ = [
     "Rule",
     "Signer",
     "Verifier",
+    "grant",
 ]
 __version__ = "0.1.0"
 DOCS_URL = "https://cfcookie-middleware.readthedocs.io/en/latest/"
@@ -42,6 +44,7 @@ _HOMES = {
     "Rule": "rules",
     "Signer": "signing",
     "Verifier": "verify",
+    "grant": "grants",
 }
 
 

@@ -39,7 +39,7 @@ from cfcookie_middleware.cookies import (
 )
 from cfcookie_middleware.options import DEFAULTS, CookieOptions, check_names, spelled_out
 from cfcookie_middleware.request import RequestView
-from cfcookie_middleware.rules import Rule, compile_pattern, is_ambiguous_path
+from cfcookie_middleware.rules import Rule, Terms, compile_pattern, is_ambiguous_path
 from cfcookie_middleware.signing import (
     ConfigurationError,
     LocalKey,
@@ -67,15 +67,18 @@ REMOTE_SIGNATURES = 8
 in a worker thread; more requests wait without blocking the event loop. Issued sets are cached,
 so a request that waited usually finds its set signed by then."""
 _MAX_WARNINGS = 100
+_MAX_LOGOUT_PATHS = 64
+"""Cookie paths ``clear_on`` clears at most: the rules' and those of the grants checked since."""
 _MAX_AGE_ROOM = len("; Max-Age=2147483647")
 _NO_PARAMS: Mapping[str, str] = MappingProxyType({})
 
 
 class _Route(NamedTuple):
-    """A rule that matched a request, the names it captured, and what the core fixed for the
-    rule at build (saving a lookup per request)."""
+    """A rule that matched a request (or the grant a view named), the names it captured (the
+    view's URL parameters), and what the core fixed for it at build (saving a lookup per
+    request)."""
 
-    rule: Rule
+    rule: Terms
     params: Mapping[str, str]
     plan: _Plan
 
@@ -120,7 +123,13 @@ class CookieCore:
     def __init__(self, **options: Unpack[CookieOptions]) -> None:
         check_names(options)
         given: CookieOptions = {**DEFAULTS, **options}
-        self.rules = _check_rules(given.get("rules", ()))
+        if "rules" not in given:
+            raise ConfigurationError(
+                "rules: none given; pass at least one Rule such as "
+                'Rule("/videos/*", resource="https://media.example.com/videos/*"), or rules=[] '
+                "when only grants named at the views hand out cookies"
+            )
+        self.rules = _check_rules(given["rules"])
         self.signer = given.get("signer")  # type: ignore[assignment] # checked by the setter
         self.cookie_domain = cookie_domain = given["cookie_domain"]
         self.cookie_path = cookie_path = given["cookie_path"]
@@ -136,7 +145,8 @@ class CookieCore:
             httponly=given["httponly"],
             samesite=given["samesite"],
         )
-        margin = _seconds(given["refresh_margin"], "refresh_margin")
+        self._margin = margin = _seconds(given["refresh_margin"], "refresh_margin")
+        self._renderer = renderer
         self._plans = {
             rule: _plan(rule, margin, self.max_age, renderer(rule.cookie_path or cookie_path))
             for rule in self.rules
@@ -157,8 +167,8 @@ class CookieCore:
         ]
         if cookie_domain is not None:
             cookie_rules.check_cookie_domain(cookie_domain)
-        for rule in self.rules:
-            self._check_rule_fits(rule)
+        for rule, plan in self._plans.items():
+            self._check_rule_fits(rule, plan)
         cache_size = given["cache_size"]
         if not isinstance(cache_size, int) or cache_size < 1:
             raise ConfigurationError(f"cache_size: {cache_size!r} must be a positive int")
@@ -169,6 +179,7 @@ class CookieCore:
         self._logout = _LoggingOut(
             [header for path in paths for header in _expired_headers(renderer(path)).values()]
         )
+        self._logout_paths = set(paths)
         self._warned: set[str] = set()
         self._lock = threading.Lock()
         for each in {rule.signer for rule in self.rules if rule.signer is not None}:
@@ -258,9 +269,66 @@ class CookieCore:
             logger.exception("cfcookie: could not check the request's CloudFront cookies")
             return False
 
+    # ---- grants named at the view -----------------------------------------------------
+    def start_grant(
+        self,
+        grant: Terms,
+        *,
+        method: str,
+        scheme: str,
+        host: str,
+        cookie_header: str,
+        params: Mapping[str, str],
+        view: ViewFactory,
+    ) -> Pending | None:
+        """What a view's response needs when the view names ``grant`` (a ``grants.Grant``):
+        the ``Pending`` a matching rule gets, so 2xx only, the allowed ``methods``, ``when``,
+        private caching, signature reuse and the held-set check apply alike; ``None`` for a
+        method outside ``methods`` or a visitor who holds the set already.
+
+        ``params`` are the view's URL parameters, which fill the template; the other
+        arguments are ``start``'s. A grant this core has not checked yet is checked now (see
+        ``check_grant``): its ``ConfigurationError`` propagates, since it is the app's mistake.
+        """
+        if method not in self.methods:
+            return None
+        plan = self._grant_plan(grant)
+        missing = grant.template_fields - params.keys()
+        if missing:
+            raise ConfigurationError(
+                f"{grant.where}.resource: {', '.join(sorted(missing))} is not among the view's "
+                f"URL parameters ({sorted(params) or 'none'}); name one of them"
+            )
+        route = _Route(grant, params, plan)
+        if self._holds_already(route, cookie_header):
+            return None
+        return _Granting(self, route, view, scheme, host, cookie_header)
+
+    def check_grant(self, grant: Terms) -> None:
+        """Check ``grant`` against this core's options, as a rule is at build (cookie domain and
+        path, policy size, ``max_age`` and ``refresh_margin`` against its ttl), once: adapters
+        call it where the grant is declared, so errors surface at import or startup. Its
+        cookie path joins those ``clear_on`` clears."""
+        self._grant_plan(grant)
+
+    @functools.lru_cache(maxsize=1024)  # noqa: B019 - one core per app; grants are few
+    def _grant_plan(self, grant: Terms) -> _Plan:
+        path = grant.cookie_path or self.cookie_path
+        try:
+            render = self._renderer(path)
+        except ConfigurationError as error:
+            raise ConfigurationError(f"{grant.where}.{error}") from None
+        plan = _plan(grant, self._margin, self.max_age, render)
+        self._check_rule_fits(grant, plan)
+        with self._lock:
+            if path not in self._logout_paths and len(self._logout_paths) < _MAX_LOGOUT_PATHS:
+                self._logout_paths.add(path)
+                self._logout.clear_also(_expired_headers(render).values())
+        return plan
+
     def _set_cookies(
         self,
-        rule: Rule,
+        rule: Terms,
         plan: _Plan,
         resource: str,
         network: str | None,
@@ -280,7 +348,7 @@ class CookieCore:
         if signed.too_big is not None:
             # A browser would keep the rest of the set without the policy: send none of it.
             self._warn_once(
-                f"Rule({rule.pattern!r}), resource {resource[:100]}: {signed.too_big}; "
+                f"{rule.where}, resource {resource[:100]}: {signed.too_big}; "
                 "no cookies (shorten the captured values or use a wildcard resource)"
             )
             return None
@@ -381,8 +449,8 @@ class CookieCore:
             )
         return None
 
-    def _check_rule_fits(self, rule: Rule) -> None:
-        where = f"Rule({rule.pattern!r})"
+    def _check_rule_fits(self, rule: Terms, plan: _Plan) -> None:
+        where = rule.where
         host = rule.static_host
         if (
             host is not None
@@ -410,7 +478,7 @@ class CookieCore:
             )
         # The longest cookie: the policy with every condition, the longest epoch, a /32 address.
         worst = Policy(template, 2**31 - 1, 2**31 - 2, "255.255.255.255/32")
-        header = self._plans[rule].render("CloudFront-Policy", "x" * _b64_length(worst))
+        header = plan.render("CloudFront-Policy", "x" * _b64_length(worst))
         too_big = size_problem(header, room=0 if self.max_age is None else _MAX_AGE_ROOM)
         if too_big is not None:
             raise ConfigurationError(f"{where}.resource: {too_big}")
@@ -461,6 +529,11 @@ class _LoggingOut(Pending):
 
     def __init__(self, clearing: Headers) -> None:
         self._clearing = clearing
+
+    def clear_also(self, clearing: Iterable[tuple[str, str]]) -> None:
+        """Expire the cookies at one more Path too (a grant's); a new list, not an append, so a
+        logout being answered meanwhile reads a whole one."""
+        self._clearing = [*self._clearing, *clearing]
 
     def _headers(self, status: int, headers: Iterable[tuple[str, str]]) -> Headers | None:
         return None if status >= 400 else private(headers, self._clearing)
@@ -513,6 +586,9 @@ class _Granting(Pending):
         )
         if set_cookies is None:
             return None
+        headers = list(headers)
+        if _sets_cloudfront_cookies(headers, rule.cookie_path or core.cookie_path):
+            return None  # a grant at the view (or the app) did: a second set would mix with it
         if core.secure and self._scheme == "http" and not is_secure_context_host(self._host):
             core._warn_once(
                 f"Secure cookies set on a plain-http request to {self._host[:100]}: browsers "
@@ -540,7 +616,7 @@ class _Granting(Pending):
             found = rule.resource(request)
             if found is None:
                 return None
-            resource = validate_resource(found, name=f"Rule({rule.pattern!r}).resource()")
+            resource = validate_resource(found, name=f"{rule.where}.resource()")
         if request is None or not rule.bind_client_ip:
             return resource, None
         network = _client_network(request.client_ip)
@@ -551,6 +627,20 @@ class _Granting(Pending):
             )
             return None
         return resource, network
+
+
+def _sets_cloudfront_cookies(headers: Headers, path: str) -> bool:
+    """Whether ``headers`` set a ``CloudFront-*`` cookie at ``path`` already (or with no Path)."""
+    for name, value in headers:
+        if value.startswith("CloudFront-") and name.lower() == "set-cookie":
+            cookie_path = None
+            for attribute in value.split(";")[1:]:
+                key, _, attribute_value = attribute.partition("=")
+                if key.strip().lower() == "path":
+                    cookie_path = attribute_value.strip()
+            if cookie_path in (None, path):
+                return True
+    return False
 
 
 def _renderer(path: str, **attributes: Any) -> Callable[..., str]:
@@ -615,11 +705,6 @@ def _check_rules(rules: Rule | Iterable[Rule]) -> tuple[Rule, ...]:
             f"rules: expected a Rule or a list of them, got {type(rules).__name__}"
         )
     checked = (rules,) if isinstance(rules, Rule) else tuple(rules)
-    if not checked:
-        raise ConfigurationError(
-            "rules: none given; pass at least one Rule such as "
-            'Rule("/videos/*", resource="https://media.example.com/videos/*")'
-        )
     for rule in checked:
         if not isinstance(rule, Rule):
             raise ConfigurationError(f"rules: expected Rule objects, got {type(rule).__name__}")
@@ -645,9 +730,11 @@ def _seconds(value: timedelta | int | None, name: str) -> int | None:
     return int(seconds)
 
 
-def _plan(rule: Rule, margin: int | None, max_age: int | None, render: Callable[..., str]) -> _Plan:
+def _plan(
+    rule: Terms, margin: int | None, max_age: int | None, render: Callable[..., str]
+) -> _Plan:
     ttl = int(rule.ttl.total_seconds())
-    where = f"Rule({rule.pattern!r})"
+    where = rule.where
     if max_age is not None and max_age > ttl:
         raise ConfigurationError(
             f"max_age: {max_age} s is longer than {where}.ttl ({ttl} s); a cookie must never "

@@ -5,7 +5,8 @@ Its options are the keys of ``settings.CLOUDFRONT_COOKIES``, a dict whose keys a
 django-storages' ``AWS_CLOUDFRONT_KEY_ID`` and ``AWS_CLOUDFRONT_KEY`` (the private key's PEM) when
 both are set, as they are for its signed URLs, else ``Signer.from_env()``. Django builds each
 middleware once per process, at startup, so every settings error surfaces then, as
-``ImproperlyConfigured`` carrying the core's message.
+``ImproperlyConfigured`` carrying the core's message. The ``grant`` decorator names a grant at a
+view instead of by a rule, with the same settings and the same core (``shared_core``).
 
 Rules match ``request.path_info``, the path below the mount point (``SCRIPT_NAME``, or
 ``FORCE_SCRIPT_NAME`` when set), which is what Django's URL resolver routes on. The middleware
@@ -21,17 +22,19 @@ then one ``Set-Cookie`` per entry of ``response.cookies``, as ``morsel.output(he
 ``response.set_cookie`` would let ``http.cookies`` quote a value, and a quoted CloudFront
 signature no longer verifies; so each value the core rendered goes into ``response.cookies`` as
 a ``Morsel`` whose output is that value, byte for byte. The app's own cookies stay where they
-are, except one the app set under a ``CloudFront-*`` name, which this replaces.
+are; a response that sets ``CloudFront-*`` cookies at a rule's cookie path already (a ``grant``
+at the view did, or the app) gets no second set from the rule.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import threading
 from collections.abc import Callable, Container, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from http.cookies import Morsel
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 try:
     from django.conf import settings
@@ -47,14 +50,20 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_asy
 from cfcookie_middleware.caching import Headers
 from cfcookie_middleware.cookies import RequestCookies
 from cfcookie_middleware.core import REMOTE_SIGNATURES, CookieCore, Pending
+from cfcookie_middleware.grants import Grant, GrantOptions, url_params
 from cfcookie_middleware.options import NAMES, check_names
 from cfcookie_middleware.request import Finder, RequestView
 from cfcookie_middleware.routes import check_django
+from cfcookie_middleware.rules import ResourceSource
 from cfcookie_middleware.signing import ConfigurationError, Signer
 
-__all__ = ["SETTING", "CloudFrontCookieMiddleware"]
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+__all__ = ["SETTING", "CloudFrontCookieMiddleware", "grant", "shared_core"]
 
 SETTING = "CLOUDFRONT_COOKIES"
+View = TypeVar("View", bound=Callable[..., Any])
 
 
 class CloudFrontCookieMiddleware:
@@ -67,7 +76,7 @@ class CloudFrontCookieMiddleware:
 
     def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
         self.get_response = get_response
-        self.core = build_core()
+        self.core = shared_core()
         check_django(self.core)  # the rules against the URLconf's routes
         self._async = iscoroutinefunction(get_response)
         if self._async:
@@ -93,22 +102,36 @@ class CloudFrontCookieMiddleware:
 
     async def _acall(self, request: HttpRequest, pending: Pending) -> HttpResponseBase:
         response: HttpResponseBase = await self.get_response(request)
-        add = functools.partial(_add, pending, response)
-        if pending.reads_request:
-            # ``when`` and resource callables are sync code that may touch the ORM (a
-            # database session, request.user): Django's rule is a thread, not the event loop.
-            added: HttpResponseBase = await sync_to_async(add, thread_sensitive=True)()
-            return added
-        if pending.signs_remotely(response.status_code):
-            # A remote signer (KMS) may wait on I/O: a pool of its own, so a stalled key
-            # service neither blocks the loop nor takes the loop's default executor.
-            return await asyncio.get_running_loop().run_in_executor(self._signing, add)
-        return add()
+        return await _add_async(pending, response, self._signing)
+
+
+async def _add_async(
+    pending: Pending, response: HttpResponseBase, signing: ThreadPoolExecutor
+) -> HttpResponseBase:
+    """``_add`` from async code: off the event loop when it may run user code or wait."""
+    add = functools.partial(_add, pending, response)
+    if pending.reads_request:
+        # ``when`` and resource callables are sync code that may touch the ORM (a
+        # database session, request.user): Django's rule is a thread, not the event loop.
+        added: HttpResponseBase = await sync_to_async(add, thread_sensitive=True)()
+        return added
+    if pending.signs_remotely(response.status_code):
+        # A remote signer (KMS) may wait on I/O: a pool of its own, so a stalled key
+        # service neither blocks the loop nor takes the loop's default executor.
+        return await asyncio.get_running_loop().run_in_executor(signing, add)
+    return add()
 
 
 def _add(pending: Pending, response: HttpResponseBase) -> HttpResponseBase:
-    """``response``, finished by the core (cookies and cache headers when it earned them)."""
-    replaced = pending.finish(response.status_code, list(response.items()))
+    """``response``, finished by the core (cookies and cache headers when it earned them).
+    The core sees the ``CloudFront-*`` cookies a grant at the view set, which live in
+    ``response.cookies``, not in its headers: a rule adds no second set beside them."""
+    held = [
+        ("Set-Cookie", morsel.OutputString())
+        for name, morsel in response.cookies.items()
+        if name.startswith("CloudFront-")
+    ]
+    replaced = pending.finish(response.status_code, [*response.items(), *held])
     if replaced is not None:
         _apply(response, replaced)
     return response
@@ -130,6 +153,26 @@ def build_core() -> CookieCore:
         return CookieCore(**{**configured, "signer": signer})
     except ConfigurationError as error:
         raise ImproperlyConfigured(str(error)) from error
+
+
+_shared: tuple[object, CookieCore] | None = None
+_building = threading.Lock()
+
+
+def shared_core() -> CookieCore:
+    """The core for the current ``settings.CLOUDFRONT_COOKIES``, built once per process and
+    shared by the middleware and the ``grant`` decorators, so they share signatures and
+    checked sets too (rebuilt when the setting is another object, as under
+    ``override_settings``)."""
+    global _shared
+    configured = getattr(settings, SETTING, None)
+    shared = _shared
+    if shared is not None and shared[0] is configured:
+        return shared[1]
+    with _building:
+        if _shared is None or _shared[0] is not configured:
+            _shared = (configured, build_core())
+        return _shared[1]
 
 
 def _default_signer() -> Signer:
@@ -262,3 +305,99 @@ class _ReadOnlySession(Mapping[str, Any]):
 
     def __len__(self) -> int:
         return len(self._session.keys())
+
+
+# ---- grants named at the view ------------------------------------------------------------------
+_signing: ThreadPoolExecutor | None = None
+
+
+def grant(resource: ResourceSource, **terms: Unpack[GrantOptions]) -> Callable[[View], View]:
+    """A view decorator, for sync and async views: the view's successful responses to an
+    allowed method get cookies for ``resource``, a template filled from the view's URL
+    parameters (or a callable taking the request view), with ``Rule``'s options.
+
+    The options of ``settings.CLOUDFRONT_COOKIES`` apply, through the core the middleware uses
+    (the middleware is needed only for rules and ``clear_on``). Checked here, at import, when
+    the settings are configured by then; a class-based view takes it through
+    ``method_decorator``.
+    """
+    declared = Grant(resource, **terms)
+    if settings.configured:
+        _check(declared)
+
+    def decorate(view: View) -> View:
+        declared.check_view(view)
+        if iscoroutinefunction(view):
+
+            @functools.wraps(view)
+            async def agranting(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+                response = await view(request, *args, **kwargs)
+                pending = _start(declared, request, kwargs)
+                if pending is None:
+                    return response
+                return await _add_async(pending, response, _grant_signing())
+
+            return agranting  # type: ignore[return-value]
+
+        @functools.wraps(view)
+        def granting(request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+            response = view(request, *args, **kwargs)
+            pending = _start(declared, request, kwargs)
+            return response if pending is None else _add(pending, response)
+
+        return granting  # type: ignore[return-value]
+
+    return decorate
+
+
+def grant_response(
+    response: HttpResponseBase,
+    declared: Grant,
+    request: HttpRequest | None,
+    params: Mapping[str, object] | None,
+) -> None:
+    """``cfcookie_middleware.grant`` for a Django response: ``request`` is needed (Django has no
+    current request), and the URL parameters are ``request.resolver_match.kwargs``."""
+    if not isinstance(request, HttpRequest):
+        raise ConfigurationError(
+            f"{declared.where}: Django has no current request; pass it: "
+            "grant(response, resource, request=request)"
+        )
+    if params is None:
+        match = request.resolver_match
+        params = {} if match is None else match.kwargs
+    pending = _start(declared, request, params)
+    if pending is not None:
+        _add(pending, response)
+
+
+def _check(declared: Grant) -> None:
+    try:
+        shared_core().check_grant(declared)
+    except ConfigurationError as error:
+        raise ImproperlyConfigured(str(error)) from error
+
+
+def _start(declared: Grant, request: HttpRequest, params: Mapping[str, object]) -> Pending | None:
+    meta = request.META
+    return shared_core().start_grant(
+        declared,
+        method=request.method or "",
+        scheme=request.scheme or "http",
+        host=_host(meta),
+        cookie_header=meta.get("HTTP_COOKIE", ""),
+        params=url_params(params),
+        view=lambda captured: _view(request, captured),
+    )
+
+
+def _grant_signing() -> ThreadPoolExecutor:
+    """The decorators' pool for remote signers, made on first need (as the middleware's)."""
+    global _signing
+    if _signing is None:
+        with _building:
+            if _signing is None:
+                _signing = ThreadPoolExecutor(
+                    REMOTE_SIGNATURES, thread_name_prefix="cfcookie-grant"
+                )
+    return _signing

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Union
@@ -21,7 +21,7 @@ from cfcookie_middleware.signing import ConfigurationError, Signer, validate_res
 if TYPE_CHECKING:
     from cfcookie_middleware.request import RequestView
 
-__all__ = ["Rule", "compile_pattern", "is_ambiguous_path"]
+__all__ = ["Rule", "Terms", "compile_pattern", "is_ambiguous_path"]
 
 ResourceSource = Union[str, "Callable[[RequestView], str | None]"]
 
@@ -119,8 +119,79 @@ def _refuse_router_syntax(pattern: str, name: str) -> None:
         )
 
 
+class Terms:
+    """What a grant of cookies says beside where it applies: the resource and the policy's
+    terms. ``Rule`` names its requests by a route pattern; ``grants.Grant`` is named at the view,
+    so the names a resource template may use are the view's URL parameters."""
+
+    resource: ResourceSource
+    ttl: timedelta
+    bind_client_ip: bool
+    signer: Signer | None
+    not_before: timedelta | None
+    cookie_path: str | None
+    template_fields: frozenset[str]
+
+    @property
+    def where(self) -> str:
+        """How error messages name it, such as ``Rule('/videos/*')``."""
+        raise NotImplementedError
+
+    def _check_terms(self, captured: Collection[str] | None) -> None:
+        """Check the terms and set ``template_fields``; ``captured`` is what a template may
+        name (``None``: not known yet, checked against the view later)."""
+        where = self.where
+        object.__setattr__(self, "template_fields", frozenset())
+        if not isinstance(self.ttl, timedelta) or self.ttl.total_seconds() < 1:
+            raise ConfigurationError(
+                f"{where}.ttl: {self.ttl!r} must be a positive timedelta of at least one "
+                "second, such as timedelta(hours=1)"
+            )
+        if self.not_before is not None and (
+            not isinstance(self.not_before, timedelta) or self.not_before >= self.ttl
+        ):
+            raise ConfigurationError(
+                f"{where}.not_before: {self.not_before!r} must be a timedelta shorter than the "
+                "ttl; use a negative one such as timedelta(minutes=-5) to absorb clock skew"
+            )
+        if self.signer is not None and not isinstance(self.signer, Signer):
+            raise ConfigurationError(f"{where}.signer: expected a Signer, got {self.signer!r}")
+        if callable(self.resource):
+            return
+        if not isinstance(self.resource, str):
+            raise ConfigurationError(
+                f"{where}.resource: expected a URL template string or a callable, got "
+                f"{type(self.resource).__name__}"
+            )
+        fields = _template_fields(self.resource, where)
+        unknown = set() if captured is None else fields - set(captured)
+        if unknown:
+            raise ConfigurationError(
+                f"{where}.resource: {', '.join(sorted(unknown))} in {self.resource!r} is not "
+                f"captured by the pattern (it captures {sorted(captured or ()) or 'nothing'}); "
+                "add {name} to the pattern or remove it from the resource"
+            )
+        object.__setattr__(self, "template_fields", frozenset(fields))
+        validate_resource(self.fill(dict.fromkeys(fields, "x")), name=f"{where}.resource")
+
+    def fill(self, params: Mapping[str, str | None]) -> str:
+        """The resource template with captured values percent-encoded into it."""
+        assert isinstance(self.resource, str)
+        if not self.template_fields:
+            return self.resource
+        return _FIELD.sub(lambda found: quote(params[found.group(1)] or "", safe=""), self.resource)
+
+    @property
+    def static_host(self) -> str | None:
+        """The resource's host when it is known before any request (for build-time checks)."""
+        if callable(self.resource):
+            return None
+        host = urlsplit(self.fill(dict.fromkeys(self.template_fields, "x"))).hostname
+        return host if host and "{" not in self.resource.split("/")[2] else None
+
+
 @dataclass(frozen=True)
-class Rule:
+class Rule(Terms):
     """Successful responses of routes matching ``pattern`` get cookies for ``resource``.
 
     ``resource`` is a URL template filled from the names the pattern captured (values are
@@ -146,70 +217,27 @@ class Rule:
     regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
     template_fields: frozenset[str] = field(init=False, repr=False, compare=False)
 
+    @property
+    def where(self) -> str:
+        return f"Rule({self.pattern!r})"
+
     def __post_init__(self) -> None:
-        where = f"Rule({self.pattern!r})"
-        regex = compile_pattern(self.pattern, name=f"{where}.pattern")
+        regex = compile_pattern(self.pattern, name=f"{self.where}.pattern")
         object.__setattr__(self, "regex", regex)
-        object.__setattr__(self, "template_fields", frozenset())
-        if not isinstance(self.ttl, timedelta) or self.ttl.total_seconds() < 1:
-            raise ConfigurationError(
-                f"{where}.ttl: {self.ttl!r} must be a positive timedelta of at least one "
-                "second, such as timedelta(hours=1)"
-            )
-        if self.not_before is not None and (
-            not isinstance(self.not_before, timedelta) or self.not_before >= self.ttl
-        ):
-            raise ConfigurationError(
-                f"{where}.not_before: {self.not_before!r} must be a timedelta shorter than the "
-                "ttl; use a negative one such as timedelta(minutes=-5) to absorb clock skew"
-            )
-        if self.signer is not None and not isinstance(self.signer, Signer):
-            raise ConfigurationError(f"{where}.signer: expected a Signer, got {self.signer!r}")
         if self.host is not None and (
             not isinstance(self.host, str) or not _HOST.fullmatch(self.host)
         ):
             raise ConfigurationError(
-                f"{where}.host: {str(self.host)[:80]!r} must be a lower-case host name, with "
-                "':port' when the app is reached on one (such as 'www.example.com' or "
+                f"{self.where}.host: {str(self.host)[:80]!r} must be a lower-case host name, "
+                "with ':port' when the app is reached on one (such as 'www.example.com' or "
                 "'localhost:8000'); it is compared with the request's Host exactly"
             )
-        if callable(self.resource):
-            return
-        if not isinstance(self.resource, str):
-            raise ConfigurationError(
-                f"{where}.resource: expected a URL template string or a callable, got "
-                f"{type(self.resource).__name__}"
-            )
-        fields = _template_fields(self.resource, where)
-        unknown = fields - set(regex.groupindex)
-        if unknown:
-            raise ConfigurationError(
-                f"{where}.resource: {', '.join(sorted(unknown))} in {self.resource!r} is not "
-                f"captured by the pattern (it captures {sorted(regex.groupindex) or 'nothing'}); "
-                "add {name} to the pattern or remove it from the resource"
-            )
-        object.__setattr__(self, "template_fields", frozenset(fields))
-        validate_resource(self.fill(dict.fromkeys(fields, "x")), name=f"{where}.resource")
+        self._check_terms(regex.groupindex)
 
     def match(self, path: str) -> dict[str, str] | None:
         """The captured names when ``path`` matches, else ``None``."""
         found = self.regex.fullmatch(path)
         return None if found is None else found.groupdict()
-
-    def fill(self, params: Mapping[str, str | None]) -> str:
-        """The resource template with captured values percent-encoded into it."""
-        assert isinstance(self.resource, str)
-        if not self.template_fields:
-            return self.resource
-        return _FIELD.sub(lambda found: quote(params[found.group(1)] or "", safe=""), self.resource)
-
-    @property
-    def static_host(self) -> str | None:
-        """The resource's host when it is known before any request (for build-time checks)."""
-        if callable(self.resource):
-            return None
-        host = urlsplit(self.fill(dict.fromkeys(self.template_fields, "x"))).hostname
-        return host if host and "{" not in self.resource.split("/")[2] else None
 
 
 def _template_fields(template: str, where: str) -> set[str]:

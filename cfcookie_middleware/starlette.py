@@ -1,6 +1,154 @@
-"""The ASGI adapter under its first home; it lives in ``cfcookie_middleware.asgi`` now, which
-needs no Starlette. This name stays, without a warning: Starlette and FastAPI apps use it."""
+"""The ASGI adapter under its first home, and grants named at Starlette and FastAPI views.
 
-from cfcookie_middleware.asgi import CloudFrontCookieMiddleware, asgi_path
+The adapter lives in ``cfcookie_middleware.asgi`` now, which needs no Starlette; this name stays,
+without a warning: Starlette and FastAPI apps use it. What is added here serves
+``cfcookie_middleware.grant`` for a Starlette response and FastAPI's ``grant`` dependency
+(``cfcookie_middleware.fastapi``); it imports no Starlette either, since only a Starlette app
+calls it.
 
-__all__ = ["CloudFrontCookieMiddleware", "asgi_path"]
+Where a grant finds what it needs: the core is the ``CloudFrontCookieMiddleware`` added to the
+app (``app.add_middleware``), found once per app by walking ``request.app``'s middleware stack,
+so requests that no rule concerns still pass through the middleware unwrapped; the request is
+the one the view was given. The status is the response's: a view's own ``Response`` has it,
+while the ``Response`` FastAPI injects has none until FastAPI builds the real one after the
+view, so there only a ``GrantRoute`` (which sees that one) can finish a grant.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from anyio import to_thread
+
+from cfcookie_middleware.asgi import (
+    CloudFrontCookieMiddleware,
+    _host_and_cookie,
+    _view,
+    asgi_path,
+)
+from cfcookie_middleware.core import Pending
+from cfcookie_middleware.grants import Grant, url_params
+from cfcookie_middleware.signing import ConfigurationError
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+__all__ = ["GRANTS", "CloudFrontCookieMiddleware", "asgi_path", "finish_grants", "grant_response"]
+
+GRANTS = "cfcookie.grants"
+"""The scope key under which grants wait for a ``GrantRoute`` to finish the final response."""
+_DEPTH = 100  # middleware layers walked at most
+_middlewares: weakref.WeakKeyDictionary[Any, CloudFrontCookieMiddleware] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def grant_response(
+    response: Response,
+    declared: Grant,
+    request: Request | None,
+    params: Mapping[str, object] | None,
+) -> None:
+    """``cfcookie_middleware.grant`` for a Starlette or FastAPI response (``request`` needed):
+    on a ``GrantRoute`` it waits for the final response; elsewhere it finishes ``response``
+    now, which must then be the one the view returns, with its status."""
+    if request is None or not hasattr(request, "scope"):
+        raise ConfigurationError(
+            f"{declared.where}: Starlette has no current request; pass it: "
+            "grant(response, resource, request=request)"
+        )
+    if getattr(request.scope.get("route"), "finishes_grants", False):
+        defer(request, declared, params)
+        return
+    if response.status_code is None:  # FastAPI's injected Response: the status comes later
+        raise ConfigurationError(
+            f"{declared.where}: FastAPI builds the response after the view, so this "
+            "Response has no status yet; make the route a GrantRoute "
+            "(APIRouter(route_class=GrantRoute), from cfcookie_middleware.fastapi), or "
+            "return a Response of your own and grant on it"
+        )
+    middleware = middleware_of(request.app)
+    pending = _start(middleware, declared, request, params)
+    if pending is not None:
+        _replace(response, pending.finish(response.status_code, _decoded(response)))
+
+
+def defer(request: Request, declared: Grant, params: Mapping[str, object] | None) -> None:
+    """Leave ``declared`` in the scope for ``finish_grants``."""
+    request.scope.setdefault(GRANTS, []).append((declared, params))
+
+
+async def finish_grants(request: Request, response: Response) -> None:
+    """Finish ``response`` for the grants the view left in the scope: each is started with the
+    app's core and finished with the response's status and headers, as the middleware
+    finishes a rule's (a remote signer in a worker thread, off the event loop)."""
+    granted = request.scope.pop(GRANTS, None)
+    if not granted:
+        return
+    middleware = middleware_of(request.app)
+    for declared, params in granted:
+        pending = _start(middleware, declared, request, params)
+        if pending is None:
+            continue
+        status, headers = response.status_code, _decoded(response)
+        if pending.signs_remotely(status):
+            replaced = await to_thread.run_sync(
+                pending.finish, status, headers, limiter=middleware._signing
+            )
+        else:
+            replaced = pending.finish(status, headers)
+        _replace(response, replaced)
+
+
+def middleware_of(app: Any) -> CloudFrontCookieMiddleware:
+    """The ``CloudFrontCookieMiddleware`` in ``app``'s middleware stack, looked up once."""
+    found = _middlewares.get(app)
+    if found is not None:
+        return found
+    layer = getattr(app, "middleware_stack", None)
+    for _ in range(_DEPTH):
+        if layer is None or isinstance(layer, CloudFrontCookieMiddleware):
+            break
+        layer = getattr(layer, "app", None)
+    if not isinstance(layer, CloudFrontCookieMiddleware):
+        raise ConfigurationError(
+            f"grant: the app {type(app).__name__} has no CloudFrontCookieMiddleware, which holds "
+            "the options grants use; add it with app.add_middleware(CloudFrontCookieMiddleware, "
+            "signer=..., rules=[...]) (rules=[] when only views grant)"
+        )
+    _middlewares[app] = layer
+    return layer
+
+
+def _start(
+    middleware: CloudFrontCookieMiddleware,
+    declared: Grant,
+    request: Request,
+    params: Mapping[str, object] | None,
+) -> Pending | None:
+    scope = request.scope
+    host, cookie = _host_and_cookie(scope)
+    return middleware.core.start_grant(
+        declared,
+        method=scope.get("method", ""),
+        scheme=scope.get("scheme", "http"),
+        host=host,
+        cookie_header=cookie,
+        params=url_params(request.path_params if params is None else params),
+        view=lambda captured: _view(scope, captured, host, cookie),
+    )
+
+
+def _decoded(response: Response) -> list[tuple[str, str]]:
+    return [(n.decode("latin-1"), v.decode("latin-1")) for n, v in response.raw_headers]
+
+
+def _replace(response: Response, replaced: list[tuple[str, str]] | None) -> None:
+    """In place: ``response.headers`` is a view over this very list."""
+    if replaced is not None:
+        response.raw_headers[:] = [
+            (n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in replaced
+        ]

@@ -93,7 +93,8 @@ class CloudFrontCookieMiddleware:
         self.core = CookieCore(**options)
         self.app = checked_wsgi(self, app)  # rules against a Flask app's routes, first call
 
-    def native(self, environ: WSGIEnvironment) -> Any:
+    @staticmethod
+    def native(environ: WSGIEnvironment) -> Any:
         """What ``RequestView.native`` carries: the environ (subclasses give a request object)."""
         return environ
 
@@ -122,7 +123,9 @@ class CloudFrontCookieMiddleware:
 
         return self.app(environ, start)
 
-    def _view(self, environ: WSGIEnvironment, params: Mapping[str, str]) -> RequestView:
+    @classmethod
+    def _view(cls, environ: WSGIEnvironment, params: Mapping[str, str]) -> RequestView:
+        """The request view (a class method: the Flask extension's grants build one too)."""
         return RequestView(
             method=environ.get("REQUEST_METHOD", "GET"),
             scheme=environ.get("wsgi.url_scheme", "http"),
@@ -132,6 +135,6 @@ class CloudFrontCookieMiddleware:
             cookies=RequestCookies(environ.get("HTTP_COOKIE", "")),
             client_ip=environ.get("REMOTE_ADDR"),
             params=params,
-            native=self.native(environ),
-            finder=self.finder,
+            native=cls.native(environ),
+            finder=cls.finder,
         )

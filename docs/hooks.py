@@ -4,6 +4,7 @@ drift from it. A page asks for one with a marker line of its own:
 - ``<!-- generated: options -->``: the middleware's options, from ``CookieOptions`` and its
   ``DEFAULTS`` (``cfcookie_middleware.options``), the one list every adapter takes;
 - ``<!-- generated: rule -->``: ``Rule``'s fields, from its signature;
+- ``<!-- generated: grant -->``: ``Grant``'s, the options of a grant named at the view;
 - ``<!-- generated: cli -->``: every ``cfcookie`` command's help, from ``build_parser()``.
 
 Names, types and defaults come from the code; the meaning of each is written here, and the build
@@ -22,6 +23,7 @@ from mkdocs.exceptions import PluginError
 
 from cfcookie_middleware import options
 from cfcookie_middleware.cli import build_parser
+from cfcookie_middleware.grants import Grant
 from cfcookie_middleware.rules import Rule
 
 OPTIONS = {
@@ -29,7 +31,7 @@ OPTIONS = {
     "out, Flask and Django read the key from the environment, Django first from django-storages' "
     "`AWS_CLOUDFRONT_KEY_ID` and `AWS_CLOUDFRONT_KEY`",
     "rules": "one `Rule` or a list of them; the first whose pattern (and host, if it names one) "
-    "matches wins",
+    "matches wins; `[]` for an app whose views name all its grants (left out, it is an error)",
     "cookie_domain": "the cookies' `Domain`: `None` keeps them host-only; it must cover the "
     "CDN host (`.example.com` for `media.example.com`); a public suffix such as "
     "`.cloudfront.net` is refused",
@@ -68,6 +70,14 @@ RULE_FIELDS = {
     "host": "bind the rule to requests whose `Host` is exactly this (lower case, with `:port` "
     "when the app is reached on one), for apps that route by host; once one rule names a host, "
     "every rule must",
+}
+GRANT_FIELDS = {
+    **{name: RULE_FIELDS[name] for name in ("ttl", "bind_client_ip", "not_before")},
+    "resource": "what to grant: a URL template filled from the view's URL parameters, or a "
+    "callable taking the request view and returning the resource (`None` grants nothing)",
+    "signer": "another `Signer` (key or hash) for this grant only",
+    "cookie_path": "this grant's cookie `Path`, so that grants kept on disjoint paths do not "
+    "replace one another",
 }
 CLI_WIDTH = "100"
 _MARKER = re.compile(r"^<!-- generated: (\w+) -->$", re.MULTILINE)
@@ -121,6 +131,7 @@ def cli_reference() -> str:
 GENERATORS: dict[str, Callable[[], str]] = {
     "options": lambda: table("CookieOptions", options.parameters(), OPTIONS),
     "rule": lambda: table("Rule", inspect.signature(Rule).parameters.values(), RULE_FIELDS),
+    "grant": lambda: table("Grant", inspect.signature(Grant).parameters.values(), GRANT_FIELDS),
     "cli": cli_reference,
 }
 

@@ -551,7 +551,6 @@ def test_held_set_cache_is_bounded(signer: CountingSigner, clock: Clock) -> None
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"rules": []}, "rules: none given"),
         ({"rules": ["/videos/*"]}, "expected Rule objects"),
         ({"signer": "K2JCJMDEHXQW5F"}, "signer: expected a Signer"),
         ({"cookie_domain": ".cloudfront.net"}, "public suffix"),

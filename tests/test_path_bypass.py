@@ -474,7 +474,7 @@ DJANGO_SETTINGS = {
 
 
 @pytest.fixture(scope="module", autouse=True)
-def django_configured() -> Iterator[None]:
+def configured_django() -> Iterator[None]:
     """Django's settings for this module only (as in test_django.py: no pytest-django, no
     ``django.setup()``), unconfigured again afterwards for the modules that run next. Read as
     ``conf.settings``: a module-level name bound to the lazy settings object would break

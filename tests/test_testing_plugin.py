@@ -497,7 +497,7 @@ def test_passing_checks_return_the_cookies(
 
 # ---- reading each kind of response -------------------------------------------------------------
 @pytest.fixture
-def django_configured() -> Iterator[None]:
+def configured_django() -> Iterator[None]:
     """Django's settings for this test only, left unconfigured afterwards as test_django needs."""
     require(
         settings is not None, 'Django is not installed: pip install "cfcookie-middleware[django]"'
@@ -531,7 +531,7 @@ def test_werkzeug_httpx_and_httpx2_responses(custom_set: list[str]) -> None:
     assert set_cookie_headers(tuple(custom_set)) == custom_set
 
 
-def test_django_responses(django_configured: None, cloudfront_signer: Signer) -> None:
+def test_django_responses(configured_django: None, cloudfront_signer: Signer) -> None:
     cookies = cloudfront_signer.sign_cookies(f"{MEDIA}/videos/*", expires=later())
     response = HttpResponse("ok")
     for name, value in cookies.items():

@@ -1,0 +1,285 @@
+"""Grants named at FastAPI routes (``Depends(grant(...))`` on a ``GrantRoute``) and at Starlette
+views (``grant(response, ..., request=request)``), through Starlette's own test client; the
+contract in ``grant_contract`` plus what is FastAPI's and Starlette's own.
+
+FastAPI builds the response after the dependencies and the endpoint ran: the contract's views set
+their status on FastAPI's injected ``Response`` (``?status=``), which is exactly what a
+dependency cannot see, and the library's grant sits on an included router with a path prefix."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from typing import Annotated, Any
+
+import pytest
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
+from fastapi.responses import JSONResponse
+from fastapi.testclient import TestClient
+from grant_contract import (
+    IMPERATIVE,
+    LIBRARY,
+    LIBRARY_TERMS,
+    POSTER,
+    POSTER_TTL,
+    VIDEOS,
+    Answer,
+    Fetch,
+    GrantContract,
+    course_media,
+)
+from middleware_helpers import (
+    BASE_URL,
+    CLIENT_IP,
+    CUSTOM_SET,
+    KEY_ID,
+    MEDIA,
+    Clock,
+    GatedBackend,
+    assert_grants,
+    cloudfront_set_cookies,
+    make_signer,
+    options,
+)
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+from cfcookie_middleware import grant as grant_response
+from cfcookie_middleware.asgi import ASGIApp, CloudFrontCookieMiddleware
+from cfcookie_middleware.fastapi import GrantRoute, grant
+from cfcookie_middleware.signing import ConfigurationError, Signer
+
+pytestmark = pytest.mark.filterwarnings("error")
+Raise = Annotated[int | None, Query(alias="raise")]
+
+
+def answer_as_asked(response: Response, status: int, raised: int | None) -> dict[str, str]:
+    """The endpoint's answer: ``?status=N`` set on the injected response, ``?raise=N``
+    raised (500: an unexpected exception)."""
+    if raised == 500:
+        raise RuntimeError("the endpoint broke")
+    if raised is not None:
+        raise HTTPException(raised)
+    response.status_code = status
+    return {"answer": "yes"}
+
+
+def contract_app(**config: Any) -> FastAPI:
+    app = FastAPI()
+    app.router.route_class = GrantRoute  # before the routes
+
+    @app.api_route("/videos/{video_id}", methods=["GET", "POST"])
+    def videos(
+        video_id: str,
+        response: Response,
+        grant_: None = Depends(grant(VIDEOS)),
+        status: int = 200,
+        raised: Raise = None,
+    ) -> dict[str, str]:
+        return answer_as_asked(response, status, raised)
+
+    @app.get("/both/{video_id}", dependencies=[Depends(grant(VIDEOS))])
+    async def both(video_id: int, status: int = 200) -> Response:
+        return JSONResponse({"video": video_id}, status_code=status)  # its own response
+
+    @app.get("/poster", dependencies=[Depends(grant(POSTER, ttl=POSTER_TTL))])
+    def poster() -> dict[str, str]:
+        return {"poster": "yes"}
+
+    library = APIRouter(route_class=GrantRoute)
+
+    @library.get("")
+    def shelf(user_id: str) -> dict[str, str]:
+        return {"library": user_id}
+
+    app.include_router(
+        library,
+        prefix="/library/{user_id}",  # the template's name comes from the prefix
+        dependencies=[Depends(grant(LIBRARY, **LIBRARY_TERMS))],
+    )
+
+    @app.get("/imperative/{name}")
+    async def imperative(
+        name: str, request: Request, response: Response, status: int = 200
+    ) -> dict[str, str]:
+        response.status_code = status
+        grant_response(response, IMPERATIVE, request=request)  # waits for the GrantRoute
+        return {"name": name}
+
+    @app.get("/courses/{course}", dependencies=[Depends(grant(course_media))])
+    def courses(course: str) -> dict[str, str]:
+        return {"course": course}
+
+    @app.get("/logout")
+    def logout() -> dict[str, str]:
+        return {"bye": "yes"}
+
+    app.add_middleware(CloudFrontCookieMiddleware, **config)
+    return app
+
+
+def from_client_ip(app: ASGIApp) -> ASGIApp:
+    """The client address a server would put in the scope (Starlette 0.40's test client
+    cannot set one)."""
+
+    async def served(scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            scope["client"] = (CLIENT_IP, 50000)
+        await app(scope, receive, send)
+
+    return served
+
+
+@pytest.fixture
+def serving() -> Iterator[Callable[..., Fetch]]:
+    """``serving(app)``: a ``Fetch`` through the test client, which is closed at the end."""
+    with ExitStack() as stack:
+
+        def serving(app: ASGIApp, *, raise_server_exceptions: bool = False) -> Fetch:
+            client = stack.enter_context(
+                TestClient(
+                    from_client_ip(app),
+                    base_url=BASE_URL,
+                    raise_server_exceptions=raise_server_exceptions,
+                )
+            )
+
+            def fetch(path: str, *, method: str = "GET", cookie: str = "") -> Answer:
+                client.cookies.clear()  # each request carries only the Cookie header given
+                headers = {"Cookie": cookie} if cookie else {}
+                response = client.request(method, path, headers=headers, follow_redirects=False)
+                return Answer(response.status_code, response.headers.multi_items())
+
+            return fetch
+
+        yield serving
+
+
+class TestFastAPIGrants(GrantContract):
+    @pytest.fixture
+    def serve(self, serving: Callable[..., Fetch]) -> Callable[..., Fetch]:
+        return lambda **config: serving(contract_app(**config))
+
+
+# ---- FastAPI's and Starlette's own ------------------------------------------------------------
+def test_a_route_s_declared_status_is_the_one_judged(serving: Callable[..., Fetch]) -> None:
+    signer, clock = make_signer(), Clock()
+    app = FastAPI()
+    app.router.route_class = GrantRoute
+
+    @app.post("/videos/{video_id}", status_code=201, dependencies=[Depends(grant(VIDEOS))])
+    def created(video_id: str) -> dict[str, str]:
+        return {"video": video_id}
+
+    @app.get("/moved/{video_id}", status_code=302, dependencies=[Depends(grant(VIDEOS))])
+    def moved(video_id: str, response: Response) -> None:
+        response.headers["Location"] = "/elsewhere"
+
+    app.add_middleware(
+        CloudFrontCookieMiddleware,
+        **options(signer, rules=[], clock=clock, methods=["GET", "POST"]),
+    )
+    fetch = serving(app)
+    answer = fetch("/videos/7", method="POST")
+    assert answer.status == 201
+    assert_grants(answer.set_cookies, signer, f"{MEDIA}/videos/7/a", None, now=clock.now)
+    redirect = fetch("/moved/7")
+    assert redirect.status == 302
+    assert not cloudfront_set_cookies(redirect.set_cookies)
+
+
+def test_a_starlette_view_grants_on_the_response_it_returns(serving: Callable[..., Fetch]) -> None:
+    signer, clock = make_signer(), Clock()
+
+    async def watch(request: Request) -> Response:
+        status = int(request.query_params.get("status", 200))
+        response = PlainTextResponse("a video", status_code=status)
+        grant_response(response, VIDEOS, request=request, ttl=POSTER_TTL)
+        return response
+
+    app = Starlette(
+        routes=[Route("/videos/{video_id}", watch)],
+        middleware=[
+            Middleware(CloudFrontCookieMiddleware, **options(signer, rules=[], clock=clock))
+        ],
+    )
+    fetch = serving(app)
+    answer = fetch("/videos/7")
+    values = assert_grants(
+        answer.set_cookies, signer, f"{MEDIA}/videos/7/a", f"{MEDIA}/videos/8/a", now=clock.now
+    )
+    assert header_value(answer, "Cache-Control") == "private"
+    assert values["CloudFront-Key-Pair-Id"] == KEY_ID
+    assert not cloudfront_set_cookies(fetch("/videos/7?status=403").set_cookies)
+
+
+def header_value(answer: Answer, name: str) -> str:
+    (value,) = [v for k, v in answer.headers if k.lower() == name.lower()]
+    return value
+
+
+def test_a_remote_signer_signs_off_the_event_loop(serving: Callable[..., Fetch]) -> None:
+    backend = GatedBackend()
+    signer = Signer(KEY_ID, backend)
+    fetch = serving(contract_app(**options(signer, rules=[])))  # the middleware built now
+    backend.release.set()  # no waiting: the backend only notes where it was called
+    backend.armed = True
+    granted = fetch("/videos/7").set_cookies
+    assert backend.on_a_loop == 0
+    assert_grants(
+        granted,
+        signer,
+        f"{MEDIA}/videos/7/a",
+        None,
+        expected_names={*CUSTOM_SET, "CloudFront-Hash-Algorithm"},
+    )
+
+
+def misuse_app(route_class: type[Any], *, middleware: bool = True) -> FastAPI:
+    app = FastAPI()
+    app.router.route_class = route_class
+
+    @app.get("/videos/{video_id}", dependencies=[Depends(grant(VIDEOS))])
+    def videos(video_id: str) -> dict[str, str]:
+        return {"video": video_id}
+
+    @app.get("/named/{name}", dependencies=[Depends(grant(VIDEOS))])
+    def named(name: str) -> dict[str, str]:
+        return {"name": name}
+
+    @app.get("/injected/{video_id}")
+    def injected(video_id: str, request: Request, response: Response) -> dict[str, str]:
+        grant_response(response, VIDEOS, request=request)
+        return {"video": video_id}
+
+    if middleware:
+        app.add_middleware(CloudFrontCookieMiddleware, **options(make_signer(), rules=[]))
+    return app
+
+
+@pytest.mark.parametrize(
+    ("route_class", "middleware", "path", "match"),
+    [
+        (Any, True, "/videos/1", "this route is not a GrantRoute, .*; create its router with"),
+        (Any, True, "/injected/1", "this Response has no status yet; make the route a GrantRoute"),
+        (GrantRoute, False, "/videos/1", "has no CloudFrontCookieMiddleware, .*; add it with"),
+        (
+            GrantRoute,
+            True,
+            "/named/1",
+            r"video_id is not among the view's URL parameters \(\['name'\]\)",
+        ),
+    ],
+    ids=["not-a-grant-route", "injected-response", "no-middleware", "template-name"],
+)
+def test_misuse_is_an_error_naming_the_fix(
+    serving: Callable[..., Fetch], route_class: Any, middleware: bool, path: str, match: str
+) -> None:
+    from fastapi.routing import APIRoute
+
+    app = misuse_app(APIRoute if route_class is Any else route_class, middleware=middleware)
+    fetch = serving(app, raise_server_exceptions=True)
+    with pytest.raises(ConfigurationError, match=match):
+        fetch(path)
