@@ -14,6 +14,7 @@ import re
 import sys
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, NamedTuple
 
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
@@ -225,25 +226,69 @@ def _starlette_routes(app: object) -> Routes | None:
 
 # ---- Django -------------------------------------------------------------------------------
 class _DjangoRoutes(Routes):
-    """The root URLconf's resolver, which resolves every request (no host routing)."""
+    """The root URLconf's resolver, which resolves every request (no host routing). A URLconf
+    that reads the language (``i18n_patterns``, routes marked for translation) resolves under
+    the one ``LocaleMiddleware`` activates per request: each of ``settings.LANGUAGES``."""
 
     framework = "Django"
 
     def __init__(self, resolver: Any) -> None:
         self.key = resolver
         self._resolver = resolver
+        self._languages = _languages(resolver.url_patterns)
 
     def reaches(self, path: str, host: str | None) -> bool:
+        return any(self._resolves(path, language) for language in self._languages)
+
+    def _resolves(self, path: str, language: str | None) -> bool:
         from django.urls import Resolver404
 
         try:
-            self._resolver.resolve(path)
+            with _language(language):
+                self._resolver.resolve(path)
         except Resolver404:  # APPEND_SLASH's redirect is no view either
             return False
         return True
 
     def routes(self) -> Iterator[Route]:
-        return (Route(f"/{path}") for path in _django_spelled(self._resolver.url_patterns))
+        spelled: dict[str, None] = {}  # each language's spelling, in order, once
+        for language in self._languages:
+            with _language(language):
+                spelled.update(dict.fromkeys(_django_spelled(self._resolver.url_patterns)))
+        return (Route(f"/{path}") for path in spelled)
+
+
+def _languages(patterns: Iterable[Any]) -> tuple[str | None, ...]:
+    """The languages to resolve under: the active one (``None``: left as it is), and each of
+    ``settings.LANGUAGES`` when the URLconf reads the language."""
+    from django.conf import settings
+
+    if not (settings.USE_I18N and _reads_language(patterns)):
+        return (None,)
+    return (None, *(code for code, _name in settings.LANGUAGES))
+
+
+def _language(code: str | None) -> AbstractContextManager[object]:
+    """``code`` active for a while (Django's ``override``); ``None`` leaves the active one."""
+    from django.utils import translation
+
+    return nullcontext() if code is None else translation.override(code)
+
+
+def _reads_language(patterns: Iterable[Any]) -> bool:
+    """Whether a pattern depends on the active language: a language prefix, or a route given
+    as a lazy translation (Django keeps it as given, not as a ``str``, to translate it)."""
+    from django.urls import LocalePrefixPattern
+
+    for pattern in patterns:
+        own = pattern.pattern
+        given = getattr(own, "_route", getattr(own, "_regex", ""))
+        if isinstance(own, LocalePrefixPattern) or not isinstance(given, str):
+            return True
+        inner = getattr(pattern, "url_patterns", None)
+        if inner is not None and _reads_language(inner):
+            return True
+    return False
 
 
 def _django_spelled(patterns: Iterable[Any]) -> Iterator[str]:

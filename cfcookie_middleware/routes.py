@@ -3,10 +3,15 @@
 Each rule's pattern (and each ``clear_on`` pattern) is turned into a few sample paths, ``{name}``
 filled with values common converters accept (``1``, ``a``, ``1.0``, a UUID) and a trailing ``*``
 with a few more, and the framework's own router is asked whether any of them reaches a view
-(``cfcookie_middleware.routers``). A pattern none reaches gets one warning on the
-``cfcookie_middleware.routes`` logger, naming the closest route as the framework spells it,
-prefixes included, and the rule that would match it. A warning, not an error: a rule may be
-meant for a path another server answers.
+(``cfcookie_middleware.routers``). Samples cannot guess literal text (the ``library`` a rule's
+trailing ``*`` stands for) or what a custom converter takes, so a pattern that matches a
+route's shape, its placeholders taken as any value, counts too: a false warning on a correct
+app costs more than a missed typo. A pattern nothing reaches gets one warning on the
+``cfcookie_middleware.routes`` logger: for a rule, the closest route as the framework spells it,
+prefixes included, and the rule that would match it; for ``clear_on``, only a route that differs
+by a prefix or a trailing slash, since following "the closest route" would clear the cookies on
+another page (``/login`` for ``/logout``). A warning, not an error: a rule may be meant for a
+path another server answers.
 
 When: Flask and Starlette register routes after the middleware exists, so the WSGI and ASGI
 adapters check at the app's first call (a lifespan startup, or the first request), then take the
@@ -23,7 +28,7 @@ import re
 import threading
 import weakref
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 from cfcookie_middleware.routers import Route, Routes, django_routes, find_routes
 from cfcookie_middleware.rules import Rule, compile_pattern
@@ -52,14 +57,17 @@ _FIELD_SAMPLES = ("1", "a", "1.0", "00000000-0000-0000-0000-000000000000")
 _TAIL_SAMPLES = ("", *_FIELD_SAMPLES, "a/b")
 _MAX_SAMPLES = 64
 # A route's placeholders in any framework's spelling: Werkzeug's and Django's <conv:name>,
-# Starlette's {name:conv}, a regex group of Django's re_path; and a regex's own characters.
+# Starlette's {name:conv}, a regex group of Django's re_path.
 _PLACEHOLDER = re.compile(
     r"<(?:(?P<wconv>\w+)(?:\([^<>]*\))?:)?(?P<wname>\w+)>"
     r"|\{(?P<sname>\w+)(?::(?P<sconv>\w+))?\}"
     r"|\(\?P<(?P<rname>\w+)>(?:[^()]|\([^()]*\))*\)"
 )
-_ROUTE_HEAD = re.compile(r"[^<{(\[\\.*+?|]*")
+_ANY_VALUE = "\x00"
+"""What a route's placeholder stands for in ``_covered``: no pattern's literal text holds it,
+and a ``{field}`` or a trailing ``*`` takes it, as either takes what a converter accepts."""
 _CLOSE_ENOUGH = 0.6  # '/poster' is not like '/docs' (0.5); '/logout' is like '/accounts/logout/'
+_WHOLE_PATH = "the whole path below the mount point, router prefixes included"
 _SILENCE = "If another server answers it, set the logger 'cfcookie_middleware.routes' to ERROR."
 
 
@@ -79,25 +87,45 @@ _checked_lock = threading.Lock()
 
 
 def _sample_paths(pattern: str) -> Iterator[str]:
-    """Paths ``pattern`` matches, made to pass common converters (at most 64)."""
+    """Paths ``pattern`` matches, made to pass common converters, at most 64."""
     body, wildcard = (pattern[:-1], True) if pattern.endswith("/*") else (pattern, False)
     parts = _FIELD.split(body)  # literal, name, literal, name, ..., literal
-    choices = [_FIELD_SAMPLES] * (len(parts) // 2) + [_TAIL_SAMPLES if wildcard else ("",)]
-    for values in itertools.islice(itertools.product(*choices), _MAX_SAMPLES):
-        yield "".join(literal + value for literal, value in zip(parts[::2], values, strict=True))
+    tails = _TAIL_SAMPLES if wildcard else ("",)
+    paths = (
+        "".join(literal + value for literal, value in zip(parts[::2], (*fill, tail), strict=True))
+        for fill in _fills(len(parts) // 2)
+        for tail in tails
+    )
+    return itertools.islice(paths, _MAX_SAMPLES)
+
+
+def _fills(count: int) -> Iterator[tuple[str, ...]]:
+    """Values for ``count`` fields: each sample in every field at once first, since a route's
+    fields often share a converter (``/o/<uuid:org>/p/<uuid:proj>``) and the cap would cut the
+    mixes before a UUID reaches the first field; then the mixes, each once."""
+    seen: set[tuple[str, ...]] = set()
+    same = ((value,) * count for value in _FIELD_SAMPLES)
+    for fill in itertools.chain(same, itertools.product(_FIELD_SAMPLES, repeat=count)):
+        if fill not in seen:
+            seen.add(fill)
+            yield fill
 
 
 def check_routes(core: CheckedPatterns, routes: Routes | None) -> None:
     """Warn once for each rule and ``clear_on`` pattern no route of ``routes`` reaches.
     Never raises: a router this cannot read leaves the rules unchecked (logged at DEBUG)."""
     if routes is None:
+        logger.debug("cfcookie: rules not checked: no router the check reads found in the app")
         return
     try:
-        for label, pattern, host, does in _patterns(core):
-            if _first_check(routes.key, label):
-                problem = _unrouted(routes, label, pattern, host, does)
+        checked = 0
+        for target in _targets(core):
+            if _first_check(routes.key, target.label):
+                checked += 1
+                problem = _unrouted(routes, target)
                 if problem is not None:
                     logger.warning("cfcookie: %s", problem)
+        logger.debug("cfcookie: %d patterns checked against the %s app", checked, routes.framework)
     except Exception:
         logger.debug("cfcookie: rules not checked against the app's routes", exc_info=True)
 
@@ -122,16 +150,26 @@ def check_django(core: CheckedPatterns) -> None:
     check_routes(core, routes)
 
 
-def _patterns(core: CheckedPatterns) -> Iterator[tuple[str, str, str | None, str]]:
-    """Each pattern given as a string: how to name it, the pattern, the host it is bound to,
-    and what it does (a compiled ``re.Pattern`` is the user's own regex: no sample paths)."""
+class _Target(NamedTuple):
+    """One pattern to check: how the message names it, the pattern, the host it is bound to,
+    and whether it clears the cookies (``clear_on``) rather than hands them out."""
+
+    label: str
+    pattern: str
+    host: str | None
+    clears: bool
+
+
+def _targets(core: CheckedPatterns) -> Iterator[_Target]:
+    """Each pattern given as a string (a compiled ``re.Pattern`` is the user's own regex: no
+    sample paths)."""
     for rule in core.rules:
         if isinstance(rule.pattern, str):
             bound = "" if rule.host is None else f", host={rule.host!r}"
-            yield f"Rule({rule.pattern!r}{bound})", rule.pattern, rule.host, "hands out cookies"
+            yield _Target(f"Rule({rule.pattern!r}{bound})", rule.pattern, rule.host, False)
     for index, pattern in enumerate(core.clear_on):
         if isinstance(pattern, str):
-            yield f"clear_on[{index}] {pattern!r}", pattern, None, "clears the cookies"
+            yield _Target(f"clear_on[{index}] {pattern!r}", pattern, None, True)
 
 
 def _first_check(key: object, label: str) -> bool:
@@ -153,28 +191,54 @@ def _reached(routes: Routes, pattern: str, host: str | None) -> bool:
     return any(routes.reaches(path, each) for each in hosts for path in _sample_paths(pattern))
 
 
-def _unrouted(routes: Routes, label: str, pattern: str, host: str | None, does: str) -> str | None:
-    """Why no route reaches ``pattern``, or ``None`` when one does."""
+def _unrouted(routes: Routes, target: _Target) -> str | None:
+    """Why no route reaches the pattern, or ``None`` when one does."""
+    pattern, host = target.pattern, target.host
     if _reached(routes, pattern, host):
         return None
     listed = list(routes.routes())
-    if _covered(pattern, [r for r in listed if host is None or r.host in (None, host)]):
+    on_host = [route for route in listed if host is None or route.host in (None, host)]
+    if _covered(pattern, on_host):
         return None
     where = f"the {routes.framework} app" + ("" if host is None else f" on host {host!r}")
-    problem = f"{label} matches no route of {where}, so it never {does}"
+    does = "clears the cookies" if target.clears else "hands out cookies"
+    problem = f"{target.label} matches no route of {where}, so it never {does}"
+    if target.clears:
+        return problem + _logout_advice(routes, pattern, on_host)
+    return problem + _rule_advice(routes, pattern, host, listed)
+
+
+def _rule_advice(routes: Routes, pattern: str, host: str | None, listed: list[Route]) -> str:
+    """The closest route, and the rule that reaches it when one does."""
     closest = _closest(pattern, listed)
     if closest is None:
-        return f"{problem}; no route looks like it. {_SILENCE}"
+        return f"; no route looks like it. {_SILENCE}"
     shown = repr(closest.path) + ("" if closest.host in (None, host) else f" on {closest.host}")
     fix = _fix(routes, pattern, host, closest)
     if fix is None:
         other_host = host is not None and closest.host not in (None, host)
         bind = "; bind the rule to the host the route is on" if other_host else ""
-        return f"{problem}: the closest route is {shown}{bind}. {_SILENCE}"
-    written = f"Rule({fix!r})" if label.startswith("Rule(") else repr(fix)
+        return f": the closest route is {shown}{bind}. {_SILENCE}"
     return (
-        f"{problem}: the closest route is {shown}{_hint(pattern, fix)}; write {written}, the "
-        f"whole path below the mount point, router prefixes included. {_SILENCE}"
+        f": the closest route is {shown}{_hint(pattern, fix)}; write Rule({fix!r}), {_WHOLE_PATH}"
+        f". {_SILENCE}"
+    )
+
+
+def _logout_advice(routes: Routes, pattern: str, listed: list[Route]) -> str:
+    """Only a route with the same path but for a prefix or a trailing slash is offered: any
+    other "closest" route (``/login`` for ``/logout``) would clear the cookies there."""
+    for route in listed:
+        text = _as_rule(route.path)
+        hint = "" if text is None else _hint(pattern, text)
+        if text is not None and hint and _reached(routes, text, None):
+            return (
+                f": the closest route is {route.path!r}{hint}; write {text!r}, {_WHOLE_PATH}. "
+                f"{_SILENCE}"
+            )
+    return (
+        "; no route has that path, even with another prefix or trailing slash: check the path "
+        f"of the logout view, {_WHOLE_PATH}. {_SILENCE}"
     )
 
 
@@ -184,18 +248,13 @@ def _skeleton(text: str) -> str:
 
 
 def _covered(pattern: str, listed: list[Route]) -> bool:
-    """A route the samples could not reach that the rule still names: one spelled as the rule
-    is, with converters the samples do not fit (a regex, ``any``, a custom one), or one below a
-    trailing ``*`` that is deeper than the samples (``/videos/<int:id>/stream``)."""
-    skeleton = _skeleton(pattern)
-    below = pattern[:-1] if pattern.endswith("/*") else None
-    for route in listed:
-        if _skeleton(route.path) == skeleton:
-            return True
-        head = _ROUTE_HEAD.match(route.path)
-        if below is not None and head is not None and head.group().startswith(below):
-            return True
-    return False
+    """Whether the pattern matches a route's shape, each of its placeholders standing for some
+    value: the samples miss literal text a ``{field}`` or a trailing ``*`` stands for (the rule
+    ``/users/{user_id}/*``, the route ``/users/<user_id>/library``) and values only a custom
+    converter, ``any`` or a regex accepts. Where the pattern's literal text meets a
+    placeholder, the samples (the literal text itself) and the router decide."""
+    matches = compile_pattern(pattern).fullmatch
+    return any(matches(_PLACEHOLDER.sub(_ANY_VALUE, route.path)) for route in listed)
 
 
 def _closest(pattern: str, listed: list[Route]) -> Route | None:
@@ -249,10 +308,16 @@ def _as_rule(path: str) -> str | None:
 
 
 def _hint(pattern: str, fix: str) -> str:
-    if fix.rstrip("/") == pattern.rstrip("/"):
+    """What tells ``fix`` from ``pattern`` when that is only a prefix or a trailing slash."""
+    bare, fixed = pattern.rstrip("/"), fix.rstrip("/")
+    if not bare or not fixed.endswith(bare):
+        return ""
+    prefix = fixed[: len(fixed) - len(bare)]
+    slash = pattern.endswith("/") != fix.endswith("/")
+    if prefix:
+        return f" (the prefix {prefix!r} is missing{', and the trailing slash differs' * slash})"
+    if slash:
         return " (only the trailing slash differs: the router redirects or answers 404)"
-    if fix.endswith(pattern):
-        return f" (the prefix {fix[: -len(pattern)]!r} is missing)"
     return ""
 
 

@@ -5,10 +5,13 @@ fresh one holding a throwaway key). A block whose first line names a file (``# a
 written to that file instead, importable by the blocks after it; the test files among them
 (``# test_*.py``) are then run by pytest. A block whose first line is ``# not run: REASON`` is
 only compiled: the reason is there for the reader to see. Tracebacks point at the page's lines.
+A page fails too when its apps log a warning of the route check (a rule or ``clear_on`` pattern
+no route of the app reaches), as a reader running them would see it.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import sys
 from collections.abc import Iterator
@@ -68,6 +71,28 @@ def python_blocks(text: str) -> list[Block]:
 
 
 def run_page(page: Path) -> int:
+    """Run ``page``'s blocks; non-zero when its test files fail or the route check warned."""
+    warned: list[logging.LogRecord] = []
+    check = logging.getLogger("cfcookie_middleware.routes")
+    check.addHandler(_Collect(warned))
+    status = _run_blocks(page)
+    for record in warned:
+        print(f"{page}: the route check warned: {record.getMessage()}", file=sys.stderr)
+    return status or int(bool(warned))
+
+
+class _Collect(logging.Handler):
+    """Keeps every warning the route check logs."""
+
+    def __init__(self, records: list[logging.LogRecord]) -> None:
+        super().__init__(logging.WARNING)
+        self.records = records
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def _run_blocks(page: Path) -> int:
     """Run ``page``'s blocks; the exit status of its test files' pytest run, else 0."""
     sys.path.insert(0, str(Path.cwd()))
     namespace: dict[str, object] = {"__name__": "__docs__"}

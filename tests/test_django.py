@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import importlib
+import logging
 import os
 import pickle
 import re
@@ -788,6 +789,19 @@ def test_example_refresh_route_answers_a_viewer_with_the_catalogues_grant(
     assert verifier.check_cookies(f"https://{MEDIA_HOST}/videos/intro/index.m3u8", cookies).allowed
     outside = f"https://{MEDIA_HOST}/users/alice/holiday.mp4"
     assert not verifier.check_cookies(outside, cookies).allowed
+
+
+def test_example_the_route_check_finds_a_route_for_every_pattern(
+    example_settings: Signer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Built for its first client, the middleware checks the example's rules and ``clear_on``
+    against its URLconf and warns of nothing: they all name routes."""
+    caplog.set_level(logging.DEBUG, logger="cfcookie_middleware.routes")
+    Client(raise_request_exception=False, HTTP_HOST=WWW).get("/login", secure=True)
+    given = importlib.import_module("examples.django_app.settings").CLOUDFRONT_COOKIES
+    count = len(given["rules"]) + len(given["clear_on"])
+    logged = [(r.levelno, r.getMessage()) for r in caplog.records if r.name.endswith(".routes")]
+    assert logged == [(logging.DEBUG, f"cfcookie: {count} patterns checked against the Django app")]
 
 
 def test_example_www_page_hands_out_cookies_the_edge_accepts(

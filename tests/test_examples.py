@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import http.client
 import importlib
+import logging
 import os
 import re
 import socket
@@ -46,6 +47,14 @@ NAMES = (
     "CloudFront-Hash-Algorithm",
 )
 EXAMPLES = ("flask_app", "starlette_app", "fastapi_app", "wsgi_app")
+CHECKED = {
+    "flask_app": "Flask",
+    "starlette_app": "Starlette",
+    "fastapi_app": "FastAPI",
+    "wsgi_app": "",
+}
+"""The framework whose router the route check reads in each example (none in plain WSGI)."""
+CHECK_LOGGER = "cfcookie_middleware.routes"
 ROOT = Path(__file__).resolve().parent.parent
 # The example's own variables, cleared so a developer's shell cannot change what is tested.
 ENV_NAMES = ("MEDIA_URL", "COOKIE_DOMAIN", "COOKIE_SECURE", "SECRET_KEY", "PORT")
@@ -249,6 +258,26 @@ def test_logout_clears_every_cloudfront_cookie_and_the_session(browser: Browser)
         assert "max-age=0" in reply.attributes(name), name
     after = browser.request("GET", "/videos")
     assert (after.status, after.cloudfront()) == (303, {})
+
+
+def test_the_route_check_finds_a_route_for_every_pattern(
+    example: ModuleType, signer: Signer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """At the app's first call the check reads the example's router and warns of nothing: its
+    rules and ``clear_on`` all name routes. The plain WSGI app (the demo's) has no router the
+    check reads, so it says so at DEBUG."""
+    caplog.set_level(logging.DEBUG, logger="cfcookie_middleware.routes")
+    Browser(example.create_app(signer)).request("GET", "/login")
+    framework = CHECKED[example.__name__.removeprefix("examples.")]
+    given = load_settings({}).middleware_options()
+    expected = (
+        f"cfcookie: {len(given['rules']) + len(given['clear_on'])} patterns checked against "
+        f"the {framework} app"
+        if framework
+        else "cfcookie: rules not checked: no router the check reads found in the app"
+    )
+    logged = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == CHECK_LOGGER]
+    assert logged == [(logging.DEBUG, expected)]
 
 
 def test_unknown_user_cannot_log_in(browser: Browser) -> None:

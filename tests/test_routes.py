@@ -12,20 +12,32 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import flask
 import pytest
 import quart
+from conftest import configured_django
 from django.conf import settings
+from django.conf.urls.i18n import i18n_patterns
+from django.core.handlers.wsgi import WSGIHandler
 from django.http import HttpRequest, HttpResponse
 from django.test import Client as DjangoClient
 from django.test import override_settings
 from django.urls import clear_url_caches, include, path, re_path
-from django.utils.functional import empty
 from fastapi import APIRouter, FastAPI
-from middleware_helpers import APP_HOST, BASE_URL, MEDIA, assert_grants, make_signer, options
+from middleware_helpers import (
+    APP_HOST,
+    BASE_URL,
+    CLOUDFRONT_NAMES,
+    MEDIA,
+    assert_grants,
+    cloudfront_set_cookies,
+    make_signer,
+    options,
+)
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
@@ -404,19 +416,17 @@ urlpatterns = [
 def django_settings() -> Iterator[None]:
     """Settings for this module's URLconf; each test gets a fresh resolver, which is checked
     once per process."""
-    assert not settings.configured, "Django settings were configured before this test"
-    settings.configure(
+    with configured_django(
         SECRET_KEY="test",
         ALLOWED_HOSTS=[APP_HOST],
         ROOT_URLCONF=__name__,
         MIDDLEWARE=["cfcookie_middleware.django.CloudFrontCookieMiddleware"],
-    )
-    clear_url_caches()
-    try:
-        yield
-    finally:
+    ):
         clear_url_caches()
-        settings._wrapped = empty
+        try:
+            yield
+        finally:
+            clear_url_caches()
 
 
 def django_get(url: str) -> Any:
@@ -458,3 +468,210 @@ def test_django_rules_that_resolve_log_nothing(warned: Warned) -> None:
     ):
         assert django_get("/api/old/3/").status_code == 200
     assert warned() == []
+
+
+@pytest.mark.usefixtures("django_settings")
+def test_django_i18n_patterns_resolve_under_each_language(
+    warned: Warned, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``LocaleMiddleware`` activates the language a path names, so ``/fr/...`` is routed
+    though ``/en/...`` is how the URLconf reads at startup."""
+    signer = make_signer()
+    rules = [
+        rule("/fr/catalogue/{slug}"),
+        rule("/{lang}/catalogue/{slug}"),
+        rule("/de/catalogue/{slug}"),  # not one of LANGUAGES
+    ]
+    with override_settings(
+        USE_I18N=True,
+        LANGUAGE_CODE="en",
+        LANGUAGES=[("en", "English"), ("fr", "French")],
+        MIDDLEWARE=["django.middleware.locale.LocaleMiddleware", *settings.MIDDLEWARE],
+        CLOUDFRONT_COOKIES=options(signer, rules=rules),
+    ):
+        catalogue = i18n_patterns(path("catalogue/<slug:slug>", django_view))
+        monkeypatch.setattr(sys.modules[__name__], "urlpatterns", catalogue)
+        client = WerkzeugClient(WSGIHandler())
+        french = client.get("/fr/catalogue/intro", base_url=BASE_URL)
+        assert client.get("/de/catalogue/intro", base_url=BASE_URL).status_code == 404
+    assert french.status_code == 200
+    assert_grants(french.headers.getlist("Set-Cookie"), signer, INSIDE, OUTSIDE)
+    assert_one_warning(warned(), "Rule('/de/catalogue/{slug}') matches no route of the Django app")
+
+
+# ---- correct apps log nothing, in every framework ----------------------------------------------
+ORG, PROJ = "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0", "12345678-90ab-4cde-8f01-234567890abc"
+FRAMEWORKS = ("Flask", "Starlette", "FastAPI", "Django")
+# A route in Starlette's spelling, a rule, and a path the route serves and the rule matches.
+CORRECT = [
+    ("/users/{user_id:str}/library", "/users/{user_id}/library", "/users/alice/library"),
+    # Literal text after a field, below a trailing *: the samples cannot guess "library".
+    ("/users/{user_id:str}/library", "/users/{user_id}/*", "/users/alice/library"),
+    ("/courses/{course:slug}/lessons/{n:int}", "/courses/{course}/*", "/courses/go-1/lessons/3"),
+    (
+        "/courses/{course:slug}/lessons/{n:int}",
+        "/courses/{course}/lessons/{n}",
+        "/courses/a/lessons/3",
+    ),
+    (
+        "/o/{org:uuid}/p/{proj:uuid}/files/{f:path}",
+        "/o/{org}/p/{proj}/*",
+        f"/o/{ORG}/p/{PROJ}/files/a",
+    ),
+    # The rule's literal "files" meets a placeholder: only a UUID in both fields reaches it.
+    (
+        "/o/{org:uuid}/p/{proj:uuid}/{kind:str}/{f:path}",
+        "/o/{org}/p/{proj}/files/*",
+        f"/o/{ORG}/p/{PROJ}/files/a.txt",
+    ),
+    # Four fields of mixed converters: more mixes than the samples try.
+    (
+        "/a/{w:uuid}/b/{x:int}/c/{y:str}/d/{z:float}",
+        "/a/{w}/b/{x}/c/{y}/d/{z}",
+        f"/a/{ORG}/b/1/c/x/d/2.5",
+    ),
+    ("/items/{item:uuid}/{version:float}", "/items/{item}/{version}", f"/items/{ORG}/1.5"),
+    ("/files/{name:path}", "/files/*", "/files/a/b.txt"),
+    ("/files/{name:path}", "/files/docs/*", "/files/docs/a.txt"),
+    ("/files/{name:path}", "/files/{folder}/{name}", "/files/docs/a.txt"),
+    ("/videos/{video_id:int}/stream", "/videos/*", "/videos/7/stream"),
+    ("/users/me", "/users/{user_id}", "/users/me"),  # a field rule over a literal route
+    ("/v{n:int}/docs", "/{version}/docs", "/v2/docs"),  # a placeholder inside a segment
+    ("/reports/{year:int}/{month:int}/", "/reports/*", "/reports/2024/5/"),
+    ("/library/", "/library/", "/library/"),
+]
+# Near misses of the same routes: each still warns.
+MISSES = [
+    ("/users/{user_id:str}/library", "/user/{user_id}/*"),
+    ("/users/{user_id:str}/library", "/users/{user_id}/library/*"),
+    ("/videos/{video_id:int}", "/videos/{video_id}/"),
+    ("/files/{name:path}", "/file/*"),
+    ("/o/{org:uuid}/p/{proj:uuid}/{kind:str}", "/o/{org}/q/{proj}/files"),
+]
+CONVERTERS = {  # what each router calls the converter, where it has one
+    "Flask": {"str": "string", "slug": "string"},
+    "Starlette": {"slug": "str"},
+    "FastAPI": {"slug": "str"},
+    "Django": {"float": "str"},
+}
+
+
+def spelled(route: str, framework: str) -> str:
+    """``route`` in ``framework``'s syntax: ``<int:n>`` for Werkzeug and Django (whose routes
+    have no leading slash), ``{n:int}`` for Starlette."""
+
+    def field(found: re.Match[str]) -> str:
+        name, converter = found.groups()
+        converter = CONVERTERS[framework].get(converter, converter)
+        return (
+            f"{{{name}:{converter}}}"
+            if framework in ("Starlette", "FastAPI")
+            else f"<{converter}:{name}>"
+        )
+
+    text = re.sub(r"\{(\w+):(\w+)\}", field, route)
+    return text.removeprefix("/") if framework == "Django" else text
+
+
+def fastapi_view() -> str:
+    return "ok"
+
+
+def get_one_route(
+    request: pytest.FixtureRequest, framework: str, route: str, url: str, **given: Any
+) -> tuple[int, list[str]]:
+    """GET ``url`` of an app whose one route is ``route``, under the middleware with the
+    options ``given`` (the check runs before or at this first call): the status and the
+    ``Set-Cookie`` values."""
+    route = spelled(route, framework)
+    if framework == "Flask":
+        app = flask.Flask(__name__, static_folder=None)
+        CloudFrontCookies(app, **given)
+        app.add_url_rule(route, view_func=ok)
+        response = flask_get(app, url)
+        return response.status_code, response.headers.getlist("Set-Cookie")
+    if framework == "Django":
+        request.getfixturevalue("django_settings")
+        request.getfixturevalue("monkeypatch").setattr(
+            sys.modules[__name__], "urlpatterns", [path(route, django_view)]
+        )
+        with override_settings(CLOUDFRONT_COOKIES=given):
+            answer = WerkzeugClient(WSGIHandler()).get(url, base_url=BASE_URL)
+        return answer.status_code, answer.headers.getlist("Set-Cookie")
+    if framework == "Starlette":
+        asgi: Starlette = Starlette(routes=[Route(route, page)])
+    else:
+        asgi = FastAPI()
+        asgi.add_api_route(route, fastapi_view)
+    asgi.add_middleware(AsgiMiddleware, **given)
+    with TestClient(asgi, base_url=BASE_URL) as client:
+        reply = client.get(url)
+    return reply.status_code, reply.headers.get_list("set-cookie")
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+@pytest.mark.parametrize(("route", "pattern", "url"), CORRECT)
+def test_a_rule_its_route_serves_logs_nothing_and_grants(
+    warned: Warned,
+    request: pytest.FixtureRequest,
+    framework: str,
+    route: str,
+    pattern: str,
+    url: str,
+) -> None:
+    signer = make_signer()
+    given = options(signer, rules=[rule(pattern)])
+    status, set_cookies = get_one_route(request, framework, route, url, **given)
+    assert status == 200
+    assert_grants(set_cookies, signer, INSIDE, OUTSIDE)
+    assert warned() == []
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+@pytest.mark.parametrize(("route", "pattern"), MISSES)
+def test_a_near_miss_of_the_route_still_warns(
+    warned: Warned, request: pytest.FixtureRequest, framework: str, route: str, pattern: str
+) -> None:
+    given = options(make_signer(), rules=[rule(pattern)])
+    status, set_cookies = get_one_route(request, framework, route, "/nowhere", **given)
+    assert (status, set_cookies) == (404, [])
+    assert_one_warning(warned(), f"Rule({pattern!r}) matches no route of the")
+
+
+# ---- clear_on: no other route is offered -------------------------------------------------------
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_clear_on_never_offers_another_route(
+    warned: Warned, request: pytest.FixtureRequest, framework: str
+) -> None:
+    """Following "the closest route is '/login'" would clear the cookies at every login."""
+    given = options(make_signer(), rules=[], clear_on=["/logout"])
+    assert get_one_route(request, framework, "/login", "/login", **given)[0] == 200
+    (message,) = warned()
+    assert message.startswith(
+        f"cfcookie: clear_on[0] '/logout' matches no route of the {framework} app, "
+        "so it never clears the cookies; no route has that path, even with another prefix "
+        "or trailing slash: check the path of the logout view"
+    )
+    assert "login" not in message
+
+
+@pytest.mark.parametrize("framework", FRAMEWORKS)
+def test_clear_on_names_a_route_that_differs_by_a_prefix_and_a_slash(
+    warned: Warned, request: pytest.FixtureRequest, framework: str
+) -> None:
+    logout = "/accounts/logout/"
+    given = options(make_signer(), rules=[], clear_on=["/logout"])
+    get_one_route(request, framework, logout, logout, **given)
+    (message,) = warned()
+    assert (
+        f"the closest route is '{logout}' (the prefix '/accounts' is missing, and the trailing "
+        f"slash differs); write '{logout}'"
+    ) in message
+    status, set_cookies = get_one_route(
+        request, framework, logout, logout, **options(make_signer(), rules=[], clear_on=[logout])
+    )
+    assert status == 200
+    cleared = cloudfront_set_cookies(set_cookies)
+    assert set(cleared) == set(CLOUDFRONT_NAMES)
+    assert {cookie.attributes.get("max-age") for cookie in cleared.values()} == {"0"}
+    assert len(warned()) == 1
