@@ -227,45 +227,53 @@ def _starlette_routes(app: object) -> Routes | None:
 # ---- Django -------------------------------------------------------------------------------
 class _DjangoRoutes(Routes):
     """The root URLconf's resolver, which resolves every request (no host routing). A URLconf
-    that reads the language (``i18n_patterns``, routes marked for translation) resolves under
-    the one ``LocaleMiddleware`` activates per request: each of ``settings.LANGUAGES``."""
+    that reads the language (``i18n_patterns``, routes given as lazy translations) resolves a
+    path under the language ``LocaleMiddleware`` activates for it: the one its prefix names,
+    or, for translated routes, any of ``settings.LANGUAGES`` (a cookie or a header picks it)."""
 
     framework = "Django"
 
     def __init__(self, resolver: Any) -> None:
+        from django.conf import settings
+
         self.key = resolver
         self._resolver = resolver
-        self._languages = _languages(resolver.url_patterns)
+        prefixed, translated = _language_use(resolver.url_patterns, settings.USE_I18N)
+        every = tuple(code for code, _name in settings.LANGUAGES)
+        self._by_prefix = prefixed or translated
+        self._always = every if translated else ()
+        self._spelled_in = (None, *every) if self._by_prefix else (None,)
 
     def reaches(self, path: str, host: str | None) -> bool:
-        return any(self._resolves(path, language) for language in self._languages)
-
-    def _resolves(self, path: str, language: str | None) -> bool:
         from django.urls import Resolver404
 
-        try:
-            with _language(language):
-                self._resolver.resolve(path)
-        except Resolver404:  # APPEND_SLASH's redirect is no view either
-            return False
-        return True
+        for language in self._languages(path):
+            try:
+                with _language(language):
+                    self._resolver.resolve(path)
+            except Resolver404:  # APPEND_SLASH's redirect is no view either
+                continue
+            return True
+        return False
+
+    def _languages(self, path: str) -> Iterator[str | None]:
+        """The active language (``None``: as it is), then those a request may activate."""
+        from django.utils.translation import get_language_from_path
+
+        yield None
+        if self._by_prefix:
+            yield get_language_from_path(path)
+        yield from self._always
+
+    def hosts(self) -> tuple[str | None, ...]:
+        return (None,)  # Django routes every host alike
 
     def routes(self) -> Iterator[Route]:
         spelled: dict[str, None] = {}  # each language's spelling, in order, once
-        for language in self._languages:
+        for language in self._spelled_in:
             with _language(language):
                 spelled.update(dict.fromkeys(_django_spelled(self._resolver.url_patterns)))
         return (Route(f"/{path}") for path in spelled)
-
-
-def _languages(patterns: Iterable[Any]) -> tuple[str | None, ...]:
-    """The languages to resolve under: the active one (``None``: left as it is), and each of
-    ``settings.LANGUAGES`` when the URLconf reads the language."""
-    from django.conf import settings
-
-    if not (settings.USE_I18N and _reads_language(patterns)):
-        return (None,)
-    return (None, *(code for code, _name in settings.LANGUAGES))
 
 
 def _language(code: str | None) -> AbstractContextManager[object]:
@@ -275,20 +283,24 @@ def _language(code: str | None) -> AbstractContextManager[object]:
     return nullcontext() if code is None else translation.override(code)
 
 
-def _reads_language(patterns: Iterable[Any]) -> bool:
-    """Whether a pattern depends on the active language: a language prefix, or a route given
-    as a lazy translation (Django keeps it as given, not as a ``str``, to translate it)."""
+def _language_use(patterns: Iterable[Any], i18n: bool) -> tuple[bool, bool]:
+    """Whether the URLconf has a language prefix, and whether it has a route given as a lazy
+    translation (Django keeps it as given, not as a ``str``, to translate it per language)."""
     from django.urls import LocalePrefixPattern
 
+    owns = list(_own_patterns(patterns)) if i18n else []
+    prefixed = any(isinstance(own, LocalePrefixPattern) for own in owns)
+    given = (getattr(own, "_route", getattr(own, "_regex", "")) for own in owns)
+    return prefixed, any(not isinstance(text, str) for text in given)
+
+
+def _own_patterns(patterns: Iterable[Any]) -> Iterator[Any]:
+    """Each entry's own pattern, those of includes too."""
     for pattern in patterns:
-        own = pattern.pattern
-        given = getattr(own, "_route", getattr(own, "_regex", ""))
-        if isinstance(own, LocalePrefixPattern) or not isinstance(given, str):
-            return True
+        yield pattern.pattern
         inner = getattr(pattern, "url_patterns", None)
-        if inner is not None and _reads_language(inner):
-            return True
-    return False
+        if inner is not None:
+            yield from _own_patterns(inner)
 
 
 def _django_spelled(patterns: Iterable[Any]) -> Iterator[str]:

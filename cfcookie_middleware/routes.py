@@ -261,16 +261,25 @@ def _closest(pattern: str, listed: list[Route]) -> Route | None:
     """The route most like ``pattern``, whole or by its end (a prefix the rule lacks), if any
     is alike enough; the first of equals, in the router's order."""
     wanted = _skeleton(pattern)
-
-    def likeness(route: Route) -> float:
+    matcher = difflib.SequenceMatcher(None, b=wanted)  # what it learns of the pattern is kept
+    best, floor = None, _CLOSE_ENOUGH
+    for route in listed:
         spelled = _skeleton(route.path)
-        return max(
-            difflib.SequenceMatcher(None, wanted, spelled).ratio(),
-            difflib.SequenceMatcher(None, wanted, spelled[-len(wanted) :]).ratio(),
+        likeness = max(
+            _likeness(matcher, text, floor) for text in (spelled, spelled[-len(wanted) :])
         )
+        if likeness > floor or (best is None and likeness == floor):
+            best, floor = route, likeness
+    return best
 
-    best = max(listed, key=likeness, default=None)
-    return best if best is not None and likeness(best) >= _CLOSE_ENOUGH else None
+
+def _likeness(matcher: difflib.SequenceMatcher[str], text: str, floor: float) -> float:
+    """How like the pattern ``text`` is; 0 when a cheap upper bound is under ``floor`` (an app
+    may list thousands of routes: each language's, under Django's i18n)."""
+    matcher.set_seq1(text)
+    if matcher.real_quick_ratio() < floor or matcher.quick_ratio() < floor:
+        return 0.0
+    return matcher.ratio()
 
 
 def _fix(routes: Routes, pattern: str, host: str | None, route: Route) -> str | None:
