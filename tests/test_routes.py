@@ -506,7 +506,7 @@ FRAMEWORKS = ("Flask", "Starlette", "FastAPI", "Django")
 CORRECT = [
     ("/users/{user_id:str}/library", "/users/{user_id}/library", "/users/alice/library"),
     # Literal text after a field, below a trailing *: the samples cannot guess "library".
-    ("/users/{user_id:str}/library", "/users/{user_id}/*", "/users/alice/library"),
+    ("/users/{user_id}/library", "/users/{user_id}/*", "/users/alice/library"),
     ("/courses/{course:slug}/lessons/{n:int}", "/courses/{course}/*", "/courses/go-1/lessons/3"),
     (
         "/courses/{course:slug}/lessons/{n:int}",
@@ -558,18 +558,16 @@ CONVERTERS = {  # what each router calls the converter, where it has one
 
 def spelled(route: str, framework: str) -> str:
     """``route`` in ``framework``'s syntax: ``<int:n>`` for Werkzeug and Django (whose routes
-    have no leading slash), ``{n:int}`` for Starlette."""
+    have no leading slash), ``{n:int}`` for Starlette; ``{n}`` is each one's default."""
 
     def field(found: re.Match[str]) -> str:
         name, converter = found.groups()
         converter = CONVERTERS[framework].get(converter, converter)
-        return (
-            f"{{{name}:{converter}}}"
-            if framework in ("Starlette", "FastAPI")
-            else f"<{converter}:{name}>"
-        )
+        if framework in ("Starlette", "FastAPI"):
+            return f"{{{name}}}" if converter is None else f"{{{name}:{converter}}}"
+        return f"<{name}>" if converter is None else f"<{converter}:{name}>"
 
-    text = re.sub(r"\{(\w+):(\w+)\}", field, route)
+    text = re.sub(r"\{(\w+)(?::(\w+))?\}", field, route)
     return text.removeprefix("/") if framework == "Django" else text
 
 
