@@ -187,6 +187,8 @@ def _first_check(key: object, label: str) -> bool:
 
 
 def _reached(routes: Routes, pattern: str, host: str | None) -> bool:
+    """Whether a sample path of ``pattern`` reaches a view on ``host`` (on any host the routes
+    name, when ``None``)."""
     hosts = (host,) if host is not None else routes.hosts()
     return any(routes.reaches(path, each) for each in hosts for path in _sample_paths(pattern))
 
@@ -324,7 +326,8 @@ def _hint(pattern: str, fix: str) -> str:
     prefix = fixed[: len(fixed) - len(bare)]
     slash = pattern.endswith("/") != fix.endswith("/")
     if prefix:
-        return f" (the prefix {prefix!r} is missing{', and the trailing slash differs' * slash})"
+        also = ", and the trailing slash differs" if slash else ""
+        return f" (the prefix {prefix!r} is missing{also})"
     if slash:
         return " (only the trailing slash differs: the router redirects or answers 404)"
     return ""
