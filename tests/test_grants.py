@@ -132,11 +132,13 @@ def test_a_grant_the_options_cannot_serve_is_refused_by_check_grant() -> None:
         ("CloudFront-Policy=x; Domain=.example.com; Path=/; Secure", True),
         ("CloudFront-Expires=1; Path=/", True),
         ("CloudFront-Policy=x", True),  # no Path: the browser's default, maybe this one
-        ("CloudFront-Policy=x; Path=/users/", False),  # another path: another set
+        ("CloudFront-Policy=x; Path=/users/", True),  # another path: the browser sends both
+        ("CloudFront-Key-Pair-Id=K; Path=/videos/a/; Max-Age=0", True),
         ("session=CloudFront-Policy; Path=/", False),
+        ("X-CloudFront-Policy=x; Path=/", False),
     ],
 )
-def test_a_rule_adds_no_set_where_the_response_sets_one_at_its_path(
+def test_a_rule_adds_no_set_where_the_response_sets_one_at_any_path(
     already: str, steps_aside: bool
 ) -> None:
     signer, clock = make_signer(), Clock()
