@@ -44,7 +44,7 @@ from middleware_helpers import (
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.responses import PlainTextResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route, Router
 
 from cfcookie_middleware import grant as grant_response
 from cfcookie_middleware.asgi import ASGIApp, CloudFrontCookieMiddleware
@@ -264,7 +264,12 @@ def misuse_app(route_class: type[Any], *, middleware: bool = True) -> FastAPI:
     [
         (Any, True, "/videos/1", "this route is not a GrantRoute, .*; create its router with"),
         (Any, True, "/injected/1", "this Response has no status yet; make the route a GrantRoute"),
-        (GrantRoute, False, "/videos/1", "has no CloudFrontCookieMiddleware, .*; add it with"),
+        (
+            GrantRoute,
+            False,
+            "/videos/1",
+            "no CloudFrontCookieMiddleware served this request, .*; add it to the app",
+        ),
         (
             GrantRoute,
             True,
@@ -283,3 +288,60 @@ def test_misuse_is_an_error_naming_the_fix(
     fetch = serving(app, raise_server_exceptions=True)
     with pytest.raises(ConfigurationError, match=match):
         fetch(path)
+
+
+# ---- where a grant finds the middleware: the scope, however the app is put together -----------
+async def album(request: Request) -> Response:
+    """A Starlette view granting on its own response."""
+    response = PlainTextResponse("an album")
+    grant_response(response, VIDEOS, request=request)
+    return response
+
+
+def wrapped_starlette(config: dict[str, Any]) -> ASGIApp:
+    return CloudFrontCookieMiddleware(
+        Starlette(routes=[Route("/videos/{video_id}", album)]), **config
+    )
+
+
+def bare_router(config: dict[str, Any]) -> ASGIApp:
+    return CloudFrontCookieMiddleware(Router(routes=[Route("/videos/{video_id}", album)]), **config)
+
+
+def mounted_starlette(config: dict[str, Any]) -> ASGIApp:
+    sub = Starlette(routes=[Route("/{video_id}", album)])
+    return Starlette(
+        routes=[Mount("/videos", app=sub)],
+        middleware=[Middleware(CloudFrontCookieMiddleware, **config)],
+    )
+
+
+def mounted_fastapi(config: dict[str, Any]) -> ASGIApp:
+    sub = FastAPI()
+    sub.router.route_class = GrantRoute
+
+    @sub.get("/{video_id}", dependencies=[Depends(grant(VIDEOS))])
+    def watch(video_id: str) -> dict[str, str]:
+        return {"video": video_id}
+
+    parent = FastAPI()
+    parent.mount("/videos", sub)
+    parent.add_middleware(CloudFrontCookieMiddleware, **config)
+    return parent
+
+
+@pytest.mark.parametrize(
+    "build",
+    [wrapped_starlette, bare_router, mounted_starlette, mounted_fastapi],
+    ids=["wrapped", "bare-router", "mounted-starlette", "mounted-fastapi"],
+)
+def test_a_grant_finds_the_middleware_that_serves_the_request(
+    serving: Callable[..., Fetch], build: Callable[[dict[str, Any]], ASGIApp]
+) -> None:
+    signer, clock = make_signer(), Clock()
+    fetch = serving(build(options(signer, rules=[], clock=clock)), raise_server_exceptions=True)
+    answer = fetch("/videos/7")
+    assert answer.status == 200
+    assert_grants(
+        answer.set_cookies, signer, f"{MEDIA}/videos/7/a", f"{MEDIA}/videos/8/a", now=clock.now
+    )
