@@ -24,7 +24,7 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, ClassVar, TypedDict
 
 from cfcookie_middleware.rules import ResourceSource, Terms
 from cfcookie_middleware.signing import ConfigurationError, Signer
@@ -66,6 +66,11 @@ class Grant(Terms):
     cookie_path: str | None = None
     template_fields: frozenset[str] = field(init=False, repr=False, compare=False)
     _hash: int = field(init=False, repr=False, compare=False)
+    callable_hint: ClassVar[str] = (
+        "; did you write @cloudfront.grant without (resource)? The decorator takes the "
+        'resource first: @cloudfront.grant("https://media.example.com/videos/{video_id}/*") '
+        "(Django: @grant(...))"
+    )
 
     @property
     def where(self) -> str:
@@ -89,7 +94,23 @@ class Grant(Terms):
         return self._hash
 
     def check_view(self, view: Callable[..., Any]) -> None:
-        """Refuse a template naming something ``view`` is not given as a URL parameter."""
+        """Refuse what a decorator cannot grant at: a class (a class-based view's methods are
+        decorated, not the class), something that is no view (a request: the decorator was
+        written without its resource), and a template naming something ``view`` is not given
+        as a URL parameter."""
+        if isinstance(view, type):
+            raise ConfigurationError(
+                f"{self.where}: decorates a view function, not the class {view.__qualname__}; "
+                "decorate the class-based view's method instead: in Django, "
+                "@method_decorator(grant(...), name='get') on the class, or "
+                "@method_decorator(grant(...)) on its get method"
+            )
+        if not callable(view):
+            raise ConfigurationError(
+                f"{self.where}: got a {type(view).__name__} where the view goes; did you write "
+                "@grant without (resource)? The decorator takes the resource first: "
+                '@grant("https://media.example.com/videos/{video_id}/*")'
+            )
         _check_view(self, inspect.unwrap(view))
 
 

@@ -73,6 +73,10 @@ def granted(core: CookieCore, declared: Grant, status: int = 200, **params: str)
         (f"{MEDIA}/{{a.b}}/*", {}, r"must be a plain captured name"),
         (f"{MEDIA}/{{{{x}}}}/*", {}, r"doubled brace"),
         (WerkzeugResponse("x"), {}, r"got a response where the resource goes"),
+        (f"{MEDIA}/users/<user_id>/*", {}, r"'<user_id>' .*; write \{user_id\}"),
+        # A view where the resource goes: the decorator was written without (resource).
+        (lambda: "a page", {}, r"did you write @cloudfront\.grant without \(resource\)\?"),
+        (lambda request, video_id: "", {}, r"did you write @cloudfront\.grant without \("),
     ],
 )
 def test_a_grant_checks_its_terms_when_made(

@@ -144,6 +144,15 @@ def test_a_view_without_the_template_s_parameter_is_refused_at_decoration() -> N
             return name
 
 
+def test_the_decorator_without_its_resource_is_refused_at_decoration() -> None:
+    cloudfront = CloudFrontCookies(**options(make_signer(), rules=[]))
+    with pytest.raises(ConfigurationError, match=r"did you write @cloudfront\.grant without \("):
+
+        @cloudfront.grant  # type: ignore[arg-type]
+        def index() -> str:
+            return "home"
+
+
 @pytest.mark.parametrize("init_first", [True, False], ids=["init-first", "decorate-first"])
 def test_a_grant_the_options_cannot_serve_is_refused_before_any_request(init_first: bool) -> None:
     """Checked as a rule is, whichever comes first: the extension or the decorator."""
