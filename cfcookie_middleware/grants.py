@@ -150,6 +150,7 @@ def _spec(resource: ResourceSource, terms: tuple[tuple[str, Any], ...]) -> Grant
 # only when its framework is imported already, so this module imports none.
 _ADAPTERS = (
     ("werkzeug.wrappers", "Response", "cfcookie_middleware.flask"),
+    ("quart.wrappers", "Response", "cfcookie_middleware.quart"),
     ("django.http", "HttpResponseBase", "cfcookie_middleware.django"),
     ("starlette.responses", "Response", "cfcookie_middleware.starlette"),
 )
