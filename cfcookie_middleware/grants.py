@@ -9,7 +9,7 @@ current one.
 
 The forms, one per framework, all take the options in ``GrantOptions``:
 
-- Flask: ``@cloudfront.grant(resource)`` on a view (``CloudFrontCookies.grant``);
+- Flask and Quart: ``@cloudfront.grant(resource)`` on a view (``CloudFrontCookies.grant``);
 - Django: ``@grant(resource)`` from ``cfcookie_middleware.django``, sync or async views;
 - FastAPI: ``Depends(grant(resource))`` from ``cfcookie_middleware.fastapi``, on a ``GrantRoute``;
 - any of them: ``grant(response, resource)`` here, called in the view on the response it returns.
@@ -178,10 +178,11 @@ def grant(
 ) -> None:
     """Give the visitor cookies for ``resource`` with ``response``, the one the view returns.
 
-    ``response`` is a Flask (Werkzeug), Django or Starlette/FastAPI response; ``request`` is the
-    framework's request, needed where there is no current one (Django, Starlette, FastAPI;
-    Flask reads ``flask.request``). ``resource`` is a template filled from ``params``, by
-    default the view's URL parameters. The terms are ``Rule``'s (``ttl``, ``cookie_path``...).
+    ``response`` is a Flask (Werkzeug), Quart, Django or Starlette/FastAPI response; ``request``
+    is the framework's request, needed where there is no current one (Django, Starlette,
+    FastAPI; Flask and Quart read ``flask.request`` and ``quart.request``). ``resource`` is a
+    template filled from ``params``, by default the view's URL parameters. The terms are
+    ``Rule``'s (``ttl``, ``cookie_path``...).
     Nothing is added unless the response's status is 2xx, the method allowed and ``when``
     agrees, exactly as for a rule; a visitor holding a current set gets no new one.
     """
@@ -189,7 +190,7 @@ def grant(
     if adapter is None:
         raise ConfigurationError(
             f"grant: {type(response).__name__} is not a response grant knows; pass the "
-            "Flask, Django or Starlette/FastAPI response the view returns"
+            "Flask, Quart, Django or Starlette/FastAPI response the view returns"
         )
     spec = _spec(resource, tuple(sorted(terms.items())))
     apply: Callable[..., None] = importlib.import_module(adapter).grant_response

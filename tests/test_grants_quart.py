@@ -144,15 +144,18 @@ def test_a_remote_signer_signs_off_the_event_loop() -> None:
 def test_the_decorator_in_an_app_without_the_extension_is_an_error() -> None:
     cloudfront = CloudFrontCookies(**options(make_signer(), rules=[]))
     app = quart.Quart(__name__)
-    app.config.update(PROPAGATE_EXCEPTIONS=True)  # the error reaches the test, not a 500 page
 
     @app.get("/videos/<video_id>")
     @cloudfront.grant(VIDEOS)
     async def videos(video_id: str) -> str:
         return video_id
 
+    async def call_the_view() -> None:
+        async with app.test_request_context("/videos/1"):  # the error, not Quart's 500 page
+            await app.view_functions["videos"](video_id="1")
+
     with pytest.raises(ConfigurationError, match=r"has no CloudFrontCookies; .* init_app"):
-        fetcher(app)("/videos/1")
+        asyncio.run(call_the_view())
 
 
 def test_grant_outside_a_request_is_an_error() -> None:
