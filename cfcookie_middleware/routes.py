@@ -66,7 +66,7 @@ _SILENCE = "If another server answers it, set the logger 'cfcookie_middleware.ro
 
 class CheckedPatterns(Protocol):
     """What the check reads of the core (``CookieCore`` is one): the rules, and the logout
-    patterns as given."""
+    patterns as given; ``check_grant`` takes the grants found at the views."""
 
     @property
     def rules(self) -> Sequence[Rule]: ...
