@@ -77,6 +77,7 @@ class CloudFrontCookieMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        scope["cfcookie.middleware"] = self  # for grants at the view (starlette.MIDDLEWARE)
         host, cookie = _host_and_cookie(scope)
         pending = self.core.start(
             method=scope.get("method", ""),

@@ -587,7 +587,7 @@ class _Granting(Pending):
         if set_cookies is None:
             return None
         headers = list(headers)
-        if _sets_cloudfront_cookies(headers, rule.cookie_path or core.cookie_path):
+        if _sets_cloudfront_cookies(headers):
             return None  # a grant at the view (or the app) did: a second set would mix with it
         if core.secure and self._scheme == "http" and not is_secure_context_host(self._host):
             core._warn_once(
@@ -629,18 +629,13 @@ class _Granting(Pending):
         return resource, network
 
 
-def _sets_cloudfront_cookies(headers: Headers, path: str) -> bool:
-    """Whether ``headers`` set a ``CloudFront-*`` cookie at ``path`` already (or with no Path)."""
-    for name, value in headers:
-        if value.startswith("CloudFront-") and name.lower() == "set-cookie":
-            cookie_path = None
-            for attribute in value.split(";")[1:]:
-                key, _, attribute_value = attribute.partition("=")
-                if key.strip().lower() == "path":
-                    cookie_path = attribute_value.strip()
-            if cookie_path in (None, path):
-                return True
-    return False
+def _sets_cloudfront_cookies(headers: Headers) -> bool:
+    """Whether ``headers`` set a ``CloudFront-*`` cookie already, at any Path: a second set at
+    another Path would reach the browser too, which then sends both, and which one CloudFront
+    reads is undocumented; the set already there (a grant at the view) is the more specific."""
+    return any(
+        value.startswith("CloudFront-") and name.lower() == "set-cookie" for name, value in headers
+    )
 
 
 def _renderer(path: str, **attributes: Any) -> Callable[..., str]:

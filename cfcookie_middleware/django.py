@@ -22,8 +22,8 @@ then one ``Set-Cookie`` per entry of ``response.cookies``, as ``morsel.output(he
 ``response.set_cookie`` would let ``http.cookies`` quote a value, and a quoted CloudFront
 signature no longer verifies; so each value the core rendered goes into ``response.cookies`` as
 a ``Morsel`` whose output is that value, byte for byte. The app's own cookies stay where they
-are; a response that sets ``CloudFront-*`` cookies at a rule's cookie path already (a ``grant``
-at the view did, or the app) gets no second set from the rule.
+are; a response that sets ``CloudFront-*`` cookies already, at any path (a ``grant`` at the
+view did, or the app), gets no second set from the rule.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without FastAPI
         '"cfcookie-middleware[starlette]"'
     ) from exc
 
+from cfcookie_middleware.grant_checks import mark_dependency
 from cfcookie_middleware.grants import Grant, GrantOptions
 from cfcookie_middleware.rules import ResourceSource
 from cfcookie_middleware.signing import ConfigurationError
@@ -59,8 +60,10 @@ def grant(
     """A dependency: the route's successful responses to an allowed method get cookies for
     ``resource``, a template filled from the route's path parameters (or a callable taking the
     request view), with ``Rule``'s options. ``dependencies=[Depends(grant(...))]`` on a
-    ``GrantRoute``, or on its router. Checked here; the template's names are checked against
-    the path on the route's first request (a dependency is made before its routes)."""
+    ``GrantRoute``, or on its router. Checked here; against the middleware's options and the
+    route's path at the app's first call (a lifespan startup, or the first request), where a
+    problem is logged, and on each request to the route, where it is an error (a dependency
+    is made before its routes and its app)."""
     declared = Grant(resource, **terms)
 
     async def grant_dependency(request: Request) -> None:
@@ -73,4 +76,5 @@ def grant(
             )
         defer(request, declared, None)
 
+    mark_dependency(grant_dependency, declared)  # found at the app's first call (grant_checks)
     return grant_dependency

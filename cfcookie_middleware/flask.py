@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import functools
 import inspect
-import weakref
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, cast
 
 try:
     import flask
@@ -24,13 +23,11 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     ) from exc
 
 from cfcookie_middleware.core import CookieCore
-from cfcookie_middleware.extension import CONFIG_PREFIX, EXTENSION, core_for
-from cfcookie_middleware.grants import Grant, GrantOptions, url_params
-from cfcookie_middleware.options import CookieOptions, check_names, spelled_out
+from cfcookie_middleware.extension import CONFIG_PREFIX, GrantingExtension, View, request_core
+from cfcookie_middleware.grants import Grant, url_params
+from cfcookie_middleware.options import CookieOptions, spelled_out
 from cfcookie_middleware.request import Finder
 from cfcookie_middleware.routes import checked_wsgi
-from cfcookie_middleware.rules import ResourceSource
-from cfcookie_middleware.signing import ConfigurationError
 from cfcookie_middleware.wsgi import CloudFrontCookieMiddleware, _host
 
 if TYPE_CHECKING:
@@ -38,8 +35,6 @@ if TYPE_CHECKING:
     from typing_extensions import Unpack
 
 __all__ = ["CONFIG_PREFIX", "CloudFrontCookies"]
-
-View = TypeVar("View", bound=Callable[..., Any])
 
 
 class _FlaskFinder(Finder):
@@ -77,58 +72,34 @@ class _FlaskMiddleware(CloudFrontCookieMiddleware):
         return environ.get("werkzeug.request", environ)
 
 
-class CloudFrontCookies:
-    """The Flask extension; the core it builds is ``app.extensions["cfcookie"]``."""
+class CloudFrontCookies(GrantingExtension):
+    """The Flask extension; the core it builds is ``app.extensions["cfcookie"]``. Its
+    ``grant`` decorator names a grant at a view (below ``@app.route``)."""
 
     @spelled_out
     def __init__(self, app: flask.Flask | None = None, **options: Unpack[CookieOptions]) -> None:
-        check_names(options)
-        self.options = options
-        self._grants: dict[Grant, None] = {}  # an app factory decorates anew per app
-        self._cores: weakref.WeakSet[CookieCore] = weakref.WeakSet()
+        super().__init__(options)
         if app is not None:
             self.init_app(app)
 
     def init_app(self, app: flask.Flask) -> None:
         """Build the core from config and keywords (errors surface now) and wrap the app."""
-        core = core_for(app, self.options)
-        for declared in self._grants:  # the views decorated before
-            core.check_grant(declared)
+        core = self._core(app)
         app.wsgi_app = _FlaskMiddleware(app.wsgi_app, core=core)  # type: ignore[method-assign]
-        self._cores.add(core)
 
-    def grant(
-        self, resource: ResourceSource, **terms: Unpack[GrantOptions]
-    ) -> Callable[[View], View]:
-        """A view decorator: the view's successful responses to an allowed method get cookies
-        for ``resource``, a template filled from the view's URL parameters (or a callable
-        taking the request view), with ``Rule``'s options (``ttl``, ``cookie_path``...).
+    def _granting(self, view: View, declared: Grant) -> View:
+        """The view's answer made a response (``flask.make_response``, after Flask's
+        ``ensure_sync`` for an async view), finished for ``declared``."""
+        is_async = inspect.iscoroutinefunction(view)
 
-        Put it below ``@app.route`` (which registers what it is given). The view runs, its
-        answer becomes a response (``flask.make_response``), and the app's core finishes it as
-        it finishes a rule's. Checked now, and against each app this extension serves (at
-        ``init_app`` for apps made later); an app without the extension is an error on the
-        view's first request.
-        """
-        declared = Grant(resource, **terms)
-        for core in self._cores:
-            core.check_grant(declared)
-        self._grants[declared] = None
+        @functools.wraps(view)
+        def granting(*args: Any, **kwargs: Any) -> flask.Response:
+            run = flask.current_app.ensure_sync(view) if is_async else view
+            response = flask.make_response(run(*args, **kwargs))
+            grant_response(response, declared, None, kwargs)
+            return response
 
-        def decorate(view: View) -> View:
-            declared.check_view(view)
-            is_async = inspect.iscoroutinefunction(view)
-
-            @functools.wraps(view)
-            def granting(*args: Any, **kwargs: Any) -> flask.Response:
-                run = flask.current_app.ensure_sync(view) if is_async else view
-                response = flask.make_response(run(*args, **kwargs))
-                grant_response(response, declared, None, kwargs)
-                return response
-
-            return granting  # type: ignore[return-value]
-
-        return decorate
+        return granting  # type: ignore[return-value]
 
 
 def grant_response(
@@ -136,18 +107,7 @@ def grant_response(
 ) -> None:
     """Finish ``response`` for a grant in the current Flask request (``cfcookie_middleware.grant``
     and the decorator): the app's core, ``flask.request``, the view's URL parameters."""
-    if not flask.has_request_context():
-        raise ConfigurationError(
-            f"{declared.where}: no Flask request is active; call grant() in a view, on the "
-            "response it returns"
-        )
-    app = flask.current_app
-    core = app.extensions.get(EXTENSION)
-    if not isinstance(core, CookieCore):
-        raise ConfigurationError(
-            f"{declared.where}: the app {app.name!r} has no CloudFrontCookies; build it with "
-            "CloudFrontCookies(app, ...) or call init_app(app), which holds the options"
-        )
+    core = request_core(flask, declared)
     flask_request = flask.request if request is None else request
     environ = flask_request.environ
     if params is None:

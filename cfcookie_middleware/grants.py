@@ -9,7 +9,7 @@ current one.
 
 The forms, one per framework, all take the options in ``GrantOptions``:
 
-- Flask: ``@cloudfront.grant(resource)`` on a view (``CloudFrontCookies.grant``);
+- Flask and Quart: ``@cloudfront.grant(resource)`` on a view (``CloudFrontCookies.grant``);
 - Django: ``@grant(resource)`` from ``cfcookie_middleware.django``, sync or async views;
 - FastAPI: ``Depends(grant(resource))`` from ``cfcookie_middleware.fastapi``, on a ``GrantRoute``;
 - any of them: ``grant(response, resource)`` here, called in the view on the response it returns.
@@ -24,7 +24,7 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, ClassVar, TypedDict
 
 from cfcookie_middleware.rules import ResourceSource, Terms
 from cfcookie_middleware.signing import ConfigurationError, Signer
@@ -66,6 +66,11 @@ class Grant(Terms):
     cookie_path: str | None = None
     template_fields: frozenset[str] = field(init=False, repr=False, compare=False)
     _hash: int = field(init=False, repr=False, compare=False)
+    callable_hint: ClassVar[str] = (
+        "; did you write @cloudfront.grant without (resource)? The decorator takes the "
+        'resource first: @cloudfront.grant("https://media.example.com/videos/{video_id}/*") '
+        "(Django: @grant(...))"
+    )
 
     @property
     def where(self) -> str:
@@ -89,7 +94,23 @@ class Grant(Terms):
         return self._hash
 
     def check_view(self, view: Callable[..., Any]) -> None:
-        """Refuse a template naming something ``view`` is not given as a URL parameter."""
+        """Refuse what a decorator cannot grant at: a class (a class-based view's methods are
+        decorated, not the class), something that is no view (a request: the decorator was
+        written without its resource), and a template naming something ``view`` is not given
+        as a URL parameter."""
+        if isinstance(view, type):
+            raise ConfigurationError(
+                f"{self.where}: decorates a view function, not the class {view.__qualname__}; "
+                "decorate the class-based view's method instead: in Django, "
+                "@method_decorator(grant(...), name='get') on the class, or "
+                "@method_decorator(grant(...)) on its get method"
+            )
+        if not callable(view):
+            raise ConfigurationError(
+                f"{self.where}: got a {type(view).__name__} where the view goes; did you write "
+                "@grant without (resource)? The decorator takes the resource first: "
+                '@grant("https://media.example.com/videos/{video_id}/*")'
+            )
         _check_view(self, inspect.unwrap(view))
 
 
@@ -129,6 +150,7 @@ def _spec(resource: ResourceSource, terms: tuple[tuple[str, Any], ...]) -> Grant
 # only when its framework is imported already, so this module imports none.
 _ADAPTERS = (
     ("werkzeug.wrappers", "Response", "cfcookie_middleware.flask"),
+    ("quart.wrappers", "Response", "cfcookie_middleware.quart"),
     ("django.http", "HttpResponseBase", "cfcookie_middleware.django"),
     ("starlette.responses", "Response", "cfcookie_middleware.starlette"),
 )
@@ -156,10 +178,11 @@ def grant(
 ) -> None:
     """Give the visitor cookies for ``resource`` with ``response``, the one the view returns.
 
-    ``response`` is a Flask (Werkzeug), Django or Starlette/FastAPI response; ``request`` is the
-    framework's request, needed where there is no current one (Django, Starlette, FastAPI;
-    Flask reads ``flask.request``). ``resource`` is a template filled from ``params``, by
-    default the view's URL parameters. The terms are ``Rule``'s (``ttl``, ``cookie_path``...).
+    ``response`` is a Flask (Werkzeug), Quart, Django or Starlette/FastAPI response; ``request``
+    is the framework's request, needed where there is no current one (Django, Starlette,
+    FastAPI; Flask and Quart read ``flask.request`` and ``quart.request``). ``resource`` is a
+    template filled from ``params``, by default the view's URL parameters. The terms are
+    ``Rule``'s (``ttl``, ``cookie_path``...).
     Nothing is added unless the response's status is 2xx, the method allowed and ``when``
     agrees, exactly as for a rule; a visitor holding a current set gets no new one.
     """
@@ -167,7 +190,7 @@ def grant(
     if adapter is None:
         raise ConfigurationError(
             f"grant: {type(response).__name__} is not a response grant knows; pass the "
-            "Flask, Django or Starlette/FastAPI response the view returns"
+            "Flask, Quart, Django or Starlette/FastAPI response the view returns"
         )
     spec = _spec(resource, tuple(sorted(terms.items())))
     apply: Callable[..., None] = importlib.import_module(adapter).grant_response

@@ -30,8 +30,9 @@ import weakref
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
+from cfcookie_middleware.grant_checks import check_grants
 from cfcookie_middleware.routers import Route, Routes, django_routes, find_routes
-from cfcookie_middleware.rules import Rule, compile_pattern
+from cfcookie_middleware.rules import Rule, Terms, compile_pattern
 from cfcookie_middleware.signing import ConfigurationError
 
 if TYPE_CHECKING:
@@ -73,13 +74,15 @@ _SILENCE = "If another server answers it, set the logger 'cfcookie_middleware.ro
 
 class CheckedPatterns(Protocol):
     """What the check reads of the core (``CookieCore`` is one): the rules, and the logout
-    patterns as given."""
+    patterns as given; ``check_grant`` takes the grants found at the views."""
 
     @property
     def rules(self) -> Sequence[Rule]: ...
 
     @property
     def clear_on(self) -> Sequence[str | re.Pattern[str]]: ...
+
+    def check_grant(self, grant: Terms) -> None: ...
 
 
 _checked: weakref.WeakKeyDictionary[object, set[str]] = weakref.WeakKeyDictionary()
@@ -131,13 +134,16 @@ def check_routes(core: CheckedPatterns, routes: Routes | None) -> None:
 
 
 def check_app(core: CheckedPatterns, app: object) -> None:
-    """``check_routes`` against the router found through ``app`` (and its middleware chain)."""
+    """``check_routes`` against the router found through ``app`` (and its middleware chain),
+    then the grants its views name (``grant_checks``)."""
     try:
         routes = find_routes(app)
     except Exception:
         logger.debug("cfcookie: the app's router could not be read", exc_info=True)
         return
     check_routes(core, routes)
+    if routes is not None:
+        check_grants(core, routes)
 
 
 def check_django(core: CheckedPatterns) -> None:

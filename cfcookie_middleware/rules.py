@@ -8,12 +8,13 @@ matches nothing, so the middleware never hands out more than the app routed.
 
 from __future__ import annotations
 
+import inspect
 import re
 import string
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING, ClassVar, Union
 from urllib.parse import quote, urlsplit
 
 from cfcookie_middleware.signing import ConfigurationError, Signer, validate_resource
@@ -131,6 +132,8 @@ class Terms:
     not_before: timedelta | None
     cookie_path: str | None
     template_fields: frozenset[str]
+    callable_hint: ClassVar[str] = ""
+    """Said when a callable resource cannot take the request view: the likely slip."""
 
     @property
     def where(self) -> str:
@@ -157,12 +160,14 @@ class Terms:
         if self.signer is not None and not isinstance(self.signer, Signer):
             raise ConfigurationError(f"{where}.signer: expected a Signer, got {self.signer!r}")
         if callable(self.resource):
+            _check_callable(self.resource, where, self.callable_hint)
             return
         if not isinstance(self.resource, str):
             raise ConfigurationError(
                 f"{where}.resource: expected a URL template string or a callable, got "
                 f"{type(self.resource).__name__}"
             )
+        _refuse_route_fields(self.resource, where)
         fields = _template_fields(self.resource, where)
         unknown = set() if captured is None else fields - set(captured)
         if unknown:
@@ -238,6 +243,32 @@ class Rule(Terms):
         """The captured names when ``path`` matches, else ``None``."""
         found = self.regex.fullmatch(path)
         return None if found is None else found.groupdict()
+
+
+def _check_callable(resource: Callable[..., object], where: str, hint: str) -> None:
+    """A callable resource is called with one argument, the request view."""
+    try:
+        signature = inspect.signature(resource)
+    except (TypeError, ValueError):  # a builtin or a C callable: nothing to check against
+        return
+    try:
+        signature.bind(None)
+    except TypeError:
+        named = getattr(resource, "__qualname__", type(resource).__name__)
+        raise ConfigurationError(
+            f"{where}.resource: {named}{signature} cannot be called with one argument, the "
+            f"request view, as a callable resource is{hint}"
+        ) from None
+
+
+def _refuse_route_fields(template: str, where: str) -> None:
+    """A router's ``<name>`` in a template would stay literal text in the policy."""
+    found = _FLASK_FIELD.search(template)
+    if found is not None:
+        raise ConfigurationError(
+            f"{where}.resource: {found.group()!r} in {template!r} is Flask's or Django's route "
+            f"syntax, which a template keeps as literal text; write {{{found.group(2)}}}"
+        )
 
 
 def _template_fields(template: str, where: str) -> set[str]:

@@ -6,19 +6,19 @@ without a warning: Starlette and FastAPI apps use it. What is added here serves
 (``cfcookie_middleware.fastapi``); it imports no Starlette either, since only a Starlette app
 calls it.
 
-Where a grant finds what it needs: the core is the ``CloudFrontCookieMiddleware`` added to the
-app (``app.add_middleware``), found once per app by walking ``request.app``'s middleware stack,
-so requests that no rule concerns still pass through the middleware unwrapped; the request is
-the one the view was given. The status is the response's: a view's own ``Response`` has it,
-while the ``Response`` FastAPI injects has none until FastAPI builds the real one after the
-view, so there only a ``GrantRoute`` (which sees that one) can finish a grant.
+Where a grant finds what it needs: the core is that of the ``CloudFrontCookieMiddleware`` that
+served the request, which leaves itself in the request's scope (``MIDDLEWARE``); a scope passes
+down the app's router and into mounted apps, so this holds however the middleware was added
+(``app.add_middleware``, wrapping the app, around a bare ``Router``) and for views of a mounted
+sub-app. The request is the one the view was given. The status is the response's: a view's own
+``Response`` has it, while the ``Response`` FastAPI injects has none until FastAPI builds the
+real one after the view, so there only a ``GrantRoute`` (which sees that one) can finish a grant.
 """
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from anyio import to_thread
 
@@ -36,14 +36,19 @@ if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.responses import Response
 
-__all__ = ["GRANTS", "CloudFrontCookieMiddleware", "asgi_path", "finish_grants", "grant_response"]
+__all__ = [
+    "GRANTS",
+    "MIDDLEWARE",
+    "CloudFrontCookieMiddleware",
+    "asgi_path",
+    "finish_grants",
+    "grant_response",
+]
 
 GRANTS = "cfcookie.grants"
 """The scope key under which grants wait for a ``GrantRoute`` to finish the final response."""
-_DEPTH = 100  # middleware layers walked at most
-_middlewares: weakref.WeakKeyDictionary[Any, CloudFrontCookieMiddleware] = (
-    weakref.WeakKeyDictionary()
-)
+MIDDLEWARE = "cfcookie.middleware"
+"""The scope key under which ``CloudFrontCookieMiddleware`` leaves itself for grants at the view."""
 
 
 def grant_response(
@@ -70,7 +75,7 @@ def grant_response(
             "(APIRouter(route_class=GrantRoute), from cfcookie_middleware.fastapi), or "
             "return a Response of your own and grant on it"
         )
-    middleware = middleware_of(request.app)
+    middleware = _middleware(request, declared)
     pending = _start(middleware, declared, request, params)
     if pending is not None:
         _replace(response, pending.finish(response.status_code, _decoded(response)))
@@ -88,8 +93,8 @@ async def finish_grants(request: Request, response: Response) -> None:
     granted = request.scope.pop(GRANTS, None)
     if not granted:
         return
-    middleware = middleware_of(request.app)
     for declared, params in granted:
+        middleware = _middleware(request, declared)
         pending = _start(middleware, declared, request, params)
         if pending is None:
             continue
@@ -103,24 +108,18 @@ async def finish_grants(request: Request, response: Response) -> None:
         _replace(response, replaced)
 
 
-def middleware_of(app: Any) -> CloudFrontCookieMiddleware:
-    """The ``CloudFrontCookieMiddleware`` in ``app``'s middleware stack, looked up once."""
-    found = _middlewares.get(app)
-    if found is not None:
-        return found
-    layer = getattr(app, "middleware_stack", None)
-    for _ in range(_DEPTH):
-        if layer is None or isinstance(layer, CloudFrontCookieMiddleware):
-            break
-        layer = getattr(layer, "app", None)
-    if not isinstance(layer, CloudFrontCookieMiddleware):
+def _middleware(request: Request, declared: Grant) -> CloudFrontCookieMiddleware:
+    """The ``CloudFrontCookieMiddleware`` that served ``request``."""
+    found = request.scope.get(MIDDLEWARE)
+    if not isinstance(found, CloudFrontCookieMiddleware):
         raise ConfigurationError(
-            f"grant: the app {type(app).__name__} has no CloudFrontCookieMiddleware, which holds "
-            "the options grants use; add it with app.add_middleware(CloudFrontCookieMiddleware, "
-            "signer=..., rules=[...]) (rules=[] when only views grant)"
+            f"{declared.where}: no CloudFrontCookieMiddleware served this request, and it holds "
+            "the options grants use; add it to the app that serves this view, or to an app "
+            "that mounts it: app.add_middleware(CloudFrontCookieMiddleware, signer=..., "
+            "rules=[...]) (rules=[] when only views grant), or CloudFrontCookieMiddleware(app, "
+            "...) around it"
         )
-    _middlewares[app] = layer
-    return layer
+    return found
 
 
 def _start(

@@ -58,7 +58,8 @@ LIBRARY_TERMS: dict[str, Any] = {
     "not_before": timedelta(minutes=-5),
 }
 IMPERATIVE = f"{MEDIA}/imperative/{{name}}/*"
-BOTH_RULE = Rule("/both/*", resource=f"{MEDIA}/rule/*")
+BOTH_RULE = Rule("/both/*", resource=f"{MEDIA}/both/*", cookie_path="/both/")
+"""Another cookie path than the grant's (``/``): a second set would reach ``/both/`` beside it."""
 ERRORS = ["status=403", "status=404", "status=500", "raise=403", "raise=404", "raise=500"]
 
 
@@ -219,7 +220,7 @@ class GrantContract:
     ) -> None:
         answer = fetch("/both/7")  # cloudfront_set_cookies refuses a name sent twice
         assert_grants(
-            answer.set_cookies, signer, f"{MEDIA}/videos/7/a", f"{MEDIA}/rule/a", now=clock.now
+            answer.set_cookies, signer, f"{MEDIA}/videos/7/a", f"{MEDIA}/both/a", now=clock.now
         )
         assert len(answer.cache_control) == 1
         assert not cloudfront_set_cookies(fetch("/both/7?status=404").set_cookies)
@@ -243,5 +244,5 @@ class GrantContract:
         paths = {
             cookie.attributes["path"] for cookie in cleared if cookie.name == "CloudFront-Policy"
         }
-        assert paths == {"/", "/users/"}
+        assert paths == {"/", "/users/", "/both/"}
         assert all(cookie.attributes["max-age"] == "0" for cookie in cleared)

@@ -73,6 +73,10 @@ def granted(core: CookieCore, declared: Grant, status: int = 200, **params: str)
         (f"{MEDIA}/{{a.b}}/*", {}, r"must be a plain captured name"),
         (f"{MEDIA}/{{{{x}}}}/*", {}, r"doubled brace"),
         (WerkzeugResponse("x"), {}, r"got a response where the resource goes"),
+        (f"{MEDIA}/users/<user_id>/*", {}, r"'<user_id>' .*; write \{user_id\}"),
+        # A view where the resource goes: the decorator was written without (resource).
+        (lambda: "a page", {}, r"did you write @cloudfront\.grant without \(resource\)\?"),
+        (lambda request, video_id: "", {}, r"did you write @cloudfront\.grant without \("),
     ],
 )
 def test_a_grant_checks_its_terms_when_made(
@@ -132,11 +136,13 @@ def test_a_grant_the_options_cannot_serve_is_refused_by_check_grant() -> None:
         ("CloudFront-Policy=x; Domain=.example.com; Path=/; Secure", True),
         ("CloudFront-Expires=1; Path=/", True),
         ("CloudFront-Policy=x", True),  # no Path: the browser's default, maybe this one
-        ("CloudFront-Policy=x; Path=/users/", False),  # another path: another set
+        ("CloudFront-Policy=x; Path=/users/", True),  # another path: the browser sends both
+        ("CloudFront-Key-Pair-Id=K; Path=/videos/a/; Max-Age=0", True),
         ("session=CloudFront-Policy; Path=/", False),
+        ("X-CloudFront-Policy=x; Path=/", False),
     ],
 )
-def test_a_rule_adds_no_set_where_the_response_sets_one_at_its_path(
+def test_a_rule_adds_no_set_where_the_response_sets_one_at_any_path(
     already: str, steps_aside: bool
 ) -> None:
     signer, clock = make_signer(), Clock()

@@ -96,6 +96,11 @@ def logout(request: HttpRequest) -> HttpResponse:
     return HttpResponse("bye")
 
 
+@grant  # type: ignore[arg-type]  # the slip: without (resource), the view is the resource
+def unparenthesized(request: HttpRequest) -> HttpResponse:
+    return HttpResponse("a page")
+
+
 urlpatterns = [
     path("videos/<str:video_id>", videos),
     path("both/<int:video_id>", both),
@@ -104,6 +109,7 @@ urlpatterns = [
     path("imperative/<str:name>", imperative),
     path("courses/<str:course>", courses),
     path("logout", logout),
+    path("unparenthesized", unparenthesized),  # type: ignore[arg-type]
 ]
 
 
@@ -192,3 +198,32 @@ def test_a_view_without_the_template_s_parameter_is_refused_at_decoration() -> N
 def test_the_imperative_form_needs_the_request() -> None:
     with pytest.raises(ConfigurationError, match=r"pass it: grant.*request=request"):
         grant_response(HttpResponse(), POSTER)
+
+
+def test_a_class_based_view_class_is_refused_naming_method_decorator() -> None:
+    with (
+        override_settings(CLOUDFRONT_COOKIES=options(make_signer(), rules=[])),
+        pytest.raises(ConfigurationError, match=r"method_decorator\(grant\(...\), name='get'\)"),
+    ):
+
+        @grant(POSTER)
+        class Poster(View):
+            def get(self, request: HttpRequest) -> HttpResponse:
+                return HttpResponse("a poster")
+
+
+def test_the_decorator_without_its_resource_is_refused_naming_the_slip() -> None:
+    with pytest.raises(ConfigurationError, match=r"did you write @cloudfront\.grant without"):
+
+        @grant  # type: ignore[arg-type]
+        def watch(request: HttpRequest, video_id: str) -> HttpResponse:
+            return HttpResponse(video_id)
+
+    # A view taking the request alone passes for a callable resource: Django then calls the
+    # decorator with the request, which it refuses, saying why.
+    client = Client(HTTP_HOST=APP_HOST)
+    with (
+        override_settings(CLOUDFRONT_COOKIES=options(make_signer(), rules=[])),
+        pytest.raises(ConfigurationError, match=r"got a WSGIRequest where the view goes; did you"),
+    ):
+        client.get("/unparenthesized", secure=True)

@@ -8,6 +8,7 @@ dependency cannot see, and the library's grant sits on an included router with a
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from typing import Annotated, Any
@@ -44,7 +45,7 @@ from middleware_helpers import (
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.responses import PlainTextResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route, Router
 
 from cfcookie_middleware import grant as grant_response
 from cfcookie_middleware.asgi import ASGIApp, CloudFrontCookieMiddleware
@@ -264,7 +265,12 @@ def misuse_app(route_class: type[Any], *, middleware: bool = True) -> FastAPI:
     [
         (Any, True, "/videos/1", "this route is not a GrantRoute, .*; create its router with"),
         (Any, True, "/injected/1", "this Response has no status yet; make the route a GrantRoute"),
-        (GrantRoute, False, "/videos/1", "has no CloudFrontCookieMiddleware, .*; add it with"),
+        (
+            GrantRoute,
+            False,
+            "/videos/1",
+            "no CloudFrontCookieMiddleware served this request, .*; add it to the app",
+        ),
         (
             GrantRoute,
             True,
@@ -283,3 +289,119 @@ def test_misuse_is_an_error_naming_the_fix(
     fetch = serving(app, raise_server_exceptions=True)
     with pytest.raises(ConfigurationError, match=match):
         fetch(path)
+
+
+# ---- where a grant finds the middleware: the scope, however the app is put together -----------
+async def album(request: Request) -> Response:
+    """A Starlette view granting on its own response."""
+    response = PlainTextResponse("an album")
+    grant_response(response, VIDEOS, request=request)
+    return response
+
+
+def wrapped_starlette(config: dict[str, Any]) -> ASGIApp:
+    return CloudFrontCookieMiddleware(
+        Starlette(routes=[Route("/videos/{video_id}", album)]), **config
+    )
+
+
+def bare_router(config: dict[str, Any]) -> ASGIApp:
+    return CloudFrontCookieMiddleware(Router(routes=[Route("/videos/{video_id}", album)]), **config)
+
+
+def mounted_starlette(config: dict[str, Any]) -> ASGIApp:
+    sub = Starlette(routes=[Route("/{video_id}", album)])
+    return Starlette(
+        routes=[Mount("/videos", app=sub)],
+        middleware=[Middleware(CloudFrontCookieMiddleware, **config)],
+    )
+
+
+def mounted_fastapi(config: dict[str, Any]) -> ASGIApp:
+    sub = FastAPI()
+    sub.router.route_class = GrantRoute
+
+    @sub.get("/{video_id}", dependencies=[Depends(grant(VIDEOS))])
+    def watch(video_id: str) -> dict[str, str]:
+        return {"video": video_id}
+
+    parent = FastAPI()
+    parent.mount("/videos", sub)
+    parent.add_middleware(CloudFrontCookieMiddleware, **config)
+    return parent
+
+
+@pytest.mark.parametrize(
+    "build",
+    [wrapped_starlette, bare_router, mounted_starlette, mounted_fastapi],
+    ids=["wrapped", "bare-router", "mounted-starlette", "mounted-fastapi"],
+)
+def test_a_grant_finds_the_middleware_that_serves_the_request(
+    serving: Callable[..., Fetch], build: Callable[[dict[str, Any]], ASGIApp]
+) -> None:
+    signer, clock = make_signer(), Clock()
+    fetch = serving(build(options(signer, rules=[], clock=clock)), raise_server_exceptions=True)
+    answer = fetch("/videos/7")
+    assert answer.status == 200
+    assert_grants(
+        answer.set_cookies, signer, f"{MEDIA}/videos/7/a", f"{MEDIA}/videos/8/a", now=clock.now
+    )
+
+
+# ---- checked at startup: the app's first call walks its routes' dependencies ------------------
+def test_a_fresh_worker_s_logout_clears_the_grants_cookie_paths(
+    serving: Callable[..., Fetch],
+) -> None:
+    """Before any request to the granting route, which is behind a mounted sub-app."""
+    sub = FastAPI()
+    sub.router.route_class = GrantRoute
+
+    @sub.get("/{user_id}", dependencies=[Depends(grant(LIBRARY, cookie_path="/users/"))])
+    def shelf(user_id: str) -> dict[str, str]:
+        return {"library": user_id}
+
+    app = FastAPI()
+    app.mount("/library", sub)
+
+    @app.post("/logout")
+    def logout() -> dict[str, str]:
+        return {"bye": "yes"}
+
+    app.add_middleware(
+        CloudFrontCookieMiddleware, **options(make_signer(), rules=[], clear_on="/logout")
+    )
+    cleared = serving(app)("/logout", method="POST").set_cookies
+    paths = {value.split("Path=")[1].split(";")[0] for value in cleared}
+    assert paths == {"/", "/users/"}
+
+
+def test_a_bad_grant_is_logged_when_the_app_starts(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.ERROR, logger="cfcookie_middleware")
+    router = APIRouter(route_class=GrantRoute, prefix="/api")
+
+    @router.get("/elsewhere", dependencies=[Depends(grant("https://media.example.org/a/*"))])
+    def elsewhere() -> None: ...
+
+    @router.get("/named/{name}", dependencies=[Depends(grant(VIDEOS))])
+    def named(name: str) -> None: ...
+
+    plain = APIRouter()
+
+    @plain.get("/plain/{video_id}", dependencies=[Depends(grant(VIDEOS))])
+    def not_a_grant_route(video_id: str) -> None: ...
+
+    @router.get("/fine/{video_id}", dependencies=[Depends(grant(VIDEOS))])
+    def fine(video_id: str) -> None: ...
+
+    app = FastAPI()
+    app.include_router(router)
+    app.include_router(plain)
+    app.add_middleware(CloudFrontCookieMiddleware, **options(make_signer(), rules=[]))
+    with TestClient(app, base_url=BASE_URL):  # the lifespan startup: no request yet
+        errors = [r.getMessage() for r in caplog.records if r.name == "cfcookie_middleware.grants"]
+    assert len(errors) == 3, errors
+    by_route = {message.split("'")[1]: message for message in errors}
+    assert "does not cover media.example.org" in by_route["/api/elsewhere"]
+    assert "video_id is not among its path parameters (['name'])" in by_route["/api/named/{name}"]
+    assert "it is not a GrantRoute" in by_route["/plain/{video_id}"]
+    assert all("fails on its requests" in message for message in errors)

@@ -3,6 +3,7 @@ Flask's own test client; the contract in ``grant_contract`` plus what is Flask's
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -144,6 +145,15 @@ def test_a_view_without_the_template_s_parameter_is_refused_at_decoration() -> N
             return name
 
 
+def test_the_decorator_without_its_resource_is_refused_at_decoration() -> None:
+    cloudfront = CloudFrontCookies(**options(make_signer(), rules=[]))
+    with pytest.raises(ConfigurationError, match=r"did you write @cloudfront\.grant without \("):
+
+        @cloudfront.grant  # type: ignore[arg-type]
+        def index() -> str:
+            return "home"
+
+
 @pytest.mark.parametrize("init_first", [True, False], ids=["init-first", "decorate-first"])
 def test_a_grant_the_options_cannot_serve_is_refused_before_any_request(init_first: bool) -> None:
     """Checked as a rule is, whichever comes first: the extension or the decorator."""
@@ -191,3 +201,44 @@ def test_the_decorator_in_an_app_without_the_extension_is_an_error() -> None:
 def test_grant_outside_a_request_is_an_error() -> None:
     with pytest.raises(ConfigurationError, match="no Flask request is active"):
         grant(flask.Response("x"), POSTER)
+
+
+def test_a_decorator_above_the_route_s_warns_at_the_first_request(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """``@app.route`` registers the function it is given: below ``@cloudfront.grant``, that is
+    the undecorated view, which then hands out nothing; so does the decorator itself, written
+    without its resource. One warning names both, blueprints included."""
+    caplog.set_level(logging.WARNING, logger="cfcookie_middleware")
+    cloudfront = CloudFrontCookies(**options(make_signer(), rules=[]))
+    app = flask.Flask(__name__)
+    shop = flask.Blueprint("shop", __name__, url_prefix="/shop")
+
+    @cloudfront.grant(VIDEOS)
+    @shop.get("/videos/<video_id>")
+    def upside_down(video_id: str) -> str:
+        return video_id
+
+    @app.get("/watch/<video_id>")
+    @cloudfront.grant  # type: ignore[arg-type]
+    def bare(video_id: str) -> str:
+        return video_id
+
+    @app.get("/fine/<video_id>")
+    @cloudfront.grant(VIDEOS)
+    def fine(video_id: str) -> str:
+        return video_id
+
+    app.register_blueprint(shop)
+    cloudfront.init_app(app)
+    assert not caplog.records  # the routes are known at the first request
+    assert fetcher(app)("/fine/1").status == 200
+    fetcher(app)("/fine/2")
+    (warning,) = [r.getMessage() for r in caplog.records if r.name == "cfcookie_middleware.grants"]
+    assert "views registered without their grant hand out no cookies" in warning
+    assert "'shop.upside_down': grant('https://media.example.com/videos/{video_id}/*')" in warning
+    assert "put @cloudfront.grant below @app.route" in warning
+    assert "'decorate': the decorator grant('" in warning  # Flask names it after the function
+    assert "<locals>.bare')" in warning
+    assert "did you write @cloudfront.grant without (resource)?" in warning
+    assert "'fine'" not in warning

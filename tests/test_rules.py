@@ -96,6 +96,11 @@ def test_template_is_filled_with_percent_encoded_captures() -> None:
         ("media.example.com/users/{user_id}/*", "https://"),
         (f"{MEDIA}/users/{{user_id}}/a b", "not allowed"),
         (42, "URL template"),
+        # A router's placeholder would stay literal text: the policy would never match.
+        (f"{MEDIA}/users/<user_id>/*", r"'<user_id>' .* route syntax, .*; write \{user_id\}"),
+        (f"{MEDIA}/users/<int:user_id>/*", r"'<int:user_id>' .*; write \{user_id\}"),
+        (lambda: f"{MEDIA}/v/*", r"cannot be called with one argument, the request view"),
+        (lambda view, other: f"{MEDIA}/v/*", r"\(view, other\) cannot be called with one"),
     ],
 )
 def test_bad_templates_are_refused(resource: object, message: str) -> None:
