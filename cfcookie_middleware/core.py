@@ -69,6 +69,8 @@ so a request that waited usually finds its set signed by then."""
 _MAX_WARNINGS = 100
 _MAX_AGE_ROOM = len("; Max-Age=2147483647")
 _NO_PARAMS: Mapping[str, str] = MappingProxyType({})
+_MOST_COOKIES = 4
+"""The most cookies a set has (the terms, signature, key ID and hash algorithm)."""
 
 
 class _Route(NamedTuple):
@@ -308,9 +310,8 @@ class CookieCore:
         if "CloudFront-" not in cookie_header:  # a first visit
             return False
         canned = "*" not in resource and plan.not_before is None and network is None
-        try:
-            held = self._held(signer, _cloudfront_part(cookie_header), resource if canned else None)
-        except _NotHeld:
+        held = self._held_set(signer, cookie_header, resource if canned else None)
+        if held is None:
             return False
         issued = held.expires - plan.ttl
         return (
@@ -320,6 +321,28 @@ class CookieCore:
             and issued % plan.step == 0
             and now + plan.margin < held.expires <= expires
         )
+
+    def _held_set(
+        self, signer: Signer, cookie_header: str, canned_resource: str | None
+    ) -> Policy | None:
+        """The terms of the genuine set in ``cookie_header``, or ``None``. A browser sends a set
+        it got in one response as one run of pairs in the form the lookup needs, so that run is
+        tried as it is; only a run with more pairs than a set (other cookies, or filler, among
+        them) or a miss has the pairs picked out one by one, which costs more than the lookup."""
+        run = _cloudfront_run(cookie_header)
+        tried = run.count(";") < _MOST_COOKIES
+        if tried:
+            try:
+                return self._held(signer, run, canned_resource)
+            except _NotHeld:
+                pass
+        part = _cloudfront_part(run)
+        if tried and part == run:
+            return None
+        try:
+            return self._held(signer, part, canned_resource)
+        except _NotHeld:
+            return None
 
     def _sign(
         self, signer: Signer, plan: _Plan, resource: str, network: str | None, expires: int
@@ -692,6 +715,17 @@ def _decided(answer: object) -> bool:
     return bool(answer)
 
 
+def _cloudfront_run(header: str) -> str:
+    """The run of a Cookie header from the pair holding its first ``CloudFront-`` to the pair
+    holding its last, without surrounding whitespace; "" when there is none."""
+    first = header.find("CloudFront-")
+    if first < 0:
+        return ""
+    start = header.rfind(";", 0, first) + 1
+    end = header.find(";", header.rfind("CloudFront-"))
+    return (header[start:] if end < 0 else header[start:end]).strip()
+
+
 def _cloudfront_part(header: str) -> str:
     """The ``CloudFront-*`` pairs of a Cookie header, in order, joined by "; ", and nothing
     else: a returning visitor's set is looked up by these alone, so whatever else the header
@@ -699,13 +733,8 @@ def _cloudfront_part(header: str) -> str:
     entry nor is kept; one string keeps an entry as small as the set. (Its pairs are those
     ``parse_cookie_pairs`` finds under a name starting with ``CloudFront-``; only the run of
     the header from the first such name to the last is split, the rest cannot hold one.)"""
-    first = header.find("CloudFront-")
-    if first < 0:
-        return ""
-    start = header.rfind(";", 0, first) + 1
-    end = header.find(";", header.rfind("CloudFront-"))
     pairs = []
-    for piece in (header[start:] if end < 0 else header[start:end]).split(";"):
+    for piece in _cloudfront_run(header).split(";"):
         name, equals, value = piece.partition("=")
         name = name.strip()
         if equals and name.startswith("CloudFront-"):
@@ -734,6 +763,7 @@ def _genuine_terms(signer: Signer, part: str, canned_resource: str | None) -> Po
         names.add("CloudFront-Hash-Algorithm")
     if (
         len(cookies) != len(pairs)
+        or part != "; ".join(f"{name}={value}" for name, value in pairs)  # one form, one entry
         or cookies.keys() != names
         or cookies["CloudFront-Key-Pair-Id"] != signer.key_pair_id
         or cookies.get("CloudFront-Hash-Algorithm", "SHA1") != signer.hash_algorithm
