@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 from cfcookie_middleware import cookies as cookie_rules
 from cfcookie_middleware import signing
-from cfcookie_middleware.caching import Headers, private
+from cfcookie_middleware.caching import Headers, RawHeaders, encode, private, private_raw
 from cfcookie_middleware.cookies import (
     is_secure_context_host,
     parse_cookie_pairs,
@@ -82,6 +82,22 @@ class _Route(NamedTuple):
     plan: _Plan
 
 
+class _SetCookies:
+    """``Set-Cookie`` headers to send, and the same headers as ASGI sends them, encoded on first
+    use and kept: a cached set is encoded once, not for every response that carries it."""
+
+    __slots__ = ("_raw", "headers")
+
+    def __init__(self, headers: Headers) -> None:
+        self.headers = headers
+        self._raw: RawHeaders | None = None
+
+    def raw(self) -> RawHeaders:
+        if self._raw is None:
+            self._raw = encode(self.headers)
+        return self._raw
+
+
 @dataclass(frozen=True, slots=True)
 class _Signed:
     """One cached signed set: its ``Set-Cookie`` headers, why one would not fit in a cookie, and
@@ -89,7 +105,7 @@ class _Signed:
     browser holding one: a stale ``CloudFront-Hash-Algorithm`` after a key change, say, would
     make CloudFront check the new set with the wrong hash)."""
 
-    set_cookies: list[tuple[str, str]]
+    set_cookies: _SetCookies
     too_big: str | None
     stale: tuple[tuple[str, tuple[str, str]], ...]
 
@@ -266,7 +282,7 @@ class CookieCore:
         network: str | None,
         host: str,
         cookie_header: str,
-    ) -> list[tuple[str, str]] | None:
+    ) -> _SetCookies | None:
         """The ``Set-Cookie`` headers for this grant, or ``None`` when none should go out."""
         signer = rule.signer or self._signer
         now = self.clock()
@@ -284,15 +300,16 @@ class CookieCore:
                 "no cookies (shorten the captured values or use a wildcard resource)"
             )
             return None
-        set_cookies = signed.set_cookies
+        stale = []
+        if "CloudFront-" in cookie_header:
+            stale = [header for held, header in signed.stale if held in cookie_header]
+        if self.max_age is None and not stale:
+            return signed.set_cookies  # the cached set as it is, already encoded for ASGI
+        set_cookies = signed.set_cookies.headers
         if self.max_age is not None:
             max_age = min(self.max_age, expires - int(now))
             set_cookies = [(name, f"{value}; Max-Age={max_age}") for name, value in set_cookies]
-        if "CloudFront-" in cookie_header:
-            stale = [header for held, header in signed.stale if held in cookie_header]
-            if stale:
-                set_cookies = [*set_cookies, *stale]
-        return set_cookies
+        return _SetCookies([*set_cookies, *stale])
 
     def _holds_current(
         self,
@@ -361,7 +378,7 @@ class CookieCore:
         stale = tuple(
             (f"{name}=", header) for name, header in plan.expired.items() if name not in fields
         )
-        return _Signed(headers, too_big, stale)
+        return _Signed(_SetCookies(headers), too_big, stale)
 
     # ---- checks ------------------------------------------------------------------------
     def _warn_once(self, problem: str) -> None:
@@ -466,13 +483,27 @@ class Pending(ABC):
         the response goes out as the app made it, without CloudFront cookies.
         """
         try:
-            return self._headers(status, headers)
+            set_cookies = self._grant(status)
+            return None if set_cookies is None else private(headers, set_cookies.headers)
+        except Exception:
+            logger.exception("cfcookie: response sent without CloudFront cookies")
+            return None
+
+    def finish_raw(self, status: int, headers: Iterable[tuple[bytes, bytes]]) -> RawHeaders | None:
+        """``finish`` for ASGI, whose headers are bytes: ``headers`` as the response start
+        message carries them, and back the same way, with the added names in lower case. The
+        app's headers pass as they are, and a cached set goes out encoded once, not per response.
+        """
+        try:
+            set_cookies = self._grant(status)
+            return None if set_cookies is None else private_raw(headers, set_cookies.raw())
         except Exception:
             logger.exception("cfcookie: response sent without CloudFront cookies")
             return None
 
     @abstractmethod
-    def _headers(self, status: int, headers: Iterable[tuple[str, str]]) -> Headers | None: ...
+    def _grant(self, status: int) -> _SetCookies | None:
+        """The ``Set-Cookie`` headers a response of this status gets, or ``None`` for none."""
 
 
 class _LoggingOut(Pending):
@@ -481,10 +512,10 @@ class _LoggingOut(Pending):
     __slots__ = ("_clearing",)
 
     def __init__(self, clearing: Headers) -> None:
-        self._clearing = clearing
+        self._clearing = _SetCookies(clearing)
 
-    def _headers(self, status: int, headers: Iterable[tuple[str, str]]) -> Headers | None:
-        return None if status >= 400 else private(headers, self._clearing)
+    def _grant(self, status: int) -> _SetCookies | None:
+        return None if status >= 400 else self._clearing
 
 
 class _Granting(Pending):
@@ -517,7 +548,7 @@ class _Granting(Pending):
         signer = self._route.rule.signer or self._core.signer
         return 200 <= status < 300 and not isinstance(signer.backend, LocalKey)
 
-    def _headers(self, status: int, headers: Iterable[tuple[str, str]]) -> Headers | None:
+    def _grant(self, status: int) -> _SetCookies | None:
         if not 200 <= status < 300:
             return None
         core = self._core
@@ -541,7 +572,7 @@ class _Granting(Pending):
                 "proxy, let the framework see the https scheme), or pass secure=False for a "
                 "local http demo"
             )
-        return private(headers, set_cookies)
+        return set_cookies
 
     def _earned(self) -> tuple[str, str | None] | None:
         """The resource and IP range this request earns, or ``None`` for nothing; the request
