@@ -343,18 +343,16 @@ class CookieCore:
         self, signer: Signer, cookie_header: str, canned_resource: str | None
     ) -> Policy | None:
         """The terms of the genuine set in ``cookie_header``, or ``None``. A browser sends a set
-        it got in one response as one run of pairs in the form the lookup needs, so that run is
-        tried as it is; only a run with more pairs than a set (other cookies, or filler, among
-        them) or a miss has the pairs picked out one by one, which costs more than the lookup."""
+        it got in one response as one run of pairs in the very form the cache keeps, so the run
+        is looked up as it is; only when that fails (other cookies, or filler, among the pairs)
+        are the pairs picked out one by one, which costs more than the lookup."""
         run = _cloudfront_run(cookie_header)
-        tried = run.count(";") < _MOST_COOKIES
-        if tried:
-            try:
-                return self._held(signer, run, canned_resource)
-            except _NotHeld:
-                pass
+        try:
+            return self._held(signer, run, canned_resource)
+        except _NotHeld:
+            pass
         part = _cloudfront_part(run)
-        if tried and part == run:
+        if part == run:
             return None
         try:
             return self._held(signer, part, canned_resource)
@@ -786,6 +784,8 @@ def _genuine_terms(signer: Signer, part: str, canned_resource: str | None) -> Po
     process or a randomized ECDSA signature count). ``_NotHeld`` for
     anything else: a reformatted policy that CloudFront would refuse, or two sets from
     different domains or paths (which one CloudFront reads is undocumented)."""
+    if part.count(";") >= _MOST_COOKIES:
+        raise _NotHeld  # more pairs than a set: not worth parsing
     pairs = parse_cookie_pairs(part)
     cookies = dict(pairs)
     terms = "CloudFront-Policy" if canned_resource is None else "CloudFront-Expires"
