@@ -112,7 +112,7 @@ def _host_and_cookie(scope: Scope) -> tuple[str, str]:
     be any iterable, even a one-shot one (Falcon's test client sends iterators of iterators):
     it is stored back as a list of pairs, so the app still sees every header."""
     host = cookie = None
-    headers = scope["headers"] = [(name, value) for name, value in scope.get("headers", ())]
+    headers = scope["headers"] = list(map(tuple, scope.get("headers", ())))
     for name, value in headers:
         if name == b"host" and host is None:
             host = value.decode("latin-1")

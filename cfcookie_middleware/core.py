@@ -287,7 +287,9 @@ class CookieCore:
         signer = rule.signer or self._signer
         now = self.clock()
         expires = plan.expires(now)
-        if self._holds_current(cookie_header, signer, plan, resource, network, expires, now):
+        if "CloudFront-" in cookie_header and self._holds_current(
+            cookie_header, signer, plan, resource, network, expires, now
+        ):
             return None
         problem = self._host_problem(host, resource)
         if problem is not None:
@@ -323,13 +325,24 @@ class CookieCore:
     ) -> bool:
         """Whether the request already carries a set this middleware issued for these terms and
         key in this or an earlier window, far enough from expiry. Only such terms count, so a
-        request cannot make it accept arbitrary expiries."""
-        if "CloudFront-" not in cookie_header:  # a first visit
-            return False
+        request cannot make it accept arbitrary expiries.
+
+        A browser sends a set it got in one response as one run of pairs in the very form the
+        cache of held sets keeps, so the run is looked up as it is; only when that fails (other
+        cookies, or filler, among the pairs) are the pairs picked out one by one. (Callers
+        skip it for a header without ``CloudFront-``: a first visit.)"""
         canned = "*" not in resource and plan.not_before is None and network is None
-        held = self._held_set(signer, cookie_header, resource if canned else None)
-        if held is None:
-            return False
+        run = _cloudfront_run(cookie_header)
+        try:
+            held = self._held(signer, run, resource if canned else None)
+        except _NotHeld:
+            part = _cloudfront_part(run)
+            if part == run:
+                return False
+            try:
+                held = self._held(signer, part, resource if canned else None)
+            except _NotHeld:
+                return False
         issued = held.expires - plan.ttl
         return (
             held.resource == resource
@@ -338,26 +351,6 @@ class CookieCore:
             and issued % plan.step == 0
             and now + plan.margin < held.expires <= expires
         )
-
-    def _held_set(
-        self, signer: Signer, cookie_header: str, canned_resource: str | None
-    ) -> Policy | None:
-        """The terms of the genuine set in ``cookie_header``, or ``None``. A browser sends a set
-        it got in one response as one run of pairs in the very form the cache keeps, so the run
-        is looked up as it is; only when that fails (other cookies, or filler, among the pairs)
-        are the pairs picked out one by one, which costs more than the lookup."""
-        run = _cloudfront_run(cookie_header)
-        try:
-            return self._held(signer, run, canned_resource)
-        except _NotHeld:
-            pass
-        part = _cloudfront_part(run)
-        if part == run:
-            return None
-        try:
-            return self._held(signer, part, canned_resource)
-        except _NotHeld:
-            return None
 
     def _sign(
         self, signer: Signer, plan: _Plan, resource: str, network: str | None, expires: int
@@ -543,8 +536,10 @@ class _Granting(Pending):
         return self._core.when is not None or self._route.plan.reads_request
 
     def signs_remotely(self, status: int) -> bool:
-        signer = self._route.rule.signer or self._core.signer
-        return 200 <= status < 300 and not isinstance(signer.backend, LocalKey)
+        if not 200 <= status < 300:
+            return False
+        signer = self._route.rule.signer or self._core._signer
+        return not isinstance(signer.backend, LocalKey)
 
     def _grant(self, status: int) -> _SetCookies | None:
         if not 200 <= status < 300:
