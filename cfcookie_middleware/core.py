@@ -121,7 +121,7 @@ class _Plan:
     step: int
     margin: int
     not_before: int | None
-    render: Callable[..., str]
+    render: Callable[[str, str], str]
     reads_request: bool
     resource: str | None
     expired: Mapping[str, tuple[str, str]]
@@ -147,16 +147,17 @@ class CookieCore:
         self.max_age = _seconds(given["max_age"], "max_age")
         self.methods = _check_methods(given["methods"])
         self.secure = given["secure"]
-        renderer = functools.partial(
-            _renderer,
-            domain=cookie_domain,
-            secure=self.secure,
-            httponly=given["httponly"],
-            samesite=given["samesite"],
-        )
+        attributes = {
+            "domain": cookie_domain,
+            "secure": self.secure,
+            "httponly": given["httponly"],
+            "samesite": given["samesite"],
+        }
         margin = _seconds(given["refresh_margin"], "refresh_margin")
         self._plans = {
-            rule: _plan(rule, margin, self.max_age, renderer(rule.cookie_path or cookie_path))
+            rule: _plan(
+                rule, margin, self.max_age, {**attributes, "path": rule.cookie_path or cookie_path}
+            )
             for rule in self.rules
         }
         self._clear = _check_clear_on(given["clear_on"])
@@ -183,7 +184,11 @@ class CookieCore:
         # Logout expires every cookie at every path the rules set them on.
         paths = dict.fromkeys([cookie_path, *(r.cookie_path or cookie_path for r in self.rules)])
         self._logout = _LoggingOut(
-            [header for path in paths for header in _expired_headers(renderer(path)).values()]
+            [
+                header
+                for path in paths
+                for header in _expired_headers({**attributes, "path": path}).values()
+            ]
         )
         self._warned: set[str] = set()
         self._lock = threading.Lock()
@@ -291,7 +296,9 @@ class CookieCore:
             cookie_header, signer, plan, resource, network, expires, now
         ):
             return None
-        problem = self._host_problem(host, resource)
+        # The resource's host, not urlsplit(resource): it reads no http*:// host. Cached by
+        # host, not by resource: one entry serves every user's resource on the media host.
+        problem = self._host_problem(host, resource.split("/", 3)[2])
         if problem is not None:
             self._warn_once(problem)
         signed = self._signed(signer, plan, resource, network, expires)
@@ -383,11 +390,11 @@ class CookieCore:
         logger.warning("cfcookie: %s", problem)
 
     @functools.lru_cache(maxsize=256)  # noqa: B019 - a few hosts per app, one core per app
-    def _host_problem(self, host: str, resource: str) -> str | None:
-        """Why a browser would drop the cookies or never send them to ``resource``'s host."""
+    def _host_problem(self, host: str, netloc: str) -> str | None:
+        """Why a browser would drop the cookies or never send them to the resource's host,
+        ``netloc`` (with its port, if any)."""
         try:
             request_host = (urlsplit(f"//{host}").hostname or "").lower()
-            netloc = resource.split("/", 3)[2]  # not urlsplit(resource): it reads no http*:// host
             resource_host = (urlsplit(f"//{netloc}").hostname or "").lower()
         except ValueError:
             return f"request host {host[:100]!r} is not a valid host name"
@@ -598,14 +605,6 @@ class _Granting(Pending):
         return resource, network
 
 
-def _renderer(path: str, **attributes: Any) -> Callable[..., str]:
-    """``set_cookie_header`` with the cookies' attributes fixed, checked once here (domain, path
-    and SameSite syntax)."""
-    render: Callable[..., str] = functools.partial(set_cookie_header, path=path, **attributes)
-    render("CloudFront-Policy", "x")
-    return render
-
-
 def _check_when(
     when: Callable[[RequestView], object] | None,
 ) -> Callable[[RequestView], object] | None:
@@ -687,7 +686,9 @@ def _seconds(value: timedelta | int | None, name: str) -> int | None:
     return int(seconds)
 
 
-def _plan(rule: Rule, margin: int | None, max_age: int | None, render: Callable[..., str]) -> _Plan:
+def _plan(rule: Rule, margin: int | None, max_age: int | None, attributes: dict[str, Any]) -> _Plan:
+    """``attributes`` are the cookies' (``domain``, ``path``, ``secure``...), checked here."""
+    render = cookie_rules.cookie_renderer(**attributes)
     ttl = int(rule.ttl.total_seconds())
     where = f"Rule({rule.pattern!r})"
     if max_age is not None and max_age > ttl:
@@ -707,14 +708,15 @@ def _plan(rule: Rule, margin: int | None, max_age: int | None, render: Callable[
     offset = None if rule.not_before is None else math.floor(rule.not_before.total_seconds())
     reads_request = callable(rule.resource) or rule.bind_client_ip
     fixed = None if reads_request or rule.template_fields else rule.fill({})
-    return _Plan(ttl, step, margin, offset, render, reads_request, fixed, _expired_headers(render))
+    expired = _expired_headers(attributes)
+    return _Plan(ttl, step, margin, offset, render, reads_request, fixed, expired)
 
 
-def _expired_headers(render: Callable[..., str]) -> dict[str, tuple[str, str]]:
-    """For each CloudFront cookie, the ``Set-Cookie`` header that expires it where ``render``
-    sets it (browsers match Domain and Path)."""
+def _expired_headers(attributes: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """For each CloudFront cookie, the ``Set-Cookie`` header that expires it where cookies with
+    these attributes are set (browsers match Domain and Path)."""
     return {
-        name: ("Set-Cookie", render(name, "", max_age=0, expires=0))
+        name: ("Set-Cookie", set_cookie_header(name, "", max_age=0, expires=0, **attributes))
         for name in cookie_rules.CLOUDFRONT_COOKIES
     }
 
