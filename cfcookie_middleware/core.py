@@ -83,19 +83,30 @@ class _Route(NamedTuple):
 
 
 class _SetCookies:
-    """``Set-Cookie`` headers to send, and the same headers as ASGI sends them, encoded on first
-    use and kept: a cached set is encoded once, not for every response that carries it."""
+    """``Set-Cookie`` headers to send, as ``str`` pairs (WSGI, Django) or as the byte pairs ASGI
+    sends, each form made on first use and kept, so a cached set is encoded once, not for every
+    response. Once encoded, the ``str`` form is dropped (remade if asked for again): a cached
+    set under ASGI then takes no more memory than under WSGI."""
 
-    __slots__ = ("_raw", "headers")
+    __slots__ = ("_headers", "_raw")
 
     def __init__(self, headers: Headers) -> None:
-        self.headers = headers
+        self._headers: Headers | None = headers
         self._raw: RawHeaders | None = None
 
+    def headers(self) -> Headers:
+        headers = self._headers  # read once: raw() may drop it meanwhile, after setting _raw
+        if headers is None:
+            assert self._raw is not None
+            headers = self._headers = [("Set-Cookie", v.decode("latin-1")) for _, v in self._raw]
+        return headers
+
     def raw(self) -> RawHeaders:
-        if self._raw is None:
-            self._raw = encode(self.headers)
-        return self._raw
+        raw = self._raw
+        if raw is None:
+            raw = self._raw = encode(self.headers())
+            self._headers = None
+        return raw
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,7 +325,7 @@ class CookieCore:
             stale = [header for held, header in signed.stale if held in cookie_header]
         if self.max_age is None and not stale:
             return signed.set_cookies  # the cached set as it is, already encoded for ASGI
-        set_cookies = signed.set_cookies.headers
+        set_cookies = signed.set_cookies.headers()
         if self.max_age is not None:
             max_age = min(self.max_age, expires - int(now))
             set_cookies = [(name, f"{value}; Max-Age={max_age}") for name, value in set_cookies]
@@ -482,7 +493,7 @@ class Pending(ABC):
         """
         try:
             set_cookies = self._grant(status)
-            return None if set_cookies is None else private(headers, set_cookies.headers)
+            return None if set_cookies is None else private(headers, set_cookies.headers())
         except Exception:
             logger.exception("cfcookie: response sent without CloudFront cookies")
             return None

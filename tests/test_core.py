@@ -106,6 +106,32 @@ def test_cookies_verify_for_the_resource_and_expire_on_the_window_grid(
     assert (refused.allowed, refused.code) == (False, "AccessDenied")
 
 
+def test_one_cached_set_goes_out_as_asgi_bytes_and_as_str_alike(
+    signer: CountingSigner, clock: Clock
+) -> None:
+    """ASGI's byte headers and the str headers of WSGI and Django carry the same cached set,
+    whichever form is asked for first (a form dropped to save memory is remade): one signature,
+    names capitalized for str and lower case for ASGI, the app's headers passed as they are."""
+    core = make_core(signer, clock)
+
+    def asgi() -> list[tuple[bytes, bytes]] | None:
+        pending = start(core, "/videos/a")
+        assert pending is not None
+        return pending.finish_raw(200, [(b"Content-Type", b"text/plain")])
+
+    sent = asgi()
+    str_sent = respond(core, "/videos/a")
+    assert asgi() == sent
+    assert sent is not None
+    assert str_sent is not None
+    assert sent[0] == (b"Content-Type", b"text/plain")
+    assert [(name.lower().encode(), value.encode()) for name, value in str_sent] == sent[1:]
+    assert [name for name, _ in str_sent] == ["Cache-Control", "Vary"] + ["Set-Cookie"] * 3
+    assert signer.calls == 1
+    verifier = Verifier({"K2JCJMDEHXQW5F": signer.public_key})
+    assert verifier.check_cookies(f"{MEDIA}/videos/x.mp4", set_cookies(str_sent), now=NOW).allowed
+
+
 def test_exact_url_resource_gets_a_canned_policy(signer: CountingSigner, clock: Clock) -> None:
     cookies = set_cookies(respond(make_core(signer, clock), "/poster"))
     assert set(cookies) == {"CloudFront-Expires", "CloudFront-Signature", "CloudFront-Key-Pair-Id"}
