@@ -2,13 +2,14 @@
 
 uvicorn serves the Starlette and FastAPI apps and gunicorn (its default sync workers, which close
 the connection after each response) the Flask app, each with 2 worker processes and each app in
-three variants at once (``benchmarks/loadapps.py``; the workers read the key from the environment):
-without the middleware, with it, and, for first visits only, without it but sending the very
-headers it would add, which tells the cost of sending those bytes from the middleware's own.
-A third kind of load, "distinct", sends every request as a user never seen before
+several variants at once (``benchmarks/loadapps.py``; the workers read the key from the
+environment): without the middleware, with it, and, for first visits only, without it but sending
+the very headers it would add, which tells the cost of sending those bytes from the middleware's
+own. A third kind of load, "distinct", sends every request as a user never seen before
 (``/users/<user>/library``, each user's own resource, so each response needs a signature of its
-own and no cache of the middleware can help): the middleware's app against the same app whose
-view signs each user's set with bare ``cryptography`` and sends the same headers itself.
+own and no cache of the middleware can help): the middleware's app (served apart) against the
+same app whose view signs each user's set with bare ``cryptography`` and sends the same headers
+itself. ``--visits`` picks the kinds of load (and so the servers started).
 The load comes from this process: a small HTTP/1.1 keep-alive client on asyncio streams with 64
 connections (opened over 0.1 s, so that both workers get some), aimed at one server at a time for
 slices of --seconds / --rounds, the two variants of an app interleaved so the machine's noise hits
@@ -25,7 +26,7 @@ URL inside the rule's resource, refused outside it. The workers' resident memory
 master's child processes) is read while their server is under load; its growth from the first to
 the last quarter of the server's requests must stay under 10%, over at least --requests-target
 requests: after the timed rounds each middleware server gets more, untimed, load until it has
-served that many. A default run takes about 5 minutes.
+served that many. A default run takes about 8 minutes.
 
 The client shares the machine's cores with the servers, so absolute figures are lower than from a
 separate load machine, and requests/s move with whatever else the machine runs; the workers' CPU
