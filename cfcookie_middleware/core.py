@@ -324,7 +324,7 @@ class CookieCore:
         if "CloudFront-" in cookie_header:
             stale = [header for held, header in signed.stale if held in cookie_header]
         if self.max_age is None and not stale:
-            return signed.set_cookies  # the cached set as it is, already encoded for ASGI
+            return signed.set_cookies  # the cached set as it is (encoded for ASGI only once)
         set_cookies = signed.set_cookies.headers()
         if self.max_age is not None:
             max_age = min(self.max_age, expires - int(now))
@@ -789,7 +789,8 @@ def _genuine_terms(signer: Signer, part: str, canned_resource: str | None) -> Po
     ``signer``'s key: the cookies of a canned set (its resource is the request's) when
     ``canned_resource`` is given, else of a custom one, each once, and a signature that
     verifies against the public key (not re-signed, so sets from another worker, an earlier
-    process or a randomized ECDSA signature count). ``_NotHeld`` for
+    process or a randomized ECDSA signature count), the pairs written as ``_cloudfront_part``
+    writes them (so one set is one cache entry, however a header spaced it). ``_NotHeld`` for
     anything else: a reformatted policy that CloudFront would refuse, or two sets from
     different domains or paths (which one CloudFront reads is undocumented)."""
     if part.count(";") >= _MOST_COOKIES:

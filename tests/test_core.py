@@ -758,6 +758,26 @@ def test_first_rule_for_the_host_wins(signer: Signer, clock: Clock) -> None:
         assert policy.resource == f"{MEDIA}/{prefix}/*"
 
 
+def test_a_held_set_spaced_otherwise_is_the_same_entry(
+    signer: CountingSigner, clock: Clock
+) -> None:
+    """The run a browser sends ("a=1; b=2") is looked up as it is; the same pairs spaced
+    otherwise are the same held set, found by its pairs, never a second entry."""
+    core = make_core(signer, clock)
+    issued = set_cookies(respond(core, "/videos/a"))
+    pairs = [f"{name}={value}" for name, value in issued.items()]
+    signer.verifies = 0
+    for header in (
+        "; ".join(pairs),
+        ";".join(pairs),
+        " ;  ".join(pairs) + " ",
+        "session=abc; " + ";\t".join(pairs),
+        "; ".join(pairs),
+    ):
+        assert respond(core, "/videos/a", cookie=header) is None, header
+    assert (core._held.cache_info().currsize, signer.verifies) == (1, 1)
+
+
 def test_a_held_set_in_filler_is_one_cache_entry(signer: CountingSigner, clock: Clock) -> None:
     """A genuine set surrounded (and split) by kilobytes of other pairs is the same held set:
     looked up by its CloudFront pairs alone, so fresh filler neither costs a verification
