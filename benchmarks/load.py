@@ -2,16 +2,23 @@
 
 uvicorn serves the Starlette and FastAPI apps and gunicorn (its default sync workers, which close
 the connection after each response) the Flask app, each with 2 worker processes and each app in
-three variants at once (``benchmarks/loadapps.py``; the workers read the key from the environment):
-without the middleware, with it, and, for first visits only, without it but sending the very
-headers it would add, which tells the cost of sending those bytes from the middleware's own.
+several variants at once (``benchmarks/loadapps.py``; the workers read the key from the
+environment): without the middleware, with it, and, for first visits only, without it but sending
+the very headers it would add, which tells the cost of sending those bytes from the middleware's
+own. A third kind of load, "distinct", sends every request as a user never seen before
+(``/users/<user>/library``, each user's own resource, so each response needs a signature of its
+own and no cache of the middleware can help): the middleware's app (served apart) against the
+same app whose view signs each user's set with bare ``cryptography`` and sends the same headers
+itself. ``--visits`` picks the kinds of load (and so the servers started).
 The load comes from this process: a small HTTP/1.1 keep-alive client on asyncio streams with 64
 connections (opened over 0.1 s, so that both workers get some), aimed at one server at a time for
 slices of --seconds / --rounds, the two variants of an app interleaved so the machine's noise hits
 both; each (app, visit, variant) gets --seconds in all, and the ratio (with / without, best slice
 of each) comes from this one run. A "first" visit sends no cookies, so every response of the
 middleware's variant must carry the CloudFront set; a "returning" visit sends the set the server
-handed out, so no response may carry one.
+handed out, so no response may carry one. A "distinct" user's name is drawn from a prefix
+random to the run and a counter shared by every connection (``Users``): never repeated within or
+across runs, as a seeded random generator's would be.
 
 Every response is checked (status line, header syntax, Content-Length and body, Set-Cookie exactly
 when expected), and a sample of the cookie sets handed out is judged by the Verifier: allowed for a
@@ -19,7 +26,7 @@ URL inside the rule's resource, refused outside it. The workers' resident memory
 master's child processes) is read while their server is under load; its growth from the first to
 the last quarter of the server's requests must stay under 10%, over at least --requests-target
 requests: after the timed rounds each middleware server gets more, untimed, load until it has
-served that many. A default run takes about 5 minutes.
+served that many. A default run takes about 8 minutes.
 
 The client shares the machine's cores with the servers, so absolute figures are lower than from a
 separate load machine, and requests/s move with whatever else the machine runs; the workers' CPU
@@ -29,6 +36,7 @@ client. Under ``uvicorn --workers`` every keep-alive response would wait ~40 ms 
 algorithm (a uvicorn bug, worked around in ``benchmarks/loadapps.py``).
 Run: python benchmarks/load.py [--seconds 20] [--rounds 4] [--connections 64]
 [--requests-target 100000] [--apps starlette,fastapi,flask] [--key rsa|ecdsa]
+[--visits returning,first,distinct]
 """
 
 from __future__ import annotations
@@ -36,6 +44,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import os
 import re
 import signal
@@ -44,9 +53,11 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from importlib.metadata import version
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -61,22 +72,52 @@ HOST = "www.example.com"
 """What the client sends as ``Host``: inside the apps' cookie domain, ``.example.com``."""
 PATH = "/videos/clip"
 """What the client requests: it matches the apps' rule, ``/videos/*``."""
+USER_PATH = "/users/{user}/library"
+"""A user's own page, whose rule grants ``/users/{user}/*``: one signature per user."""
 BODY = b"hello"
 KEY_ID = "K2JCJMDEHXQW5F"
 LOOPBACK = "127.0.0.1"
 SERVERS = {"starlette": "uvicorn", "fastapi": "uvicorn", "flask": "gunicorn"}
-VARIANTS = ("plain", "cf", "headers")
-VISITS = ("returning", "first")
+VARIANTS = ("plain", "cf", "headers", "users", "signs")
+VISITS = ("returning", "first", "distinct")
 
 
 def variants(visit: str) -> tuple[str, ...]:
-    """The variants loaded for a visit: ``headers`` (the app itself sends what the middleware
-    adds to a first visit) only for first visits, where it is the same response."""
-    return VARIANTS if visit == "first" else VARIANTS[:2]
+    """The variants loaded for a visit, the yardstick first: ``headers`` (the app itself sends
+    what the middleware adds to a first visit) only for first visits, where it is the same
+    response; for distinct users ``signs`` (the app signs each user's set itself) and ``users``
+    (the middleware's app, served apart so its caches filling up are not read as a leak)."""
+    return {"returning": ("plain", "cf"), "first": ("plain", "cf", "headers")}.get(
+        visit, ("signs", "users")
+    )
+
+
+class Users:
+    """Paths of users never seen before, one per call: a prefix random to this run and a counter
+    shared by every connection of it (the client is one event loop), so no user repeats within
+    a run or across runs, and the middleware's caches of signed and held sets cannot answer."""
+
+    def __init__(self) -> None:
+        self.prefix = uuid.uuid4().hex[:16]
+        self._count = itertools.count()
+
+    def path(self) -> str:
+        return USER_PATH.format(user=f"{self.prefix}-{next(self._count)}")
 
 
 INSIDE = f"{MEDIA}/videos/clip.mp4"
 OUTSIDE = f"{MEDIA}/users/alice/clip.mp4"
+
+
+def urls(path: str) -> tuple[str, str]:
+    """A URL the set handed out for ``path`` must open, and one it must not: ``INSIDE`` and
+    ``OUTSIDE`` for ``PATH``; for a user's page a file of theirs and one of another user's."""
+    if path == PATH:
+        return INSIDE, OUTSIDE
+    user = path.split("/")[2]
+    return f"{MEDIA}/users/{user}/clip.mp4", f"{MEDIA}/users/{user}0/clip.mp4"
+
+
 MAX_SAMPLES = 100
 """Cookie sets kept per load run for the Verifier."""
 MAX_PROBLEMS = 10
@@ -101,7 +142,8 @@ class Tally:
     seconds: float = 0.0
     worker_cpu: float = 0.0
     problems: dict[str, int] = field(default_factory=dict)
-    samples: list[list[str]] = field(default_factory=list)
+    samples: list[tuple[str, list[str]]] = field(default_factory=list)
+    """Cookie sets kept: the path requested and its ``Set-Cookie`` values."""
 
     def fail(self, kind: str, what: str) -> None:
         if kind == "error":
@@ -129,12 +171,12 @@ class Tally:
         return self.requests / self.seconds if self.seconds else 0.0
 
 
-def request_bytes(cookie: str = "") -> bytes:
+def request_bytes(cookie: str = "", path: str = PATH) -> bytes:
     """The one request the load repeats: GET the matching route as www.example.com, from the
     TLS-terminating proxy production puts in front (uvicorn and gunicorn trust its
     X-Forwarded-Proto from loopback, so the app sees https and its Secure cookies make sense)."""
     lines = [
-        f"GET {PATH} HTTP/1.1",
+        f"GET {path} HTTP/1.1",
         f"Host: {HOST}",
         "X-Forwarded-Proto: https",
         "User-Agent: cfcookie-load",
@@ -184,7 +226,7 @@ async def _close(writer: asyncio.StreamWriter | None) -> None:
 
 async def _connection(
     port: int,
-    request: bytes,
+    requests: Callable[[], tuple[str, bytes]],
     expect: frozenset[str],
     deadline: float,
     tally: Tally,
@@ -192,7 +234,7 @@ async def _connection(
     delay: float,
 ) -> None:
     """One client connection, opened after ``delay`` and reopened when the server closes it,
-    until ``deadline``."""
+    until ``deadline``; ``requests`` gives each request's path and bytes."""
     writer: asyncio.StreamWriter | None = None
     sampled = False
     await asyncio.sleep(delay)
@@ -201,6 +243,7 @@ async def _connection(
             try:
                 if writer is None:
                     reader, writer = await asyncio.open_connection(LOOPBACK, port)
+                path, request = requests()
                 writer.write(request)
                 status, headers = await read_response(reader)
             except Malformed as exc:
@@ -224,7 +267,7 @@ async def _connection(
             elif cookies and (not sampled or tally.requests % every == 0):
                 sampled = True
                 if len(tally.samples) < MAX_SAMPLES:
-                    tally.samples.append(cookies)
+                    tally.samples.append((path, cookies))
             if (b"connection", b"close") in headers:
                 await _close(writer)
                 writer = None
@@ -241,19 +284,28 @@ async def load(
     expect: frozenset[str] = frozenset(),
     every: int = 1000,
     watch: Callable[[int], None] | None = None,
+    users: Users | None = None,
 ) -> Tally:
     """Keep ``connections`` connections busy for ``seconds``; ``expect`` is the cookie names
-    every response must set (none when empty). Keeps each connection's first cookie set and
-    every ``every``-th; calls ``watch(requests so far)`` five times a second."""
+    every response must set (none when empty). Every request is for ``PATH``, or with ``users``
+    for a user never seen before. Keeps each connection's first cookie set and every
+    ``every``-th; calls ``watch(requests so far)`` five times a second."""
     tally = Tally()
-    request = request_bytes(cookie)
+    same = (PATH, request_bytes(cookie))
+
+    def requests() -> tuple[str, bytes]:
+        if users is None:
+            return same
+        path = users.path()
+        return path, request_bytes(cookie, path)
+
     start = time.monotonic()
     deadline = start + seconds
     # Connections open over RAMP seconds, as a real crowd arrives: opened all at once, they
     # would all be accepted by whichever worker woke first, leaving the other idle.
     clients = asyncio.gather(
         *(
-            _connection(port, request, expect, deadline, tally, every, RAMP * i / connections)
+            _connection(port, requests, expect, deadline, tally, every, RAMP * i / connections)
             for i in range(connections)
         )
     )
@@ -419,8 +471,15 @@ def command(app: str, port: int, workers: int) -> list[str]:
         ]
     return [
         *(sys.executable, "-m", "gunicorn", target, "--bind", f"{LOOPBACK}:{port}"),
-        *("--workers", str(workers), "--log-level", "warning"),
+        *("--workers", str(workers), "--log-level", "warning", *_no_control_socket()),
     ]
+
+
+def _no_control_socket() -> list[str]:
+    """gunicorn 25.1 and later open a control socket at one path per user, so servers started
+    together race for it and all but one log an error; these servers need none."""
+    major, minor = (int(part) for part in version("gunicorn").split(".")[:2])
+    return ["--no-control-socket"] if (major, minor) >= (25, 1) else []
 
 
 @contextmanager
@@ -481,15 +540,18 @@ class Memory:
         return result
 
 
-def verify_samples(verifier: Verifier, samples: list[list[str]]) -> tuple[int, int, list[str]]:
+def verify_samples(
+    verifier: Verifier, samples: list[tuple[str, list[str]]]
+) -> tuple[int, int, list[str]]:
     """How many cookie sets CloudFront would accept inside the resource, how many it would
     refuse outside it, and the reasons of the first few that did not behave."""
     inside = outside = 0
     problems = []
-    for values in samples:
+    for path, values in samples:
         cookies = cookie_header(values)
-        allowed = verifier.check_cookies(INSIDE, cookies)
-        refused = verifier.check_cookies(OUTSIDE, cookies)
+        opens, stays_shut = urls(path)
+        allowed = verifier.check_cookies(opens, cookies)
+        refused = verifier.check_cookies(stays_shut, cookies)
         inside += allowed.allowed
         outside += refused.code == "AccessDenied"
         if not allowed.allowed or refused.code != "AccessDenied":
@@ -515,11 +577,13 @@ class Bench:
     best: dict[tuple[str, str], float] = field(default_factory=dict)
     memory: dict[str, Memory] = field(default_factory=dict)
     client_cpu: float = 0.0
+    users: Users = field(default_factory=Users)
 
     def slice(self, name: str, visit: str, seconds: float, phase: str) -> None:
         """Load server ``name`` for ``seconds``; ``phase`` is warm-up, timed or soak."""
         server = self.servers[name]
         returning = visit == "returning"
+        distinct = visit == "distinct"
         memory = self.memory.setdefault(name, Memory())
         cpu = cpu_seconds(server.workers)
         tally = asyncio.run(
@@ -529,7 +593,8 @@ class Bench:
                 connections=self.args.connections,
                 cookie=self.cookies[name.rsplit("_", 1)[0]] if returning else "",
                 expect=frozenset() if returning or name.endswith("_plain") else self.expect,
-                watch=None if phase == "warm-up" else memory.watcher(server.workers),
+                watch=None if phase == "warm-up" or distinct else memory.watcher(server.workers),
+                users=self.users if distinct else None,
             )
         )
         tally.worker_cpu = cpu_seconds(server.workers) - cpu
@@ -544,22 +609,23 @@ class Bench:
         args = self.args
         names = list(self.servers)
         for name in names:  # warm-up: imports, caches, each worker's first signature
-            for visit in VISITS:
+            for visit in args.visits:
                 if name.rsplit("_", 1)[1] in variants(visit):
                     self.slice(name, visit, 1.0, "warm-up")
         cpu, wall = time.process_time(), time.monotonic()
         for _ in range(args.rounds):
             for app in args.apps:
-                for visit in VISITS:
+                for visit in args.visits:
                     for variant in variants(visit):
                         self.slice(f"{app}_{variant}", visit, args.seconds / args.rounds, "timed")
         self.client_cpu = (time.process_time() - cpu) / (time.monotonic() - wall)
         soak = time.monotonic()
+        soaked = [visit for visit in args.visits if "cf" in variants(visit)]
         for name in names:  # untimed load until each middleware server has served the target
             memory = self.memory[name]
             while name.endswith("_cf") and memory.requests < args.requests_target:
                 before = memory.requests
-                for visit in VISITS:
+                for visit in soaked:
                     self.slice(name, visit, 5.0, "soak")
                 if memory.requests == before or time.monotonic() - soak > 1800:
                     break  # a dead server, or half an hour: stop and report what was served
@@ -585,18 +651,20 @@ def run(args: argparse.Namespace) -> bool:
         else ec.generate_private_key(ec.SECP256R1())
     )
     signer = Signer(KEY_ID, key)
-    names = [f"{app}_{variant}" for app in args.apps for variant in VARIANTS]
+    served = [v for v in VARIANTS if any(v in variants(visit) for visit in args.visits)]
+    names = [f"{app}_{variant}" for app in args.apps for variant in served]
     with tempfile.TemporaryDirectory() as logs:
         with serving(
             names, workers=args.workers, env=key_environment(key), log_dir=Path(logs)
         ) as servers:
             bench = Bench(args, servers, {}, expected_cookies(signer))
-            for app in args.apps:  # the set a returning visitor holds: what the server gave
+            for app in args.apps if "returning" in args.visits else ():
+                # the set a returning visitor holds: what the server gave
                 status, values = asyncio.run(fetch(servers[f"{app}_cf"].port))
                 if status != 200 or not values:
                     log = servers[f"{app}_cf"].output()[-3000:]
                     raise RuntimeError(f"{app}_cf: status {status}, Set-Cookie {values}\n{log}")
-                bench.tallies[f"{app}_cf", "first"] = Tally(samples=[values])
+                bench.tallies[f"{app}_cf", "first"] = Tally(samples=[(PATH, values)])
                 bench.cookies[app] = cookie_header(values)
             bench.run()
         # out of ``serving``: the servers have stopped, their exit codes are known
@@ -618,24 +686,30 @@ def report(bench: Bench, verifier: Verifier) -> bool:
         f"{'without':>9}{'with':>8}{'added':>8}{'errors':>8}{'malformed':>10}"
     )
     ratios = []
-    for app in args.apps:
-        for visit in VISITS:
-            plain, cf = bench.best[f"{app}_plain", visit], bench.best[f"{app}_cf", visit]
-            ratios.append((cf / plain, f"{app} {visit}"))
+    for visit in args.visits:
+        if visit == "distinct":
+            print(
+                "distinct: every request a user never seen before, each a signature of its own; "
+                "'without' is the app whose view signs\nwith bare cryptography and sends the same "
+                "headers itself"
+            )
+        for app in args.apps:
+            base, cf = (bench.best[f"{app}_{v}", visit] for v in variants(visit)[:2])
             same = bench.best.get((f"{app}_headers", visit))
-            same_cells = f"{same:>9.0f}{same / plain:>9.2f}" if same else f"{'-':>9}{'-':>9}"
-            cpu = [bench.timed[f"{app}_{v}", visit] for v in VARIANTS[:2]]
+            ratios.append((cf / (same or base), f"{app} {visit}"))
+            same_cells = f"{same:>9.0f}{cf / same:>9.2f}" if same else f"{'-':>9}{'-':>9}"
+            cpu = [bench.timed[f"{app}_{v}", visit] for v in variants(visit)[:2]]
             us = [t.worker_cpu / t.requests * 1e6 for t in cpu]
             errors = sum(bench.tallies[f"{app}_{v}", visit].errors for v in variants(visit))
             malformed = sum(bench.tallies[f"{app}_{v}", visit].malformed for v in variants(visit))
             print(
-                f"{app:<10}{visit:<11}{plain:>9.0f}{cf:>8.0f}{cf / plain:>7.2f}{same_cells}"
+                f"{app:<10}{visit:<11}{base:>9.0f}{cf:>8.0f}{cf / base:>7.2f}{same_cells}"
                 f"{us[0]:>9.0f}{us[1]:>8.0f}{us[1] - us[0]:>8.0f}{errors:>8}{malformed:>10}"
             )
     print(
         "app sends them: the plain app sending, from its own view, the headers the middleware "
-        "adds to a first visit\n(Cache-Control, Vary, the signed set): the cost of those bytes "
-        "alone, ratio to the plain app"
+        "adds to a first visit\n(Cache-Control, Vary, the signed set): its requests/s, and the "
+        "middleware's ratio to it"
     )
     timed = sum(t.requests for t in bench.timed.values())
     print(f"timed rounds: {timed} requests; errors and malformed count every request sent")
@@ -644,12 +718,15 @@ def report(bench: Bench, verifier: Verifier) -> bool:
             print(f"  {name} {visit}: {problem} ({times} times)")
 
     samples = [
-        s for (name, _), t in bench.tallies.items() if name.endswith("_cf") for s in t.samples
+        s
+        for (name, _), t in bench.tallies.items()
+        if name.endswith(("_cf", "_users"))
+        for s in t.samples
     ]
     inside, outside, refusals = verify_samples(verifier, samples)
     print(
-        f"\ncookie sets checked with the Verifier: {len(samples)}; allowed for {INSIDE}: "
-        f"{inside}; refused (AccessDenied) for {OUTSIDE}: {outside}"
+        f"\ncookie sets checked with the Verifier: {len(samples)}; allowed inside the resource "
+        f"(such as {INSIDE}): {inside}; refused (AccessDenied) outside it: {outside}"
     )
     for reason in refusals:
         print(f"  {reason}")
@@ -680,21 +757,26 @@ def report(bench: Bench, verifier: Verifier) -> bool:
     watched = [g for g in growths if g[2].endswith("_cf")]
     highest = max(watched, default=(float("nan"), 0, ""))
     goals = {
-        f"requests/s ratio >= 0.90 (lowest {lowest[0]:.2f}, {lowest[1]})": lowest[0] >= 0.90,
+        f"requests/s ratio >= 0.90 to the plain app (returning), the app sending the same headers "
+        f"(first), the app signing bare (distinct) (lowest {lowest[0]:.2f}, {lowest[1]})": lowest[0]
+        >= 0.90,
         "0 errors": all(t.errors == 0 for t in bench.tallies.values()),
         "0 malformed responses": all(t.malformed == 0 for t in bench.tallies.values()),
         "every sampled cookie set verifies inside the resource and is refused outside": (
             0 < len(samples) == inside == outside
         ),
-        f"worker RSS growth < 10% over >= {args.requests_target} requests, middleware "
-        f"servers (highest {highest[0]:+.1%}, {highest[2]})": len(watched)
-        == len(args.apps) * args.workers
-        and all(g < 0.10 and n >= args.requests_target for g, n, _ in watched),
         "clean shutdown (exit code 0, no worker left, nothing in the logs)": all(
             s.exit_code == 0 and not s.leftover and not s.log_problems()
             for s in bench.servers.values()
         ),
     }
+    if any(name.endswith("_cf") for name in bench.servers):
+        goals[
+            f"worker RSS growth < 10% over >= {args.requests_target} requests, middleware "
+            f"servers (highest {highest[0]:+.1%}, {highest[2]})"
+        ] = len(watched) == len(args.apps) * args.workers and all(
+            g < 0.10 and n >= args.requests_target for g, n, _ in watched
+        )
     print("\ngoals:")
     for goal, met in goals.items():
         print(f"  {'met' if met else 'NOT MET'}: {goal}")
@@ -710,11 +792,16 @@ def main() -> None:
     parser.add_argument("--requests-target", type=int, default=100_000)
     parser.add_argument("--apps", default="starlette,fastapi,flask")
     parser.add_argument("--key", choices=("rsa", "ecdsa"), default="rsa")
+    parser.add_argument("--visits", default=",".join(VISITS))
     args = parser.parse_args()
     args.apps = args.apps.split(",")
     unknown = set(args.apps) - set(SERVERS)
     if unknown:
         parser.error(f"--apps: unknown {', '.join(sorted(unknown))}; choose from {list(SERVERS)}")
+    args.visits = args.visits.split(",")
+    unknown = set(args.visits) - set(VISITS)
+    if unknown:
+        parser.error(f"--visits: unknown {', '.join(sorted(unknown))}; choose from {VISITS}")
     sys.exit(0 if run(args) else 1)
 
 

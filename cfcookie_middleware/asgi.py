@@ -94,22 +94,15 @@ class CloudFrontCookieMiddleware:
         async def send_with_cookies(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = (  # decoded only if cookies go out
-                    (name.decode("latin-1"), value.decode("latin-1"))
-                    for name, value in message.get("headers", ())
-                )
+                headers = message.get("headers", ())
                 if pending.signs_remotely(status):
                     replaced = await to_thread.run_sync(
-                        pending.finish, status, headers, limiter=self._signing
+                        pending.finish_raw, status, headers, limiter=self._signing
                     )
                 else:
-                    replaced = pending.finish(status, headers)
+                    replaced = pending.finish_raw(status, headers)
                 if replaced is not None:
-                    # ASGI wants lower-case header names; the core writes them capitalized.
-                    encoded = [
-                        (n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in replaced
-                    ]
-                    message = {**message, "headers": encoded}
+                    message = {**message, "headers": replaced}
             await send(message)
 
         await self.app(scope, receive, send_with_cookies)
@@ -121,7 +114,7 @@ def _host_and_cookie(scope: Scope) -> tuple[str, str]:
     be any iterable, even a one-shot one (Falcon's test client sends iterators of iterators):
     it is stored back as a list of pairs, so the app still sees every header."""
     host = cookie = None
-    headers = scope["headers"] = [(name, value) for name, value in scope.get("headers", ())]
+    headers = scope["headers"] = list(map(tuple, scope.get("headers", ())))
     for name, value in headers:
         if name == b"host" and host is None:
             host = value.decode("latin-1")

@@ -7,10 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["Headers", "private"]
+__all__ = ["Headers", "RawHeaders", "encode", "private", "private_raw"]
 
 Headers = list[tuple[str, str]]
+RawHeaders = list[tuple[bytes, bytes]]
+"""Headers as ASGI sends them: bytes, names in lower case."""
 _PRIVATE = [("Cache-Control", "private"), ("Vary", "Cookie")]
+_RAW_PRIVATE = [(b"cache-control", b"private"), (b"vary", b"Cookie")]
+_CACHE_HEADERS = (b"cache-control", b"vary")
 
 
 def private(headers: Iterable[tuple[str, str]], set_cookies: Headers) -> Headers:
@@ -36,6 +40,29 @@ def private(headers: Iterable[tuple[str, str]], set_cookies: Headers) -> Headers
         result.append(("Vary", _vary_cookie(vary)))
     result += set_cookies
     return result
+
+
+def private_raw(headers: Iterable[tuple[bytes, bytes]], set_cookies: RawHeaders) -> RawHeaders:
+    """``private`` for ASGI's byte headers: the app's headers pass as they are, and only its
+    ``Cache-Control`` and ``Vary``, when it sent them, are decoded to be rewritten."""
+    result: RawHeaders = []
+    cache: Headers = []
+    for name, value in headers:
+        if name.lower() in _CACHE_HEADERS:
+            cache.append((name.decode("latin-1"), value.decode("latin-1")))
+        else:
+            result.append((name, value))
+    if cache:
+        result += encode(private(cache, []))
+    else:
+        result += _RAW_PRIVATE
+    result += set_cookies
+    return result
+
+
+def encode(headers: Headers) -> RawHeaders:
+    """``headers`` as ASGI sends them: latin-1 bytes, names in lower case."""
+    return [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers]
 
 
 def _vary_cookie(vary: str | None) -> str:

@@ -12,9 +12,9 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from email.utils import formatdate
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from cfcookie_middleware.signing import ConfigurationError, When, to_epoch
@@ -27,6 +27,7 @@ __all__ = [
     "MAX_COOKIE_BYTES",
     "RequestCookies",
     "check_cookie_domain",
+    "cookie_renderer",
     "domain_covers",
     "is_secure_context_host",
     "parse_cookie_header",
@@ -76,18 +77,7 @@ def set_cookie_header(
     ``Signer`` takes (aware datetime, timedelta from now or epoch seconds); ``samesite=None``
     leaves the attribute out. Every refusal is a ``ConfigurationError`` naming the input.
     """
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
-        raise ConfigurationError(
-            f"cookie name {str(name)[:60]!r} is not a valid cookie name (letters, digits and "
-            "!#$%&'*+-.^_`|~ only; no spaces, '=', ';' or quotes)"
-        )
-    if not isinstance(value, str) or not _VALUE.fullmatch(value):
-        raise ConfigurationError(
-            f"cookie {name}: the value contains a space, '\"', ',', ';', '\\', a control or a "
-            "non-ASCII character, which a Set-Cookie header cannot carry unquoted; CloudFront's "
-            "base64 never does, so pass the value exactly as the signer produced it"
-        )
-    parts = [f"{name}={value}"]
+    parts = [_pair(name, value)]
     if domain is not None:
         if not isinstance(domain, str) or not _DOMAIN.fullmatch(domain) or ".." in domain:
             raise ConfigurationError(
@@ -134,6 +124,34 @@ def set_cookie_header(
             )
         parts.append(f"SameSite={canonical}")
     return "; ".join(parts)
+
+
+def cookie_renderer(**attributes: Any) -> Callable[[str, str], str]:
+    """``set_cookie_header`` with the attributes (``domain``, ``path``, ``secure``...) fixed and
+    checked once, here: each call checks only the name and the value, which vary, and appends
+    the attributes written in advance (a signed set is rendered per user, or per window)."""
+    written = set_cookie_header("x", "", **attributes).removeprefix("x=")
+
+    def render(name: str, value: str) -> str:
+        return _pair(name, value) + written
+
+    return render
+
+
+def _pair(name: str, value: str) -> str:
+    """``name=value``, refused unless both can go in a ``Set-Cookie`` header unquoted."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ConfigurationError(
+            f"cookie name {str(name)[:60]!r} is not a valid cookie name (letters, digits and "
+            "!#$%&'*+-.^_`|~ only; no spaces, '=', ';' or quotes)"
+        )
+    if not isinstance(value, str) or not _VALUE.fullmatch(value):
+        raise ConfigurationError(
+            f"cookie {name}: the value contains a space, '\"', ',', ';', '\\', a control or a "
+            "non-ASCII character, which a Set-Cookie header cannot carry unquoted; CloudFront's "
+            "base64 never does, so pass the value exactly as the signer produced it"
+        )
+    return f"{name}={value}"
 
 
 def parse_cookie_pairs(header: str) -> list[tuple[str, str]]:

@@ -23,12 +23,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from types import EllipsisType, MappingProxyType
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, AnyStr, NamedTuple
 from urllib.parse import urlsplit
 
 from cfcookie_middleware import cookies as cookie_rules
 from cfcookie_middleware import signing
-from cfcookie_middleware.caching import Headers, private
+from cfcookie_middleware.caching import Headers, RawHeaders, encode, private, private_raw
 from cfcookie_middleware.cookies import (
     is_secure_context_host,
     parse_cookie_pairs,
@@ -71,6 +71,8 @@ _MAX_LOGOUT_PATHS = 64
 """Cookie paths ``clear_on`` clears at most: the rules' and those of the grants checked since."""
 _MAX_AGE_ROOM = len("; Max-Age=2147483647")
 _NO_PARAMS: Mapping[str, str] = MappingProxyType({})
+_MOST_COOKIES = 4
+"""The most cookies a set has (the terms, signature, key ID and hash algorithm)."""
 
 
 class _Route(NamedTuple):
@@ -83,6 +85,33 @@ class _Route(NamedTuple):
     plan: _Plan
 
 
+class _SetCookies:
+    """``Set-Cookie`` headers to send, as ``str`` pairs (WSGI, Django) or as the byte pairs ASGI
+    sends, each form made on first use and kept, so a cached set is encoded once, not for every
+    response. Once encoded, the ``str`` form is dropped (remade if asked for again): a cached
+    set under ASGI then takes no more memory than under WSGI."""
+
+    __slots__ = ("_headers", "_raw")
+
+    def __init__(self, headers: Headers) -> None:
+        self._headers: Headers | None = headers
+        self._raw: RawHeaders | None = None
+
+    def headers(self) -> Headers:
+        headers = self._headers  # read once: raw() may drop it meanwhile, after setting _raw
+        if headers is None:
+            assert self._raw is not None
+            headers = self._headers = [("Set-Cookie", v.decode("latin-1")) for _, v in self._raw]
+        return headers
+
+    def raw(self) -> RawHeaders:
+        raw = self._raw
+        if raw is None:
+            raw = self._raw = encode(self.headers())
+            self._headers = None
+        return raw
+
+
 @dataclass(frozen=True, slots=True)
 class _Signed:
     """One cached signed set: its ``Set-Cookie`` headers, why one would not fit in a cookie, and
@@ -90,7 +119,7 @@ class _Signed:
     browser holding one: a stale ``CloudFront-Hash-Algorithm`` after a key change, say, would
     make CloudFront check the new set with the wrong hash)."""
 
-    set_cookies: list[tuple[str, str]]
+    set_cookies: _SetCookies
     too_big: str | None
     stale: tuple[tuple[str, tuple[str, str]], ...]
 
@@ -106,7 +135,7 @@ class _Plan:
     step: int
     margin: int
     not_before: int | None
-    render: Callable[..., str]
+    render: Callable[[str, str], str]
     reads_request: bool
     resource: str | None
     expired: Mapping[str, tuple[str, str]]
@@ -138,17 +167,18 @@ class CookieCore:
         self.max_age = _seconds(given["max_age"], "max_age")
         self.methods = _check_methods(given["methods"])
         self.secure = given["secure"]
-        renderer = functools.partial(
-            _renderer,
-            domain=cookie_domain,
-            secure=self.secure,
-            httponly=given["httponly"],
-            samesite=given["samesite"],
-        )
+        attributes = {
+            "domain": cookie_domain,
+            "secure": self.secure,
+            "httponly": given["httponly"],
+            "samesite": given["samesite"],
+        }
+        self._attributes = attributes  # a grant's plan adds its path
         self._margin = margin = _seconds(given["refresh_margin"], "refresh_margin")
-        self._renderer = renderer
         self._plans = {
-            rule: _plan(rule, margin, self.max_age, renderer(rule.cookie_path or cookie_path))
+            rule: _plan(
+                rule, margin, self.max_age, {**attributes, "path": rule.cookie_path or cookie_path}
+            )
             for rule in self.rules
         }
         clear_on = _check_clear_on(given["clear_on"])
@@ -177,7 +207,11 @@ class CookieCore:
         # Logout expires every cookie at every path the rules set them on.
         paths = dict.fromkeys([cookie_path, *(r.cookie_path or cookie_path for r in self.rules)])
         self._logout = _LoggingOut(
-            [header for path in paths for header in _expired_headers(renderer(path)).values()]
+            [
+                header
+                for path in paths
+                for header in _expired_headers({**attributes, "path": path}).values()
+            ]
         )
         self._logout_paths = set(paths)
         self._warned: set[str] = set()
@@ -314,16 +348,17 @@ class CookieCore:
     @functools.lru_cache(maxsize=1024)  # noqa: B019 - one core per app; grants are few
     def _grant_plan(self, grant: Terms) -> _Plan:
         path = grant.cookie_path or self.cookie_path
+        attributes = {**self._attributes, "path": path}
         try:
-            render = self._renderer(path)
+            cookie_rules.cookie_renderer(**attributes)  # the path's syntax, named as the grant's
         except ConfigurationError as error:
             raise ConfigurationError(f"{grant.where}.{error}") from None
-        plan = _plan(grant, self._margin, self.max_age, render)
+        plan = _plan(grant, self._margin, self.max_age, attributes)
         self._check_rule_fits(grant, plan)
         with self._lock:
             if path not in self._logout_paths and len(self._logout_paths) < _MAX_LOGOUT_PATHS:
                 self._logout_paths.add(path)
-                self._logout.clear_also(_expired_headers(render).values())
+                self._logout.clear_also(plan.expired.values())
         return plan
 
     def _set_cookies(
@@ -334,14 +369,18 @@ class CookieCore:
         network: str | None,
         host: str,
         cookie_header: str,
-    ) -> list[tuple[str, str]] | None:
+    ) -> _SetCookies | None:
         """The ``Set-Cookie`` headers for this grant, or ``None`` when none should go out."""
         signer = rule.signer or self._signer
         now = self.clock()
         expires = plan.expires(now)
-        if self._holds_current(cookie_header, signer, plan, resource, network, expires, now):
+        if "CloudFront-" in cookie_header and self._holds_current(
+            cookie_header, signer, plan, resource, network, expires, now
+        ):
             return None
-        problem = self._host_problem(host, resource)
+        # The resource's host, not urlsplit(resource): it reads no http*:// host. Cached by
+        # host, not by resource: one entry serves every user's resource on the media host.
+        problem = self._host_problem(host, resource.split("/", 3)[2])
         if problem is not None:
             self._warn_once(problem)
         signed = self._signed(signer, plan, resource, network, expires)
@@ -352,15 +391,16 @@ class CookieCore:
                 "no cookies (shorten the captured values or use a wildcard resource)"
             )
             return None
-        set_cookies = signed.set_cookies
+        stale = []
+        if "CloudFront-" in cookie_header:
+            stale = [header for held, header in signed.stale if held in cookie_header]
+        if self.max_age is None and not stale:
+            return signed.set_cookies  # the cached set as it is (encoded for ASGI only once)
+        set_cookies = signed.set_cookies.headers()
         if self.max_age is not None:
             max_age = min(self.max_age, expires - int(now))
             set_cookies = [(name, f"{value}; Max-Age={max_age}") for name, value in set_cookies]
-        if "CloudFront-" in cookie_header:
-            stale = [header for held, header in signed.stale if held in cookie_header]
-            if stale:
-                set_cookies = [*set_cookies, *stale]
-        return set_cookies
+        return _SetCookies([*set_cookies, *stale])
 
     def _holds_current(
         self,
@@ -374,14 +414,24 @@ class CookieCore:
     ) -> bool:
         """Whether the request already carries a set this middleware issued for these terms and
         key in this or an earlier window, far enough from expiry. Only such terms count, so a
-        request cannot make it accept arbitrary expiries."""
-        if "CloudFront-" not in cookie_header:  # a first visit
-            return False
+        request cannot make it accept arbitrary expiries.
+
+        A browser sends a set it got in one response as one run of pairs in the very form the
+        cache of held sets keeps, so the run is looked up as it is; only when that fails (other
+        cookies, or filler, among the pairs) are the pairs picked out one by one. (Callers
+        skip it for a header without ``CloudFront-``: a first visit.)"""
         canned = "*" not in resource and plan.not_before is None and network is None
+        run = _cloudfront_run(cookie_header)
         try:
-            held = self._held(signer, _cloudfront_part(cookie_header), resource if canned else None)
+            held = self._held(signer, run, resource if canned else None)
         except _NotHeld:
-            return False
+            part = _cloudfront_part(run)
+            if part == run:
+                return False
+            try:
+                held = self._held(signer, part, resource if canned else None)
+            except _NotHeld:
+                return False
         issued = held.expires - plan.ttl
         return (
             held.resource == resource
@@ -408,7 +458,7 @@ class CookieCore:
         stale = tuple(
             (f"{name}=", header) for name, header in plan.expired.items() if name not in fields
         )
-        return _Signed(headers, too_big, stale)
+        return _Signed(_SetCookies(headers), too_big, stale)
 
     # ---- checks ------------------------------------------------------------------------
     def _warn_once(self, problem: str) -> None:
@@ -422,11 +472,11 @@ class CookieCore:
         logger.warning("cfcookie: %s", problem)
 
     @functools.lru_cache(maxsize=256)  # noqa: B019 - a few hosts per app, one core per app
-    def _host_problem(self, host: str, resource: str) -> str | None:
-        """Why a browser would drop the cookies or never send them to ``resource``'s host."""
+    def _host_problem(self, host: str, netloc: str) -> str | None:
+        """Why a browser would drop the cookies or never send them to the resource's host,
+        ``netloc`` (with its port, if any)."""
         try:
             request_host = (urlsplit(f"//{host}").hostname or "").lower()
-            netloc = resource.split("/", 3)[2]  # not urlsplit(resource): it reads no http*:// host
             resource_host = (urlsplit(f"//{netloc}").hostname or "").lower()
         except ValueError:
             return f"request host {host[:100]!r} is not a valid host name"
@@ -490,6 +540,9 @@ class Pending(ABC):
     adapter what ``finish`` may run, to move it off the event loop."""
 
     __slots__ = ()
+    _yields = False
+    """Whether no set goes out when the response sets a ``CloudFront-*`` cookie already (a
+    grant's, or the app's own), so that a response never carries two sets."""
 
     @property
     def reads_request(self) -> bool:
@@ -513,13 +566,37 @@ class Pending(ABC):
         the response goes out as the app made it, without CloudFront cookies.
         """
         try:
-            return self._headers(status, headers)
+            set_cookies = self._grant(status)
+            if set_cookies is None:
+                return None
+            headers = list(headers)
+            if self._yields and _sets_cloudfront_cookies(headers, "set-cookie", "CloudFront-"):
+                return None
+            return private(headers, set_cookies.headers())
+        except Exception:
+            logger.exception("cfcookie: response sent without CloudFront cookies")
+            return None
+
+    def finish_raw(self, status: int, headers: Iterable[tuple[bytes, bytes]]) -> RawHeaders | None:
+        """``finish`` for ASGI, whose headers are bytes: ``headers`` as the response start
+        message carries them, and back the same way, with the added names in lower case. The
+        app's headers pass as they are, and a cached set goes out encoded once, not per response.
+        """
+        try:
+            set_cookies = self._grant(status)
+            if set_cookies is None:
+                return None
+            headers = list(headers)
+            if self._yields and _sets_cloudfront_cookies(headers, b"set-cookie", b"CloudFront-"):
+                return None
+            return private_raw(headers, set_cookies.raw())
         except Exception:
             logger.exception("cfcookie: response sent without CloudFront cookies")
             return None
 
     @abstractmethod
-    def _headers(self, status: int, headers: Iterable[tuple[str, str]]) -> Headers | None: ...
+    def _grant(self, status: int) -> _SetCookies | None:
+        """The ``Set-Cookie`` headers a response of this status gets, or ``None`` for none."""
 
 
 class _LoggingOut(Pending):
@@ -528,15 +605,15 @@ class _LoggingOut(Pending):
     __slots__ = ("_clearing",)
 
     def __init__(self, clearing: Headers) -> None:
-        self._clearing = clearing
+        self._clearing = _SetCookies(clearing)
 
     def clear_also(self, clearing: Iterable[tuple[str, str]]) -> None:
-        """Expire the cookies at one more Path too (a grant's); a new list, not an append, so a
-        logout being answered meanwhile reads a whole one."""
-        self._clearing = [*self._clearing, *clearing]
+        """Expire the cookies at one more Path too (a grant's); a new object, not an append, so
+        a logout being answered meanwhile reads a whole one."""
+        self._clearing = _SetCookies([*self._clearing.headers(), *clearing])
 
-    def _headers(self, status: int, headers: Iterable[tuple[str, str]]) -> Headers | None:
-        return None if status >= 400 else private(headers, self._clearing)
+    def _grant(self, status: int) -> _SetCookies | None:
+        return None if status >= 400 else self._clearing
 
 
 class _Granting(Pending):
@@ -544,6 +621,7 @@ class _Granting(Pending):
     the request holds it already."""
 
     __slots__ = ("_cookie_header", "_core", "_host", "_route", "_scheme", "_view")
+    _yields = True
 
     def __init__(
         self,
@@ -566,10 +644,12 @@ class _Granting(Pending):
         return self._core.when is not None or self._route.plan.reads_request
 
     def signs_remotely(self, status: int) -> bool:
-        signer = self._route.rule.signer or self._core.signer
-        return 200 <= status < 300 and not isinstance(signer.backend, LocalKey)
+        if not 200 <= status < 300:
+            return False
+        signer = self._route.rule.signer or self._core._signer
+        return not isinstance(signer.backend, LocalKey)
 
-    def _headers(self, status: int, headers: Iterable[tuple[str, str]]) -> Headers | None:
+    def _grant(self, status: int) -> _SetCookies | None:
         if not 200 <= status < 300:
             return None
         core = self._core
@@ -586,9 +666,6 @@ class _Granting(Pending):
         )
         if set_cookies is None:
             return None
-        headers = list(headers)
-        if _sets_cloudfront_cookies(headers):
-            return None  # a grant at the view (or the app) did: a second set would mix with it
         if core.secure and self._scheme == "http" and not is_secure_context_host(self._host):
             core._warn_once(
                 f"Secure cookies set on a plain-http request to {self._host[:100]}: browsers "
@@ -596,7 +673,7 @@ class _Granting(Pending):
                 "proxy, let the framework see the https scheme), or pass secure=False for a "
                 "local http demo"
             )
-        return private(headers, set_cookies)
+        return set_cookies
 
     def _earned(self) -> tuple[str, str | None] | None:
         """The resource and IP range this request earns, or ``None`` for nothing; the request
@@ -629,21 +706,14 @@ class _Granting(Pending):
         return resource, network
 
 
-def _sets_cloudfront_cookies(headers: Headers) -> bool:
-    """Whether ``headers`` set a ``CloudFront-*`` cookie already, at any Path: a second set at
-    another Path would reach the browser too, which then sends both, and which one CloudFront
-    reads is undocumented; the set already there (a grant at the view) is the more specific."""
-    return any(
-        value.startswith("CloudFront-") and name.lower() == "set-cookie" for name, value in headers
-    )
-
-
-def _renderer(path: str, **attributes: Any) -> Callable[..., str]:
-    """``set_cookie_header`` with the cookies' attributes fixed, checked once here (domain, path
-    and SameSite syntax)."""
-    render: Callable[..., str] = functools.partial(set_cookie_header, path=path, **attributes)
-    render("CloudFront-Policy", "x")
-    return render
+def _sets_cloudfront_cookies(
+    headers: Iterable[tuple[AnyStr, AnyStr]], set_cookie: AnyStr, prefix: AnyStr
+) -> bool:
+    """Whether ``headers`` (``str`` or, for ASGI, ``bytes``) set a ``CloudFront-*`` cookie
+    already, at any Path: a second set at another Path would reach the browser too, which then
+    sends both, and which one CloudFront reads is undocumented; the set already there (a grant
+    at the view) is the more specific."""
+    return any(value.startswith(prefix) and name.lower() == set_cookie for name, value in headers)
 
 
 def _check_when(
@@ -726,8 +796,10 @@ def _seconds(value: timedelta | int | None, name: str) -> int | None:
 
 
 def _plan(
-    rule: Terms, margin: int | None, max_age: int | None, render: Callable[..., str]
+    rule: Terms, margin: int | None, max_age: int | None, attributes: dict[str, Any]
 ) -> _Plan:
+    """``attributes`` are the cookies' (``domain``, ``path``, ``secure``...), checked here."""
+    render = cookie_rules.cookie_renderer(**attributes)
     ttl = int(rule.ttl.total_seconds())
     where = rule.where
     if max_age is not None and max_age > ttl:
@@ -747,14 +819,15 @@ def _plan(
     offset = None if rule.not_before is None else math.floor(rule.not_before.total_seconds())
     reads_request = callable(rule.resource) or rule.bind_client_ip
     fixed = None if reads_request or rule.template_fields else rule.fill({})
-    return _Plan(ttl, step, margin, offset, render, reads_request, fixed, _expired_headers(render))
+    expired = _expired_headers(attributes)
+    return _Plan(ttl, step, margin, offset, render, reads_request, fixed, expired)
 
 
-def _expired_headers(render: Callable[..., str]) -> dict[str, tuple[str, str]]:
-    """For each CloudFront cookie, the ``Set-Cookie`` header that expires it where ``render``
-    sets it (browsers match Domain and Path)."""
+def _expired_headers(attributes: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """For each CloudFront cookie, the ``Set-Cookie`` header that expires it where cookies with
+    these attributes are set (browsers match Domain and Path)."""
     return {
-        name: ("Set-Cookie", render(name, "", max_age=0, expires=0))
+        name: ("Set-Cookie", set_cookie_header(name, "", max_age=0, expires=0, **attributes))
         for name in cookie_rules.CLOUDFRONT_COOKIES
     }
 
@@ -779,6 +852,17 @@ def _decided(answer: object) -> bool:
     return bool(answer)
 
 
+def _cloudfront_run(header: str) -> str:
+    """The run of a Cookie header from the pair holding its first ``CloudFront-`` to the pair
+    holding its last, without surrounding whitespace; "" when there is none."""
+    first = header.find("CloudFront-")
+    if first < 0:
+        return ""
+    start = header.rfind(";", 0, first) + 1
+    end = header.find(";", header.rfind("CloudFront-"))
+    return (header[start:] if end < 0 else header[start:end]).strip()
+
+
 def _cloudfront_part(header: str) -> str:
     """The ``CloudFront-*`` pairs of a Cookie header, in order, joined by "; ", and nothing
     else: a returning visitor's set is looked up by these alone, so whatever else the header
@@ -786,13 +870,8 @@ def _cloudfront_part(header: str) -> str:
     entry nor is kept; one string keeps an entry as small as the set. (Its pairs are those
     ``parse_cookie_pairs`` finds under a name starting with ``CloudFront-``; only the run of
     the header from the first such name to the last is split, the rest cannot hold one.)"""
-    first = header.find("CloudFront-")
-    if first < 0:
-        return ""
-    start = header.rfind(";", 0, first) + 1
-    end = header.find(";", header.rfind("CloudFront-"))
     pairs = []
-    for piece in (header[start:] if end < 0 else header[start:end]).split(";"):
+    for piece in _cloudfront_run(header).split(";"):
         name, equals, value = piece.partition("=")
         name = name.strip()
         if equals and name.startswith("CloudFront-"):
@@ -810,9 +889,12 @@ def _genuine_terms(signer: Signer, part: str, canned_resource: str | None) -> Po
     ``signer``'s key: the cookies of a canned set (its resource is the request's) when
     ``canned_resource`` is given, else of a custom one, each once, and a signature that
     verifies against the public key (not re-signed, so sets from another worker, an earlier
-    process or a randomized ECDSA signature count). ``_NotHeld`` for
+    process or a randomized ECDSA signature count), the pairs written as ``_cloudfront_part``
+    writes them (so one set is one cache entry, however a header spaced it). ``_NotHeld`` for
     anything else: a reformatted policy that CloudFront would refuse, or two sets from
     different domains or paths (which one CloudFront reads is undocumented)."""
+    if part.count(";") >= _MOST_COOKIES:
+        raise _NotHeld  # more pairs than a set: not worth parsing
     pairs = parse_cookie_pairs(part)
     cookies = dict(pairs)
     terms = "CloudFront-Policy" if canned_resource is None else "CloudFront-Expires"
@@ -821,6 +903,7 @@ def _genuine_terms(signer: Signer, part: str, canned_resource: str | None) -> Po
         names.add("CloudFront-Hash-Algorithm")
     if (
         len(cookies) != len(pairs)
+        or part != "; ".join(f"{name}={value}" for name, value in pairs)  # one form, one entry
         or cookies.keys() != names
         or cookies["CloudFront-Key-Pair-Id"] != signer.key_pair_id
         or cookies.get("CloudFront-Hash-Algorithm", "SHA1") != signer.hash_algorithm

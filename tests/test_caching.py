@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from cfcookie_middleware.caching import private
+from cfcookie_middleware.caching import private, private_raw
 
-
-@pytest.mark.parametrize(
+CASES = pytest.mark.parametrize(
     ("app_headers", "cache_control", "vary"),
     [
         ([], "private", "Cookie"),
@@ -21,6 +20,9 @@ from cfcookie_middleware.caching import private
         ([("Vary", "*")], "private", "*"),
     ],
 )
+
+
+@CASES
 def test_responses_with_cookies_areprivate(
     app_headers: list[tuple[str, str]], cache_control: str, vary: str
 ) -> None:
@@ -31,3 +33,22 @@ def test_responses_with_cookies_areprivate(
     assert ("Cache-Control", cache_control) in headers
     assert ("Vary", vary) in headers
     assert headers[-1] == ("Set-Cookie", "A=1")
+
+
+@CASES
+def test_asgi_headers_are_made_private_alike(
+    app_headers: list[tuple[str, str]], cache_control: str, vary: str
+) -> None:
+    """The byte form ASGI sends: the app's other headers pass untouched (their names' case
+    included), the cache headers are found in any case and sent back in lower case."""
+    raw = [(name.encode(), value.encode()) for name, value in app_headers]
+    headers = private_raw(
+        [(b"X-App", b"1"), (b"set-cookie", b"session=abc"), *raw], [(b"set-cookie", b"A=1")]
+    )
+    assert headers == [
+        (b"X-App", b"1"),
+        (b"set-cookie", b"session=abc"),
+        (b"cache-control", cache_control.encode()),
+        (b"vary", vary.encode()),
+        (b"set-cookie", b"A=1"),
+    ]

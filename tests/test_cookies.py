@@ -8,7 +8,12 @@ from http.cookies import SimpleCookie
 
 import pytest
 
-from cfcookie_middleware.cookies import MAX_COOKIE_BYTES, set_cookie_header, size_problem
+from cfcookie_middleware.cookies import (
+    MAX_COOKIE_BYTES,
+    cookie_renderer,
+    set_cookie_header,
+    size_problem,
+)
 from cfcookie_middleware.signing import ConfigurationError
 
 SAFE_DEFAULTS = "; Path=/; Secure; HttpOnly; SameSite=Lax"
@@ -60,6 +65,18 @@ def test_attributes_can_be_left_out() -> None:
     assert header == "n=v"
 
 
+def test_a_renderer_writes_the_attributes_once() -> None:
+    render = cookie_renderer(domain=".example.com", path="/videos/", samesite="strict")
+    assert render("CloudFront-Policy", "eyJ-abc~_") == (
+        "CloudFront-Policy=eyJ-abc~_; Domain=.example.com; Path=/videos/; Secure; HttpOnly; "
+        "SameSite=Strict"
+    )
+    assert render("CloudFront-Key-Pair-Id", "K2JCJMDEHXQW5F") == (
+        "CloudFront-Key-Pair-Id=K2JCJMDEHXQW5F; Domain=.example.com; Path=/videos/; Secure; "
+        "HttpOnly; SameSite=Strict"
+    )
+
+
 def test_samesite_none_with_secure() -> None:
     assert set_cookie_header("n", "v", samesite="None").endswith(
         "; Secure; HttpOnly; SameSite=None"
@@ -106,6 +123,14 @@ def test_refusals(kwargs: dict[str, object], needle: str) -> None:
     arguments: dict[str, object] = {"name": "CloudFront-Signature", "value": "abc", **kwargs}
     with pytest.raises(ConfigurationError, match=needle):
         set_cookie_header(**arguments)  # type: ignore[arg-type]
+    name, value = arguments.pop("name"), arguments.pop("value")
+    if {"name", "value"} & kwargs.keys():  # a renderer checks the name and value each time
+        render = cookie_renderer(**arguments)
+        with pytest.raises(ConfigurationError, match=needle):
+            render(name, value)  # type: ignore[arg-type]
+    else:  # and its attributes once, as it is made
+        with pytest.raises(ConfigurationError, match=needle):
+            cookie_renderer(**arguments)
 
 
 def test_size_problem_at_the_4096_bytes_browsers_keep() -> None:

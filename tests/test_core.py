@@ -106,6 +106,32 @@ def test_cookies_verify_for_the_resource_and_expire_on_the_window_grid(
     assert (refused.allowed, refused.code) == (False, "AccessDenied")
 
 
+def test_one_cached_set_goes_out_as_asgi_bytes_and_as_str_alike(
+    signer: CountingSigner, clock: Clock
+) -> None:
+    """ASGI's byte headers and the str headers of WSGI and Django carry the same cached set,
+    whichever form is asked for first (a form dropped to save memory is remade): one signature,
+    names capitalized for str and lower case for ASGI, the app's headers passed as they are."""
+    core = make_core(signer, clock)
+
+    def asgi() -> list[tuple[bytes, bytes]] | None:
+        pending = start(core, "/videos/a")
+        assert pending is not None
+        return pending.finish_raw(200, [(b"Content-Type", b"text/plain")])
+
+    sent = asgi()
+    str_sent = respond(core, "/videos/a")
+    assert asgi() == sent
+    assert sent is not None
+    assert str_sent is not None
+    assert sent[0] == (b"Content-Type", b"text/plain")
+    assert [(name.lower().encode(), value.encode()) for name, value in str_sent] == sent[1:]
+    assert [name for name, _ in str_sent] == ["Cache-Control", "Vary"] + ["Set-Cookie"] * 3
+    assert signer.calls == 1
+    verifier = Verifier({"K2JCJMDEHXQW5F": signer.public_key})
+    assert verifier.check_cookies(f"{MEDIA}/videos/x.mp4", set_cookies(str_sent), now=NOW).allowed
+
+
 def test_exact_url_resource_gets_a_canned_policy(signer: CountingSigner, clock: Clock) -> None:
     cookies = set_cookies(respond(make_core(signer, clock), "/poster"))
     assert set(cookies) == {"CloudFront-Expires", "CloudFront-Signature", "CloudFront-Key-Pair-Id"}
@@ -731,6 +757,26 @@ def test_first_rule_for_the_host_wins(signer: Signer, clock: Clock) -> None:
         assert policy.resource == f"{MEDIA}/{prefix}/*"
 
 
+def test_a_held_set_spaced_otherwise_is_the_same_entry(
+    signer: CountingSigner, clock: Clock
+) -> None:
+    """The run a browser sends ("a=1; b=2") is looked up as it is; the same pairs spaced
+    otherwise are the same held set, found by its pairs, never a second entry."""
+    core = make_core(signer, clock)
+    issued = set_cookies(respond(core, "/videos/a"))
+    pairs = [f"{name}={value}" for name, value in issued.items()]
+    signer.verifies = 0
+    for header in (
+        "; ".join(pairs),
+        ";".join(pairs),
+        " ;  ".join(pairs) + " ",
+        "session=abc; " + ";\t".join(pairs),
+        "; ".join(pairs),
+    ):
+        assert respond(core, "/videos/a", cookie=header) is None, header
+    assert (core._held.cache_info().currsize, signer.verifies) == (1, 1)
+
+
 def test_a_held_set_in_filler_is_one_cache_entry(signer: CountingSigner, clock: Clock) -> None:
     """A genuine set surrounded (and split) by kilobytes of other pairs is the same held set:
     looked up by its CloudFront pairs alone, so fresh filler neither costs a verification
@@ -738,13 +784,13 @@ def test_a_held_set_in_filler_is_one_cache_entry(signer: CountingSigner, clock: 
     core = make_core(signer, clock)
     issued = set_cookies(respond(core, "/videos/a"))
     pairs = [f"{name}={value}" for name, value in issued.items()]
+    signer.verifies = 0
     for n in range(100):
         filler = [f"f{n}x{i}={'z' * 60}" for i in range(32)]  # about 4 KB each side, half of it
         filler += [f"CloudFront-{n}x{i}-{'z' * 60}" for i in range(32)]  # names without "="
         header = "; ".join([*filler, pairs[0], f"between{n}=1", *pairs[1:], *filler])
         assert len(header) > 8000
         assert respond(core, "/videos/a", cookie=header) is None
-    info = core._held.cache_info()
-    assert (info.currsize, info.misses) == (1, 1)
+    assert (core._held.cache_info().currsize, signer.verifies) == (1, 1)
     spoiled = "; ".join([*pairs, "CloudFront-Extra=1"])  # another CloudFront name: not the set
     assert respond(core, "/videos/a", cookie=spoiled) is not None

@@ -22,6 +22,7 @@ from benchmarks.load import (
     KEY_ID,
     OUTSIDE,
     Tally,
+    Users,
     cookie_header,
     key_environment,
     load,
@@ -39,12 +40,20 @@ SECONDS = 1.5
 """Per visit mode: first visits, then returning ones, about 3 s per server."""
 
 
-def _tally_against(response: bytes, expect: frozenset[str]) -> Tally:
-    """What the load client counts against a loopback server that always sends ``response``."""
+def _tally_against(
+    response: bytes,
+    expect: frozenset[str],
+    users: Users | None = None,
+    paths: list[bytes] | None = None,
+) -> Tally:
+    """What the load client counts against a loopback server that always sends ``response``;
+    the path of every request it gets goes into ``paths``."""
 
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            while await reader.readuntil(b"\r\n\r\n"):
+            while head := await reader.readuntil(b"\r\n\r\n"):
+                if paths is not None:
+                    paths.append(head.split(b" ", 2)[1])
                 writer.write(response)
                 await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
@@ -56,7 +65,7 @@ def _tally_against(response: bytes, expect: frozenset[str]) -> Tally:
         server = await asyncio.start_server(answer, "127.0.0.1", 0)
         async with server:
             port: int = server.sockets[0].getsockname()[1]
-            return await load(port, seconds=0.3, connections=2, expect=expect)
+            return await load(port, seconds=0.3, connections=2, expect=expect, users=users)
 
     return asyncio.run(main())
 
@@ -118,6 +127,21 @@ def test_client_counts_what_is_wrong(
         assert tally.malformed == 0
 
 
+def test_distinct_users_never_repeat() -> None:
+    """A distinct-user load names a new user in every request, across its connections and
+    across runs (each run a fresh ``Users``), so no cache of the middleware can answer."""
+    paths: list[bytes] = []
+    for _ in range(2):
+        tally = _tally_against(_response("HTTP/1.1 200 OK", []), frozenset(), Users(), paths)
+        assert (tally.errors, tally.malformed) == (0, 0)
+    assert len(paths) > 100
+    users = [path.split(b"/") for path in paths]
+    assert all(
+        len(parts) == 4 and parts[1] == b"users" and parts[3] == b"library" for parts in users
+    )
+    assert len({parts[2] for parts in users}) == len(paths)
+
+
 def _attributes(set_cookie: str) -> set[str]:
     """A Set-Cookie value's attributes, split by hand (RFC 6265 section 4.1.1)."""
     return {part.strip() for part in set_cookie.split(";")[1:]}
@@ -141,13 +165,13 @@ def test_servers_under_load(app: str, rsa2048: rsa.RSAPrivateKey, tmp_path: Path
                 server.port,
                 seconds=SECONDS,
                 connections=CONNECTIONS,
-                cookie=cookie_header(first.samples[0]),
+                cookie=cookie_header(first.samples[0][1]),
             )
         )
     for tally in (first, returning):
         assert (tally.errors, tally.malformed, tally.problems) == (0, 0, {})
         assert tally.requests >= 100
-    for values in first.samples:
+    for _, values in first.samples:
         for value in values:
             assert {"Domain=.example.com", "Path=/", "Secure", "HttpOnly", "SameSite=Lax"} <= (
                 _attributes(value)
