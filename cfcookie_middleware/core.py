@@ -712,8 +712,11 @@ def _sets_cloudfront_cookies(
     """Whether ``headers`` (``str`` or, for ASGI, ``bytes``) set a ``CloudFront-*`` cookie
     already, at any Path: a second set at another Path would reach the browser too, which then
     sends both, and which one CloudFront reads is undocumented; the set already there (a grant
-    at the view) is the more specific."""
-    return any(value.startswith(prefix) and name.lower() == set_cookie for name, value in headers)
+    at the view) is the more specific. (A loop: half the cost of ``any`` over a generator.)"""
+    for name, value in headers:  # noqa: SIM110
+        if value.startswith(prefix) and name.lower() == set_cookie:
+            return True
+    return False
 
 
 def _check_when(
