@@ -81,7 +81,6 @@ class CloudFrontCookieMiddleware:
         self._async = iscoroutinefunction(get_response)
         if self._async:
             markcoroutinefunction(self)
-        self._signing = ThreadPoolExecutor(REMOTE_SIGNATURES, thread_name_prefix="cfcookie-sign")
 
     def __call__(self, request: HttpRequest) -> Any:
         meta = request.META
@@ -102,12 +101,10 @@ class CloudFrontCookieMiddleware:
 
     async def _acall(self, request: HttpRequest, pending: Pending) -> HttpResponseBase:
         response: HttpResponseBase = await self.get_response(request)
-        return await _add_async(pending, response, self._signing)
+        return await _add_async(pending, response)
 
 
-async def _add_async(
-    pending: Pending, response: HttpResponseBase, signing: ThreadPoolExecutor
-) -> HttpResponseBase:
+async def _add_async(pending: Pending, response: HttpResponseBase) -> HttpResponseBase:
     """``_add`` from async code: off the event loop when it may run user code or wait."""
     add = functools.partial(_add, pending, response)
     if pending.reads_request:
@@ -118,7 +115,7 @@ async def _add_async(
     if pending.signs_remotely(response.status_code):
         # A remote signer (KMS) may wait on I/O: a pool of its own, so a stalled key
         # service neither blocks the loop nor takes the loop's default executor.
-        return await asyncio.get_running_loop().run_in_executor(signing, add)
+        return await asyncio.get_running_loop().run_in_executor(_signing_pool(), add)
     return add()
 
 
@@ -157,6 +154,7 @@ def build_core() -> CookieCore:
 
 _shared: tuple[object, CookieCore] | None = None
 _building = threading.Lock()
+_signing: ThreadPoolExecutor | None = None  # _signing_pool()
 
 
 def shared_core() -> CookieCore:
@@ -308,9 +306,6 @@ class _ReadOnlySession(Mapping[str, Any]):
 
 
 # ---- grants named at the view ------------------------------------------------------------------
-_signing: ThreadPoolExecutor | None = None
-
-
 def grant(resource: ResourceSource, **terms: Unpack[GrantOptions]) -> Callable[[View], View]:
     """A view decorator, for sync and async views: the view's successful responses to an
     allowed method get cookies for ``resource``, a template filled from the view's URL
@@ -335,7 +330,7 @@ def grant(resource: ResourceSource, **terms: Unpack[GrantOptions]) -> Callable[[
                 pending = _start(declared, request, kwargs)
                 if pending is None:
                     return response
-                return await _add_async(pending, response, _grant_signing())
+                return await _add_async(pending, response)
 
             return agranting  # type: ignore[return-value]
 
@@ -391,13 +386,12 @@ def _start(declared: Grant, request: HttpRequest, params: Mapping[str, object]) 
     )
 
 
-def _grant_signing() -> ThreadPoolExecutor:
-    """The decorators' pool for remote signers, made on first need (as the middleware's)."""
+def _signing_pool() -> ThreadPoolExecutor:
+    """The process's pool for remote signers, shared by the middleware and the decorators (one
+    core per settings, so one limit), made on first need."""
     global _signing
     if _signing is None:
         with _building:
             if _signing is None:
-                _signing = ThreadPoolExecutor(
-                    REMOTE_SIGNATURES, thread_name_prefix="cfcookie-grant"
-                )
+                _signing = ThreadPoolExecutor(REMOTE_SIGNATURES, thread_name_prefix="cfcookie-sign")
     return _signing

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import weakref
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -26,7 +26,16 @@ from cfcookie_middleware.signing import ConfigurationError, Signer
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
-__all__ = ["CONFIG_PREFIX", "EXTENSION", "App", "GrantingExtension", "core_for", "request_core"]
+__all__ = [
+    "CONFIG_PREFIX",
+    "EXTENSION",
+    "App",
+    "GrantingExtension",
+    "context_session",
+    "core_for",
+    "replace_headers",
+    "request_core",
+]
 
 View = TypeVar("View", bound=Callable[..., Any])
 
@@ -142,3 +151,18 @@ def request_core(framework: ModuleType, declared: Grant) -> CookieCore:
             "CloudFrontCookies(app, ...) or call init_app(app), which holds the options"
         )
     return core
+
+
+def context_session(framework: ModuleType) -> Mapping[str, Any] | None:
+    """``framework.session`` (``flask`` or ``quart``) in a request context, else ``None``."""
+    if not framework.has_request_context():
+        return None
+    found: Mapping[str, Any] = framework.session._get_current_object()
+    return found
+
+
+def replace_headers(response: Any, replaced: Iterable[tuple[str, str]] | None) -> None:
+    """Give a Flask or Quart response (Werkzeug ``Headers``) the core's headers, if any."""
+    if replaced is not None:
+        response.headers.clear()
+        response.headers.extend(replaced)

@@ -23,7 +23,14 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     ) from exc
 
 from cfcookie_middleware.core import CookieCore
-from cfcookie_middleware.extension import CONFIG_PREFIX, GrantingExtension, View, request_core
+from cfcookie_middleware.extension import (
+    CONFIG_PREFIX,
+    GrantingExtension,
+    View,
+    context_session,
+    replace_headers,
+    request_core,
+)
 from cfcookie_middleware.grants import Grant, url_params
 from cfcookie_middleware.options import CookieOptions, spelled_out
 from cfcookie_middleware.request import Finder
@@ -43,10 +50,7 @@ class _FlaskFinder(Finder):
     __slots__ = ()
 
     def session(self, native: Any) -> Mapping[str, Any] | None:
-        if not flask.has_request_context():
-            return None
-        found: Mapping[str, Any] = cast(Any, flask.session)._get_current_object()
-        return found
+        return context_session(flask)
 
     def user(self, native: Any) -> object | None:
         if not flask.has_request_context() or not hasattr(flask.current_app, "login_manager"):
@@ -121,9 +125,5 @@ def grant_response(
         params=url_params(params),
         view=lambda captured: _FlaskMiddleware._view(environ, captured),
     )
-    if pending is None:
-        return
-    replaced = pending.finish(response.status_code, list(response.headers))
-    if replaced is not None:
-        response.headers.clear()
-        response.headers.extend(replaced)
+    if pending is not None:
+        replace_headers(response, pending.finish(response.status_code, list(response.headers)))

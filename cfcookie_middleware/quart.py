@@ -31,12 +31,18 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     raise ImportError(
         'cfcookie_middleware.quart needs Quart: pip install "cfcookie-middleware[quart]"'
     ) from exc
-from anyio import CapacityLimiter, to_thread
+from anyio import CapacityLimiter
 
-from cfcookie_middleware.asgi import Scope, ScopeHeaders, _host_and_cookie
+from cfcookie_middleware.asgi import Scope, ScopeHeaders, _host_and_cookie, finish_off_the_loop
 from cfcookie_middleware.cookies import RequestCookies
 from cfcookie_middleware.core import REMOTE_SIGNATURES, CookieCore, Pending
-from cfcookie_middleware.extension import GrantingExtension, View, request_core
+from cfcookie_middleware.extension import (
+    GrantingExtension,
+    View,
+    context_session,
+    replace_headers,
+    request_core,
+)
 from cfcookie_middleware.grants import Grant, url_params
 from cfcookie_middleware.options import CookieOptions, spelled_out
 from cfcookie_middleware.request import Finder, RequestView
@@ -95,7 +101,7 @@ def grant_response(
     core = request_core(quart, declared)
     pending = _start_grant(core, declared, request or _current_request(), params)
     if pending is not None:
-        _apply(response, pending.finish(response.status_code, response.headers.items()))
+        replace_headers(response, pending.finish(response.status_code, response.headers.items()))
 
 
 def _current_request() -> quart.Request:
@@ -146,25 +152,15 @@ class _Finishing:
 
     async def apply(self, pending: Pending, response: ResponseTypes) -> ResponseTypes:
         """``pending`` finished on ``response``: a remote signer off the event loop."""
-        status, headers = response.status_code, response.headers.items()
-        if pending.signs_remotely(status):
-            replaced = await to_thread.run_sync(
-                pending.finish, status, headers, limiter=self._signing
-            )
-        else:
-            replaced = pending.finish(status, headers)
-        _apply(response, replaced)
+        replaced = await finish_off_the_loop(
+            pending, pending.finish, response.status_code, response.headers.items(), self._signing
+        )
+        replace_headers(response, replaced)
         return response
 
 
 _finishers: weakref.WeakKeyDictionary[CookieCore, _Finishing] = weakref.WeakKeyDictionary()
 """Each app's ``_Finishing``, by its core: the grants at its views share its signing limiter."""
-
-
-def _apply(response: ResponseTypes, replaced: list[tuple[str, str]] | None) -> None:
-    if replaced is not None:
-        response.headers.clear()
-        response.headers.extend(replaced)
 
 
 def _view(
@@ -191,10 +187,7 @@ class _ContextFinder(Finder):
     __slots__ = ()
 
     def session(self, native: Any) -> Mapping[str, Any] | None:
-        if not quart.has_request_context():
-            return None
-        found: Mapping[str, Any] = cast(Any, quart.session)._get_current_object()
-        return found
+        return context_session(quart)
 
 
 _IN_CONTEXT = _ContextFinder()

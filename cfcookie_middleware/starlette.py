@@ -20,13 +20,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from anyio import to_thread
-
 from cfcookie_middleware.asgi import (
+    SCOPE_KEY,
     CloudFrontCookieMiddleware,
     _host_and_cookie,
     _view,
     asgi_path,
+    finish_off_the_loop,
 )
 from cfcookie_middleware.core import Pending
 from cfcookie_middleware.grants import Grant, url_params
@@ -47,7 +47,7 @@ __all__ = [
 
 GRANTS = "cfcookie.grants"
 """The scope key under which grants wait for a ``GrantRoute`` to finish the final response."""
-MIDDLEWARE = "cfcookie.middleware"
+MIDDLEWARE = SCOPE_KEY
 """The scope key under which ``CloudFrontCookieMiddleware`` leaves itself for grants at the view."""
 
 
@@ -78,7 +78,7 @@ def grant_response(
     middleware = _middleware(request, declared)
     pending = _start(middleware, declared, request, params)
     if pending is not None:
-        _replace(response, pending.finish(response.status_code, _decoded(response)))
+        _replace(response, pending.finish_raw(response.status_code, response.raw_headers))
 
 
 def defer(request: Request, declared: Grant, params: Mapping[str, object] | None) -> None:
@@ -98,13 +98,13 @@ async def finish_grants(request: Request, response: Response) -> None:
         pending = _start(middleware, declared, request, params)
         if pending is None:
             continue
-        status, headers = response.status_code, _decoded(response)
-        if pending.signs_remotely(status):
-            replaced = await to_thread.run_sync(
-                pending.finish, status, headers, limiter=middleware._signing
-            )
-        else:
-            replaced = pending.finish(status, headers)
+        replaced = await finish_off_the_loop(
+            pending,
+            pending.finish_raw,
+            response.status_code,
+            response.raw_headers,
+            middleware._signing,
+        )
         _replace(response, replaced)
 
 
@@ -141,13 +141,7 @@ def _start(
     )
 
 
-def _decoded(response: Response) -> list[tuple[str, str]]:
-    return [(n.decode("latin-1"), v.decode("latin-1")) for n, v in response.raw_headers]
-
-
-def _replace(response: Response, replaced: list[tuple[str, str]] | None) -> None:
+def _replace(response: Response, replaced: list[tuple[bytes, bytes]] | None) -> None:
     """In place: ``response.headers`` is a view over this very list."""
     if replaced is not None:
-        response.raw_headers[:] = [
-            (n.lower().encode("latin-1"), v.encode("latin-1")) for n, v in replaced
-        ]
+        response.raw_headers[:] = replaced

@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -189,6 +190,34 @@ def running_uvicorn(app: Any) -> Iterator[int]:
         server.should_exit = True
         thread.join(10)
         sock.close()
+
+
+@dataclass
+class GatedVisit:
+    """A first visit held at a remote signer's gate, and what the server did meanwhile."""
+
+    granted: Any  # the visit's response, once the gate opened
+    unrelated: Any  # the unrelated request's response, answered while the visit waited
+    waited: bool  # the visit was still at the gate when the unrelated answer came
+
+
+def gated_first_visit(
+    app: Any, backend: Any, unrelated_path: str, headers: dict[str, str] | None = None
+) -> GatedVisit:
+    """Under real uvicorn, a first visit to ``/videos/a.mp4`` whose signature ``backend`` (a
+    ``GatedBackend``) holds at its gate, and meanwhile a request to ``unrelated_path``: an
+    event loop blocked by the signature could not answer it."""
+    import httpx2
+
+    backend.armed = True
+    with running_uvicorn(app) as port, ThreadPoolExecutor(1) as pool:
+        base = f"http://127.0.0.1:{port}"
+        granted = pool.submit(httpx2.get, f"{base}/videos/a.mp4", headers=headers, timeout=30)
+        backend.wait_for(1)
+        unrelated = httpx2.get(f"{base}{unrelated_path}", headers=headers, timeout=5)
+        waited = not granted.done()
+        backend.release.set()
+        return GatedVisit(granted.result(30), unrelated, waited)
 
 
 @contextmanager

@@ -31,7 +31,13 @@ from wsgiref.validate import validator
 import httpx2
 import pytest
 from asgiref.sync import iscoroutinefunction
-from conftest import configured_django, free_ports, import_error_without, running_uvicorn
+from conftest import (
+    configured_django,
+    free_ports,
+    gated_first_visit,
+    import_error_without,
+    running_uvicorn,
+)
 from django.core.asgi import get_asgi_application
 from django.core.exceptions import ImproperlyConfigured
 from django.core.handlers.asgi import ASGIHandler
@@ -986,19 +992,12 @@ def test_a_slow_signer_never_blocks_djangos_event_loop() -> None:
     host = {"Host": APP_HOST}
     with override_settings(CLOUDFRONT_COOKIES=options(signer)):
         handler = ASGIHandler()  # builds the middleware, and its signing self-check, now
-        backend.armed = True
-        with running_uvicorn(handler) as port, ThreadPoolExecutor(1) as pool:
-            base = f"http://127.0.0.1:{port}"
-            granted = pool.submit(httpx2.get, f"{base}/videos/a.mp4", headers=host, timeout=30)
-            backend.wait_for(1)
-            unrelated = httpx2.get(f"{base}/plain", headers=host, timeout=5)
-            assert (unrelated.status_code, unrelated.text) == (200, "no rule here")
-            assert not granted.done()  # still at the gate
-            backend.release.set()
-            response = granted.result(30)
+        visit = gated_first_visit(handler, backend, "/plain", host)
+    assert (visit.unrelated.status_code, visit.unrelated.text) == (200, "no rule here")
+    assert visit.waited  # still at the gate
     assert backend.on_a_loop == 0
     assert_grants(
-        response.headers.get_list("set-cookie"),
+        visit.granted.headers.get_list("set-cookie"),
         signer,
         f"{MEDIA}/videos/a.mp4",
         None,

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx2
 import pytest
-from conftest import import_error_without, running_uvicorn
+from conftest import gated_first_visit, import_error_without, running_uvicorn
 from fastapi import FastAPI, HTTPException
 from fastapi import Response as FastAPIResponse
 from middleware_helpers import (
@@ -803,19 +803,12 @@ def test_a_slow_signer_never_blocks_the_event_loop() -> None:
     backend = GatedBackend()
     signer = Signer(KEY_ID, backend)
     app = CloudFrontCookieMiddleware(Starlette(routes=ROUTES), **options(signer))  # built now
-    backend.armed = True
-    with running_uvicorn(app) as port, ThreadPoolExecutor(1) as pool:
-        base = f"http://127.0.0.1:{port}"
-        granted = pool.submit(httpx2.get, f"{base}/videos/a.mp4", timeout=30)
-        backend.wait_for(1)
-        unrelated = httpx2.get(f"{base}/public", timeout=5)
-        assert unrelated.status_code == 200
-        assert not granted.done()  # still at the gate
-        backend.release.set()
-        response = granted.result(30)
+    visit = gated_first_visit(app, backend, "/public")
+    assert visit.unrelated.status_code == 200
+    assert visit.waited  # still at the gate
     assert backend.on_a_loop == 0
     assert_grants(
-        response.headers.get_list("set-cookie"),
+        visit.granted.headers.get_list("set-cookie"),
         signer,
         f"{MEDIA}/videos/a.mp4",
         None,
