@@ -3,6 +3,7 @@ Flask's own test client; the contract in ``grant_contract`` plus what is Flask's
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Callable
 from datetime import timedelta
@@ -179,7 +180,9 @@ def test_a_grant_the_options_cannot_serve_is_refused_before_any_request(init_fir
     ],
 )
 def test_bad_terms_name_the_grant(terms: dict[str, Any], match: str) -> None:
-    cloudfront = CloudFrontCookies(flask.Flask(__name__), **options(make_signer(), rules=[]))
+    app = flask.Flask(__name__)  # held: the extension keeps its apps' cores weakly
+    cloudfront = CloudFrontCookies(app, **options(make_signer(), rules=[]))
+    gc.collect()  # an app the test did not hold would be gone here, and its check with it
     with pytest.raises(ConfigurationError, match=match):
         cloudfront.grant(VIDEOS.replace("{video_id}", "v"), **terms)
 
