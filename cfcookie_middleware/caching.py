@@ -17,8 +17,12 @@ _RAW_PRIVATE = [(b"cache-control", b"private"), (b"vary", b"Cookie")]
 _CACHE_HEADERS = (b"cache-control", b"vary")
 
 
-def private(headers: Iterable[tuple[str, str]], set_cookies: Headers) -> Headers:
-    """``headers`` plus ``set_cookies``, made unstorable by shared caches.
+def private(
+    headers: Iterable[tuple[str, str]], set_cookies: Headers, *, yield_to: str | None = None
+) -> Headers | None:
+    """``headers`` plus ``set_cookies``, made unstorable by shared caches; ``None`` when
+    ``yield_to`` is given and ``headers`` set a cookie whose name starts with it already (the
+    app's own cookies of that kind then go out alone, found in the same pass).
 
     ``Cache-Control`` gains ``private`` (``public`` and ``s-maxage`` go, since they contradict
     it; ``no-store`` already says more and is left alone); ``Vary`` gains ``Cookie``.
@@ -32,6 +36,8 @@ def private(headers: Iterable[tuple[str, str]], set_cookies: Headers) -> Headers
         elif lowered == "vary":
             vary = header[1] if vary is None else f"{vary}, {header[1]}"
         else:
+            if yield_to and lowered == "set-cookie" and header[1].startswith(yield_to):
+                return None
             result.append(header)
     if cache_control is None and vary is None:
         result += _PRIVATE
@@ -42,20 +48,30 @@ def private(headers: Iterable[tuple[str, str]], set_cookies: Headers) -> Headers
     return result
 
 
-def private_raw(headers: Iterable[tuple[bytes, bytes]], set_cookies: RawHeaders) -> RawHeaders:
+def private_raw(
+    headers: RawHeaders, set_cookies: RawHeaders, *, yield_to: bytes | None = None
+) -> RawHeaders | None:
     """``private`` for ASGI's byte headers: the app's headers pass as they are, and only its
     ``Cache-Control`` and ``Vary``, when it sent them, are decoded to be rewritten."""
+    for name, value in headers:
+        lowered = name.lower()
+        if lowered in _CACHE_HEADERS:
+            break
+        if yield_to and lowered == b"set-cookie" and value.startswith(yield_to):
+            return None
+    else:  # the usual case: the app sent neither cache header, so its headers go as they are
+        return [*headers, *_RAW_PRIVATE, *set_cookies]
     result: RawHeaders = []
     cache: Headers = []
     for name, value in headers:
-        if name.lower() in _CACHE_HEADERS:
+        lowered = name.lower()
+        if lowered in _CACHE_HEADERS:
             cache.append((name.decode("latin-1"), value.decode("latin-1")))
+        elif yield_to and lowered == b"set-cookie" and value.startswith(yield_to):
+            return None
         else:
             result.append((name, value))
-    if cache:
-        result += encode(private(cache, []))
-    else:
-        result += _RAW_PRIVATE
+    result += encode(private(cache, []) or [])  # the cache headers alone: their rewrite
     result += set_cookies
     return result
 

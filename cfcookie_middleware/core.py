@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from types import EllipsisType, MappingProxyType
-from typing import TYPE_CHECKING, Any, AnyStr, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
 from cfcookie_middleware import cookies as cookie_rules
@@ -110,6 +110,11 @@ class _SetCookies:
             raw = self._raw = encode(self.headers())
             self._headers = None
         return raw
+
+
+_Latest = tuple[Signer, int, int, str, "str | None", str, "_SetCookies | None"]
+"""What a plan's last first visit got: signer, window start and end, resource, network,
+request host, and the set (``None``: too big to send)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +209,10 @@ class CookieCore:
             raise ConfigurationError(f"cache_size: {cache_size!r} must be a positive int")
         self._signed = functools.lru_cache(maxsize=cache_size)(self._sign)
         self._held = functools.lru_cache(maxsize=cache_size)(_genuine_terms)
+        self._current: dict[str, tuple[Signer, _Plan, str, int, int]] = {}
+        # One entry per rule or checked grant (its plan).
+        self._latest: dict[_Plan, _Latest] = {}
+        self._cache_size = cache_size
         # Logout expires every cookie at every path the rules set them on.
         paths = dict.fromkeys([cookie_path, *(r.cookie_path or cookie_path for r in self.rules)])
         self._logout = _LoggingOut(
@@ -293,12 +302,9 @@ class CookieCore:
         if self.when is not None or plan.reads_request or "CloudFront-" not in cookie_header:
             return False  # the last: a first visit, before reading the clock
         try:
-            now = self.clock()
             signer = rule.signer or self._signer
             resource = plan.resource or rule.fill(params)
-            return self._holds_current(
-                cookie_header, signer, plan, resource, None, plan.expires(now), now
-            )
+            return self._holds_current(cookie_header, signer, plan, resource, None, self.clock())
         except Exception:
             logger.exception("cfcookie: could not check the request's CloudFront cookies")
             return False
@@ -373,34 +379,53 @@ class CookieCore:
         """The ``Set-Cookie`` headers for this grant, or ``None`` when none should go out."""
         signer = rule.signer or self._signer
         now = self.clock()
+        returning = "CloudFront-" in cookie_header
+        if returning:
+            if self._holds_current(cookie_header, signer, plan, resource, network, now):
+                return None
+        elif self.max_age is None:  # a first visit: what the last one got, while it holds
+            latest = self._latest.get(plan)
+            if (
+                latest is not None
+                and latest[0] is signer
+                and latest[1] <= now < latest[2]
+                and latest[3] == resource
+                and latest[4] == network
+                and latest[5] == host
+            ):
+                return latest[6]
         expires = plan.expires(now)
-        if "CloudFront-" in cookie_header and self._holds_current(
-            cookie_header, signer, plan, resource, network, expires, now
-        ):
-            return None
         # The resource's host, not urlsplit(resource): it reads no http*:// host. Cached by
         # host, not by resource: one entry serves every user's resource on the media host.
         problem = self._host_problem(host, resource.split("/", 3)[2])
         if problem is not None:
             self._warn_once(problem)
         signed = self._signed(signer, plan, resource, network, expires)
+        set_cookies: _SetCookies | None = signed.set_cookies
         if signed.too_big is not None:
             # A browser would keep the rest of the set without the policy: send none of it.
             self._warn_once(
                 f"{rule.where}, resource {resource[:100]}: {signed.too_big}; "
                 "no cookies (shorten the captured values or use a wildcard resource)"
             )
+            set_cookies = None
+        if not returning and self.max_age is None:
+            # Until the window ends, a first visit with these terms gets the same (one lookup
+            # per plan instead of the host check and the LRU of signed sets).
+            start = expires - plan.ttl
+            latest = (signer, start, start + plan.step, resource, network, host, set_cookies)
+            self._latest[plan] = latest
+            return set_cookies  # the cached set as it is (encoded for ASGI only once)
+        if set_cookies is None:
             return None
-        stale = []
-        if "CloudFront-" in cookie_header:
-            stale = [header for held, header in signed.stale if held in cookie_header]
+        stale = [header for held, header in signed.stale if held in cookie_header]
         if self.max_age is None and not stale:
-            return signed.set_cookies  # the cached set as it is (encoded for ASGI only once)
-        set_cookies = signed.set_cookies.headers()
+            return set_cookies
+        headers = set_cookies.headers()
         if self.max_age is not None:
             max_age = min(self.max_age, expires - int(now))
-            set_cookies = [(name, f"{value}; Max-Age={max_age}") for name, value in set_cookies]
-        return _SetCookies([*set_cookies, *stale])
+            headers = [(name, f"{value}; Max-Age={max_age}") for name, value in headers]
+        return _SetCookies([*headers, *stale])
 
     def _holds_current(
         self,
@@ -409,7 +434,6 @@ class CookieCore:
         plan: _Plan,
         resource: str,
         network: str | None,
-        expires: int,
         now: float,
     ) -> bool:
         """Whether the request already carries a set this middleware issued for these terms and
@@ -418,12 +442,18 @@ class CookieCore:
 
         A browser sends a set it got in one response as one run of pairs in the very form the
         cache of held sets keeps, so the run is looked up as it is; only when that fails (other
-        cookies, or filler, among the pairs) are the pairs picked out one by one. (Callers
-        skip it for a header without ``CloudFront-``: a first visit.)"""
-        canned = "*" not in resource and plan.not_before is None and network is None
+        cookies, or filler, among the pairs) are the pairs picked out one by one. A run found
+        current for a rule is remembered with the span in which it stays current, so a
+        returning visitor's next request costs one lookup and two comparisons. (Callers skip it
+        for a header without ``CloudFront-``: a first visit.)"""
         run = _cloudfront_run(cookie_header)
+        known = self._current.get(run)
+        if known is not None and known[0] is signer and known[1] is plan and known[2] == resource:
+            return network is None and known[3] <= now < known[4]
+        canned = "*" not in resource and plan.not_before is None and network is None
         try:
             held = self._held(signer, run, resource if canned else None)
+            canonical = True
         except _NotHeld:
             part = _cloudfront_part(run)
             if part == run:
@@ -432,14 +462,21 @@ class CookieCore:
                 held = self._held(signer, part, resource if canned else None)
             except _NotHeld:
                 return False
+            canonical = False
         issued = held.expires - plan.ttl
-        return (
+        if not (
             held.resource == resource
             and held.ip_network == network
             and held.not_before == (None if plan.not_before is None else issued + plan.not_before)
             and issued % plan.step == 0
-            and now + plan.margin < held.expires <= expires
-        )
+            and issued <= now < held.expires - plan.margin  # issued <= now: not a later window
+        ):
+            return False
+        if canonical and network is None:  # only what the LRU of held sets keeps, so bounded
+            if len(self._current) >= self._cache_size:
+                self._current.clear()  # refilled from the LRU, without verifying again
+            self._current[run] = (signer, plan, resource, issued, held.expires - plan.margin)
+        return True
 
     def _sign(
         self, signer: Signer, plan: _Plan, resource: str, network: str | None, expires: int
@@ -540,9 +577,10 @@ class Pending(ABC):
     adapter what ``finish`` may run, to move it off the event loop."""
 
     __slots__ = ()
-    _yields = False
-    """Whether no set goes out when the response sets a ``CloudFront-*`` cookie already (a
-    grant's, or the app's own), so that a response never carries two sets."""
+    _yield_to: str | None = None
+    """``CloudFront-`` when no set goes out if the response sets a ``CloudFront-*`` cookie
+    already (a grant's, or the app's own), so that a response never carries two sets."""
+    _yield_to_raw: bytes | None = None
 
     @property
     def reads_request(self) -> bool:
@@ -569,10 +607,7 @@ class Pending(ABC):
             set_cookies = self._grant(status)
             if set_cookies is None:
                 return None
-            headers = list(headers)
-            if self._yields and _sets_cloudfront_cookies(headers, "set-cookie", "CloudFront-"):
-                return None
-            return private(headers, set_cookies.headers())
+            return private(headers, set_cookies.headers(), yield_to=self._yield_to)
         except Exception:
             logger.exception("cfcookie: response sent without CloudFront cookies")
             return None
@@ -586,10 +621,9 @@ class Pending(ABC):
             set_cookies = self._grant(status)
             if set_cookies is None:
                 return None
-            headers = list(headers)
-            if self._yields and _sets_cloudfront_cookies(headers, b"set-cookie", b"CloudFront-"):
-                return None
-            return private_raw(headers, set_cookies.raw())
+            if type(headers) is not list:  # a tuple, say: private_raw may read it twice
+                headers = list(headers)
+            return private_raw(headers, set_cookies.raw(), yield_to=self._yield_to_raw)
         except Exception:
             logger.exception("cfcookie: response sent without CloudFront cookies")
             return None
@@ -621,7 +655,8 @@ class _Granting(Pending):
     the request holds it already."""
 
     __slots__ = ("_cookie_header", "_core", "_host", "_route", "_scheme", "_view")
-    _yields = True
+    _yield_to = "CloudFront-"
+    _yield_to_raw = b"CloudFront-"
 
     def __init__(
         self,
@@ -704,19 +739,6 @@ class _Granting(Pending):
             )
             return None
         return resource, network
-
-
-def _sets_cloudfront_cookies(
-    headers: Iterable[tuple[AnyStr, AnyStr]], set_cookie: AnyStr, prefix: AnyStr
-) -> bool:
-    """Whether ``headers`` (``str`` or, for ASGI, ``bytes``) set a ``CloudFront-*`` cookie
-    already, at any Path: a second set at another Path would reach the browser too, which then
-    sends both, and which one CloudFront reads is undocumented; the set already there (a grant
-    at the view) is the more specific. (A loop: half the cost of ``any`` over a generator.)"""
-    for name, value in headers:  # noqa: SIM110
-        if value.startswith(prefix) and name.lower() == set_cookie:
-            return True
-    return False
 
 
 def _check_when(
