@@ -72,6 +72,9 @@ _MAX_LOGOUT_PATHS = 64
 _MAX_AGE_ROOM = len("; Max-Age=2147483647")
 _NO_PARAMS: Mapping[str, str] = MappingProxyType({})
 _MOST_COOKIES = 4
+_ROUTED_PATHS = 1024
+"""Paths whose routes the core keeps (an LRU), each at most ``_CACHED_PATH`` characters."""
+_CACHED_PATH = 512
 """The most cookies a set has (the terms, signature, key ID and hash algorithm)."""
 
 
@@ -209,6 +212,7 @@ class CookieCore:
             raise ConfigurationError(f"cache_size: {cache_size!r} must be a positive int")
         self._signed = functools.lru_cache(maxsize=cache_size)(self._sign)
         self._held = functools.lru_cache(maxsize=cache_size)(_genuine_terms)
+        self._routes = functools.lru_cache(maxsize=_ROUTED_PATHS)(self._route_path)
         self._current: dict[str, tuple[Signer, _Plan, str, int, int]] = {}
         # One entry per rule or checked grant (its plan).
         self._latest: dict[_Plan, _Latest] = {}
@@ -274,33 +278,49 @@ class CookieCore:
         is the framework's. ``clear_on`` routes match any method but ``OPTIONS`` (logout is
         often a POST). Never raises.
         """
-        if is_ambiguous_path(path):
-            logger.debug("cfcookie: no cookies for ambiguous path %r", path[:200])
+        routes = self._routes(path) if len(path) <= _CACHED_PATH else self._route_path(path)
+        if not routes:
+            if routes is None:  # logged on every request, not only the first (cached) one
+                logger.debug("cfcookie: no cookies for ambiguous path %r", path[:200])
             return None
-        for pattern in self._clear:
-            if pattern.fullmatch(path):
-                return None if method == "OPTIONS" else self._logout
+        if isinstance(routes, _LoggingOut):
+            return None if method == "OPTIONS" else routes
         if method not in self.methods:
             return None
         rule_host = host if routing_host is ... else routing_host
-        for bound, fullmatch, fixed, rule, plan in self._matchers:
-            if bound is not None and bound != rule_host:
-                continue
-            found = fullmatch(path)
-            if found is not None:
-                route = fixed or _Route(rule, found.groupdict(), plan)
-                if self._holds_already(route, cookie_header):
+        for bound, route in routes:
+            if bound is None or bound == rule_host:
+                if "CloudFront-" in cookie_header and self._holds_already(route, cookie_header):
                     return None
                 return _Granting(self, route, view, scheme, host, cookie_header)
         return None
 
+    def _route_path(self, path: str) -> tuple[tuple[str | None, _Route], ...] | _LoggingOut | None:
+        """What ``path`` matches, whatever the method and host: ``None`` for an ambiguous path,
+        the logout for a ``clear_on`` route, else each matching rule's host and route. Cached
+        by path in ``_routes`` (the answer depends on nothing else), so a page's requests
+        match once; its captured names are read-only, since the route is shared."""
+        if is_ambiguous_path(path):
+            return None
+        for pattern in self._clear:
+            if pattern.fullmatch(path):
+                return self._logout
+        found = []
+        for bound, fullmatch, fixed, rule, plan in self._matchers:
+            matched = fullmatch(path)
+            if matched is not None:
+                params = MappingProxyType(matched.groupdict())
+                found.append((bound, fixed or _Route(rule, params, plan)))
+        return tuple(found)
+
     def _holds_already(self, route: _Route, cookie_header: str) -> bool:
         """Whether the request carries a current set for ``route`` before the response is
         known; ``False`` when only the response can tell (``when``, a callable resource,
-        ``bind_client_ip``) and when the check fails (towards sending a fresh set)."""
+        ``bind_client_ip``) and when the check fails (towards sending a fresh set). Called
+        for a header holding ``CloudFront-`` only: a first visit does not read the clock."""
         rule, params, plan = route
-        if self.when is not None or plan.reads_request or "CloudFront-" not in cookie_header:
-            return False  # the last: a first visit, before reading the clock
+        if self.when is not None or plan.reads_request:
+            return False
         try:
             signer = rule.signer or self._signer
             resource = plan.resource or rule.fill(params)
