@@ -92,7 +92,8 @@ class CloudFrontCookieMiddleware:
             return
         scope[SCOPE_KEY] = self  # for grants at the view (cfcookie_middleware.starlette)
         host, cookie = _host_and_cookie(scope)
-        pending = self.core.start(
+        core = self.core
+        pending = core.start(
             method=scope.get("method", ""),
             scheme=scope.get("scheme", "http"),
             path=asgi_path(scope),
@@ -109,7 +110,7 @@ class CloudFrontCookieMiddleware:
                 status = message["status"]
                 headers = message.get("headers", ())
                 # finish_off_the_loop's test, inline: one coroutine less per first visit.
-                if pending.signs_remotely(status):
+                if core.may_sign_remotely and pending.signs_remotely(status):
                     replaced = await to_thread.run_sync(
                         pending.finish_raw, status, headers, limiter=self._signing
                     )

@@ -167,6 +167,7 @@ class CookieCore:
                 "when only grants named at the views hand out cookies"
             )
         self.rules = _check_rules(given["rules"])
+        self._remote_terms = any(_is_remote(rule.signer) for rule in self.rules)
         self.signer = given.get("signer")  # type: ignore[assignment] # checked by the setter
         self.cookie_domain = cookie_domain = given["cookie_domain"]
         self.cookie_path = cookie_path = given["cookie_path"]
@@ -249,6 +250,9 @@ class CookieCore:
             )
         signing.check_signer_works(signer)
         self._signer = signer
+        # Whether a signer this core may use is not a key in this process (a KMS): only then
+        # may a Pending's signs_remotely be true, so an async adapter asks it at all.
+        self.may_sign_remotely = self._remote_terms or _is_remote(signer)
 
     # ---- per request -------------------------------------------------------------------
     def start(
@@ -283,8 +287,8 @@ class CookieCore:
             if routes is None:  # logged on every request, not only the first (cached) one
                 logger.debug("cfcookie: no cookies for ambiguous path %r", path[:200])
             return None
-        if isinstance(routes, _LoggingOut):
-            return None if method == "OPTIONS" else routes
+        if type(routes) is not tuple:  # a clear_on path (not isinstance: an ABC, slow to check)
+            return None if method == "OPTIONS" else self._logout
         if method not in self.methods:
             return None
         rule_host = host if routing_host is ... else routing_host
@@ -381,6 +385,8 @@ class CookieCore:
             raise ConfigurationError(f"{grant.where}.{error}") from None
         plan = _plan(grant, self._margin, self.max_age, attributes)
         self._check_rule_fits(grant, plan)
+        if _is_remote(grant.signer):
+            self._remote_terms = self.may_sign_remotely = True
         with self._lock:
             if path not in self._logout_paths and len(self._logout_paths) < _MAX_LOGOUT_PATHS:
                 self._logout_paths.add(path)
@@ -759,6 +765,10 @@ class _Granting(Pending):
             )
             return None
         return resource, network
+
+
+def _is_remote(signer: Signer | None) -> bool:
+    return signer is not None and not isinstance(signer.backend, LocalKey)
 
 
 def _check_when(
