@@ -80,12 +80,17 @@ _CACHED_PATH = 512
 
 class _Route(NamedTuple):
     """A rule that matched a request (or the grant a view named), the names it captured (the
-    view's URL parameters), and what the core fixed for it at build (saving a lookup per
-    request)."""
+    view's URL parameters), what the core fixed for it at build (saving a lookup per request),
+    and the resource when these alone give it (``None``: the rule reads the request)."""
 
     rule: Terms
     params: Mapping[str, str]
     plan: _Plan
+    resource: str | None
+
+    @classmethod
+    def of(cls, rule: Terms, params: Mapping[str, str], plan: _Plan) -> _Route:
+        return cls(rule, params, plan, None if plan.reads_request else rule.fill(params))
 
 
 class _SetCookies:
@@ -198,7 +203,7 @@ class CookieCore:
             (
                 rule.host,
                 rule.regex.fullmatch,
-                None if rule.regex.groupindex else _Route(rule, _NO_PARAMS, plan),
+                None if rule.regex.groupindex else _Route.of(rule, _NO_PARAMS, plan),
                 rule,
                 plan,
             )
@@ -314,7 +319,7 @@ class CookieCore:
             matched = fullmatch(path)
             if matched is not None:
                 params = MappingProxyType(matched.groupdict())
-                found.append((bound, fixed or _Route(rule, params, plan)))
+                found.append((bound, fixed or _Route.of(rule, params, plan)))
         return tuple(found)
 
     def _holds_already(self, route: _Route, cookie_header: str) -> bool:
@@ -322,12 +327,11 @@ class CookieCore:
         known; ``False`` when only the response can tell (``when``, a callable resource,
         ``bind_client_ip``) and when the check fails (towards sending a fresh set). Called
         for a header holding ``CloudFront-`` only: a first visit does not read the clock."""
-        rule, params, plan = route
-        if self.when is not None or plan.reads_request:
+        rule, _, plan, resource = route
+        if self.when is not None or resource is None:
             return False
         try:
             signer = rule.signer or self._signer
-            resource = plan.resource or rule.fill(params)
             return self._holds_current(cookie_header, signer, plan, resource, None, self.clock())
         except Exception:
             logger.exception("cfcookie: could not check the request's CloudFront cookies")
@@ -363,8 +367,8 @@ class CookieCore:
                 f"{grant.where}.resource: {', '.join(sorted(missing))} is not among the view's "
                 f"URL parameters ({sorted(params) or 'none'}); name one of them"
             )
-        route = _Route(grant, params, plan)
-        if self._holds_already(route, cookie_header):
+        route = _Route.of(grant, params, plan)
+        if "CloudFront-" in cookie_header and self._holds_already(route, cookie_header):
             return None
         return _Granting(self, route, view, scheme, host, cookie_header)
 
@@ -714,9 +718,9 @@ class _Granting(Pending):
         if not 200 <= status < 300:
             return None
         core = self._core
-        rule, _, plan = self._route
-        if plan.resource is not None and core.when is None:
-            resource, network = plan.resource, None  # nothing to read from the request
+        rule, _, plan, resource = self._route
+        if resource is not None and core.when is None:
+            network = None  # nothing to read from the request
         else:
             earned = self._earned()
             if earned is None:
@@ -740,7 +744,7 @@ class _Granting(Pending):
         """The resource and IP range this request earns, or ``None`` for nothing; the request
         view is built only when ``when`` or the rule reads it."""
         when = self._core.when
-        rule, params, plan = self._route
+        rule, params, plan, resource = self._route
         request = None
         if when is not None:
             request = self._view(params)
@@ -748,13 +752,15 @@ class _Granting(Pending):
                 return None
         elif plan.reads_request:
             request = self._view(params)
-        if request is None or not callable(rule.resource):
-            resource = rule.fill(params)
-        else:
-            found = rule.resource(request)
+        source = rule.resource
+        if resource is None and callable(source):  # the rule reads the request: view built
+            assert request is not None
+            found = source(request)
             if found is None:
                 return None
             resource = validate_resource(found, name=f"{rule.where}.resource()")
+        elif resource is None:  # a template with bind_client_ip
+            resource = rule.fill(params)
         if request is None or not rule.bind_client_ip:
             return resource, None
         network = _client_network(request.client_ip)
