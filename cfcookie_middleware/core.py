@@ -72,6 +72,9 @@ _MAX_LOGOUT_PATHS = 64
 _MAX_AGE_ROOM = len("; Max-Age=2147483647")
 _NO_PARAMS: Mapping[str, str] = MappingProxyType({})
 _MOST_COOKIES = 4
+_OTHER_COOKIES = 512
+"""How many characters of other cookies (a session, analytics) a Cookie header may carry beside
+a CloudFront set and still be remembered whole once the set is found current."""
 _ROUTED_PATHS = 1024
 """Paths whose routes the core keeps (an LRU), each at most ``_CACHED_PATH`` characters."""
 _CACHED_PATH = 512
@@ -472,14 +475,16 @@ class CookieCore:
 
         A browser sends a set it got in one response as one run of pairs in the very form the
         cache of held sets keeps, so the run is looked up as it is; only when that fails (other
-        cookies, or filler, among the pairs) are the pairs picked out one by one. A run found
-        current for a rule is remembered with the span in which it stays current, so a
-        returning visitor's next request costs one lookup and two comparisons. (Callers skip it
-        for a header without ``CloudFront-``: a first visit.)"""
-        run = _cloudfront_run(cookie_header)
-        known = self._current.get(run)
+        cookies, or filler, among the pairs) are the pairs picked out one by one. A header whose
+        run is found current for a rule is remembered whole with the span in which it stays
+        current (a browser sends the same header until a cookie changes), so a returning
+        visitor's next request costs one lookup and two comparisons; a header longer than its
+        run by more than ``_OTHER_COOKIES`` is not, so padding cannot grow the cache. (Callers
+        skip this for a header without ``CloudFront-``: a first visit.)"""
+        known = self._current.get(cookie_header)
         if known is not None and known[0] is signer and known[1] is plan and known[2] == resource:
             return network is None and known[3] <= now < known[4]
+        run = _cloudfront_run(cookie_header)
         canned = "*" not in resource and plan.not_before is None and network is None
         try:
             held = self._held(signer, run, resource if canned else None)
@@ -502,10 +507,11 @@ class CookieCore:
             and issued <= now < held.expires - plan.margin  # issued <= now: not a later window
         ):
             return False
-        if canonical and network is None:  # only what the LRU of held sets keeps, so bounded
+        if canonical and network is None and len(cookie_header) <= len(run) + _OTHER_COOKIES:
             if len(self._current) >= self._cache_size:
                 self._current.clear()  # refilled from the LRU, without verifying again
-            self._current[run] = (signer, plan, resource, issued, held.expires - plan.margin)
+            deadline = held.expires - plan.margin
+            self._current[cookie_header] = (signer, plan, resource, issued, deadline)
         return True
 
     def _sign(

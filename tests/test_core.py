@@ -797,3 +797,32 @@ def test_a_held_set_in_filler_is_one_cache_entry(signer: CountingSigner, clock: 
     assert (core._held.cache_info().currsize, signer.verifies) == (1, 1)
     spoiled = "; ".join([*pairs, "CloudFront-Extra=1"])  # another CloudFront name: not the set
     assert respond(core, "/videos/a", cookie=spoiled) is not None
+
+
+def test_a_header_is_remembered_whole_only_beside_a_little_else(
+    signer: CountingSigner, clock: Clock
+) -> None:
+    """A returning visitor's header is remembered whole once its set is found current, when
+    its other cookies are short (a session): a header padded around the set is found current
+    by its run every time, and is never kept."""
+    core = make_core(signer, clock)
+    run = "; ".join(f"{k}={v}" for k, v in set_cookies(respond(core, "/videos/a")).items())
+    short = f"session=abc; {run}; theme=dark"
+    padded = "; ".join([*(f"f{i}={'z' * 60}" for i in range(8)), run])  # 520 more characters
+    for header in (short, padded, short, padded):
+        assert respond(core, "/videos/a", cookie=header) is None
+    assert list(core._current) == [short]
+    assert signer.verifies == 1
+
+
+def test_a_remembered_header_is_current_only_in_its_span(
+    signer: CountingSigner, clock: Clock
+) -> None:
+    """Remembered, a header is still judged against the clock: not before its set's window
+    (a clock set back) and not inside the refresh margin."""
+    core = make_core(signer, clock)
+    held = cookie_header(set_cookies(respond(core, "/videos/a")))
+    assert respond(core, "/videos/a", cookie=held) is None  # now remembered
+    for now, current in ((T0 - 1, False), (T0, True), (T0 + 1799, True), (T0 + 1800, False)):
+        clock.now = now
+        assert (start(core, "/videos/a", held) is None) is current, now
