@@ -123,11 +123,6 @@ class _SetCookies:
         return raw
 
 
-_Latest = tuple[Signer, int, int, str, "str | None", str, "_SetCookies | None"]
-"""What a plan's last first visit got: signer, window start and end, resource, network,
-request host, and the set (``None``: too big to send)."""
-
-
 @dataclass(frozen=True, slots=True)
 class _Signed:
     """One cached signed set: its ``Set-Cookie`` headers, why one would not fit in a cookie, and
@@ -223,8 +218,8 @@ class CookieCore:
         self._held = functools.lru_cache(maxsize=cache_size)(_genuine_terms)
         self._routes = functools.lru_cache(maxsize=_ROUTED_PATHS)(self._route_path)
         self._current: dict[str, tuple[Signer, _Plan, str, int, int]] = {}
-        # One entry per rule or checked grant (its plan).
-        self._latest: dict[_Plan, _Latest] = {}
+        # Per plan, the set its last first visit got (one entry per rule or checked grant).
+        self._latest: dict[_Plan, _Ready] = {}
         self._cache_size = cache_size
         # Logout expires every cookie at every path the rules set them on.
         paths = dict.fromkeys([cookie_path, *(r.cookie_path or cookie_path for r in self.rules)])
@@ -302,8 +297,18 @@ class CookieCore:
         rule_host = host if routing_host is ... else routing_host
         for bound, route in routes:
             if bound is None or bound == rule_host:
-                if "CloudFront-" in cookie_header and self._holds_already(route, cookie_header):
-                    return None
+                if "CloudFront-" in cookie_header:
+                    if self._holds_already(route, cookie_header):
+                        return None
+                elif route.resource is not None and self.when is None and self.max_age is None:
+                    # A first visit that reads nothing from the request: the set the last one
+                    # got, when it still fits, is known now and the response just takes it.
+                    signer = route.rule.signer or self._signer
+                    ready = self._ready(
+                        route.plan, signer, route.resource, None, host, scheme, self.clock()
+                    )
+                    if ready is not None:
+                        return ready
                 return _Granting(self, route, view, scheme, host, cookie_header)
         return None
 
@@ -407,6 +412,7 @@ class CookieCore:
         resource: str,
         network: str | None,
         host: str,
+        scheme: str,
         cookie_header: str,
     ) -> _SetCookies | None:
         """The ``Set-Cookie`` headers for this grant, or ``None`` when none should go out."""
@@ -417,22 +423,22 @@ class CookieCore:
             if self._holds_current(cookie_header, signer, plan, resource, network, now):
                 return None
         elif self.max_age is None:  # a first visit: what the last one got, while it holds
-            latest = self._latest.get(plan)
-            if (
-                latest is not None
-                and latest[0] is signer
-                and latest[1] <= now < latest[2]
-                and latest[3] == resource
-                and latest[4] == network
-                and latest[5] == host
-            ):
-                return latest[6]
+            ready = self._ready(plan, signer, resource, network, host, scheme, now)
+            if ready is not None:
+                return ready.set_cookies
         expires = plan.expires(now)
         # The resource's host, not urlsplit(resource): it reads no http*:// host. Cached by
         # host, not by resource: one entry serves every user's resource on the media host.
         problem = self._host_problem(host, resource.split("/", 3)[2])
         if problem is not None:
             self._warn_once(problem)
+        if self.secure and scheme == "http" and not is_secure_context_host(host):
+            self._warn_once(
+                f"Secure cookies set on a plain-http request to {host[:100]}: browsers drop "
+                "them, so CloudFront never sees them; serve the app over https (behind a "
+                "proxy, let the framework see the https scheme), or pass secure=False for a "
+                "local http demo"
+            )
         signed = self._signed(signer, plan, resource, network, expires)
         set_cookies: _SetCookies | None = signed.set_cookies
         if signed.too_big is not None:
@@ -444,10 +450,11 @@ class CookieCore:
             set_cookies = None
         if not returning and self.max_age is None:
             # Until the window ends, a first visit with these terms gets the same (one lookup
-            # per plan instead of the host check and the LRU of signed sets).
+            # per plan instead of the checks above and the LRU of signed sets).
             start = expires - plan.ttl
-            latest = (signer, start, start + plan.step, resource, network, host, set_cookies)
-            self._latest[plan] = latest
+            self._latest[plan] = _Ready(
+                set_cookies, signer, start, start + plan.step, resource, network, host, scheme
+            )
             return set_cookies  # the cached set as it is (encoded for ASGI only once)
         if set_cookies is None:
             return None
@@ -459,6 +466,31 @@ class CookieCore:
             max_age = min(self.max_age, expires - int(now))
             headers = [(name, f"{value}; Max-Age={max_age}") for name, value in headers]
         return _SetCookies([*headers, *stale])
+
+    def _ready(
+        self,
+        plan: _Plan,
+        signer: Signer,
+        resource: str,
+        network: str | None,
+        host: str,
+        scheme: str,
+        now: float,
+    ) -> _Ready | None:
+        """The set the plan's last first visit got, if it was made with these terms, for this
+        host and scheme (so its warnings were logged), in the window ``now`` is in."""
+        ready = self._latest.get(plan)
+        if (
+            ready is not None
+            and ready.signer is signer
+            and ready.start <= now < ready.end
+            and ready.resource == resource
+            and ready.network == network
+            and ready.host == host
+            and ready.scheme == scheme
+        ):
+            return ready
+        return None
 
     def _holds_current(
         self,
@@ -686,6 +718,39 @@ class _LoggingOut(Pending):
         return None if status >= 400 else self._clearing
 
 
+class _Ready(Pending):
+    """A first visit whose set is known at the request: the last one its plan issued, while
+    the window, terms, host and scheme it was made for hold (``CookieCore._ready``). Kept per
+    plan and shared by the requests it serves, so it holds nothing of any one request."""
+
+    __slots__ = ("end", "host", "network", "resource", "scheme", "set_cookies", "signer", "start")
+    _yield_to = "CloudFront-"
+    _yield_to_raw = b"CloudFront-"
+
+    def __init__(
+        self,
+        set_cookies: _SetCookies | None,
+        signer: Signer,
+        start: int,
+        end: int,
+        resource: str,
+        network: str | None,
+        host: str,
+        scheme: str,
+    ) -> None:
+        self.set_cookies = set_cookies
+        self.signer = signer
+        self.start = start
+        self.end = end
+        self.resource = resource
+        self.network = network
+        self.host = host
+        self.scheme = scheme
+
+    def _grant(self, status: int) -> _SetCookies | None:
+        return self.set_cookies if 200 <= status < 300 else None
+
+
 class _Granting(Pending):
     """A request that matched a rule: a successful response gets the set it earns, unless
     the request holds it already."""
@@ -732,19 +797,9 @@ class _Granting(Pending):
             if earned is None:
                 return None
             resource, network = earned
-        set_cookies = core._set_cookies(
-            rule, plan, resource, network, self._host, self._cookie_header
+        return core._set_cookies(
+            rule, plan, resource, network, self._host, self._scheme, self._cookie_header
         )
-        if set_cookies is None:
-            return None
-        if core.secure and self._scheme == "http" and not is_secure_context_host(self._host):
-            core._warn_once(
-                f"Secure cookies set on a plain-http request to {self._host[:100]}: browsers "
-                "drop them, so CloudFront never sees them; serve the app over https (behind a "
-                "proxy, let the framework see the https scheme), or pass secure=False for a "
-                "local http demo"
-            )
-        return set_cookies
 
     def _earned(self) -> tuple[str, str | None] | None:
         """The resource and IP range this request earns, or ``None`` for nothing; the request

@@ -540,6 +540,28 @@ def test_host_warning_is_logged_once_per_host(
     assert "localhost is not inside cookie_domain .example.com" in caplog.text
 
 
+@pytest.mark.parametrize("when", [None, lambda request: True])
+def test_a_set_known_for_one_host_and_scheme_still_warns_for_another(
+    signer: CountingSigner,
+    clock: Clock,
+    caplog: pytest.LogCaptureFixture,
+    when: Callable[[RequestView], object] | None,
+) -> None:
+    """A first visit reuses the set the last one got only for the same host and scheme, so a
+    request that needs a warning (a host outside cookie_domain, Secure over plain http) logs
+    it even after requests that needed none; the set itself is signed once."""
+    core = make_core(signer, clock, cookie_domain=".example.com", when=when)
+    with caplog.at_level(logging.WARNING, logger="cfcookie_middleware"):
+        first = respond(core, "/videos/a")
+        assert respond(core, "/videos/a", scheme="http") == first
+        assert respond(core, "/videos/a", host="localhost:8000", scheme="http") == first
+    warnings = [record.getMessage() for record in caplog.records]
+    assert len(warnings) == 2
+    assert "plain-http request to www.example.com" in warnings[0]
+    assert "localhost is not inside cookie_domain .example.com" in warnings[1]
+    assert signer.calls == 1
+
+
 def test_host_only_cookies_warn_when_the_cdn_is_another_host(
     signer: CountingSigner, clock: Clock, caplog: pytest.LogCaptureFixture
 ) -> None:
