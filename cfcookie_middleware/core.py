@@ -300,14 +300,19 @@ class CookieCore:
                 if "CloudFront-" in cookie_header:
                     if self._holds_already(route, cookie_header):
                         return None
-                elif route.resource is not None and self.when is None and self.max_age is None:
-                    # A first visit that reads nothing from the request: the set the last one
-                    # got, when it still fits, is known now and the response just takes it.
-                    signer = route.rule.signer or self._signer
-                    ready = self._ready(
-                        route.plan, signer, route.resource, None, host, scheme, self.clock()
-                    )
-                    if ready is not None:
+                elif self._latest:  # a first visit, and sets are kept for reuse
+                    # The set the plan's last first visit got, if it was made for the same
+                    # terms, host and scheme (so its warnings were logged) in this window:
+                    # known now, so the response just takes it.
+                    ready = self._latest.get(route.plan)
+                    if (
+                        ready is not None
+                        and ready.signer is (route.rule.signer or self._signer)
+                        and ready.start <= self.clock() < ready.end
+                        and ready.resource == route.resource
+                        and ready.host == host
+                        and ready.scheme == scheme
+                    ):
                         return ready
                 return _Granting(self, route, view, scheme, host, cookie_header)
         return None
@@ -419,13 +424,8 @@ class CookieCore:
         signer = rule.signer or self._signer
         now = self.clock()
         returning = "CloudFront-" in cookie_header
-        if returning:
-            if self._holds_current(cookie_header, signer, plan, resource, network, now):
-                return None
-        elif self.max_age is None:  # a first visit: what the last one got, while it holds
-            ready = self._ready(plan, signer, resource, network, host, scheme, now)
-            if ready is not None:
-                return ready.set_cookies
+        if returning and self._holds_current(cookie_header, signer, plan, resource, network, now):
+            return None
         expires = plan.expires(now)
         # The resource's host, not urlsplit(resource): it reads no http*:// host. Cached by
         # host, not by resource: one entry serves every user's resource on the media host.
@@ -449,12 +449,11 @@ class CookieCore:
             )
             set_cookies = None
         if not returning and self.max_age is None:
-            # Until the window ends, a first visit with these terms gets the same (one lookup
-            # per plan instead of the checks above and the LRU of signed sets).
-            start = expires - plan.ttl
-            self._latest[plan] = _Ready(
-                set_cookies, signer, start, start + plan.step, resource, network, host, scheme
-            )
+            if self.when is None and network is None:  # start() hands it to the next ones
+                start = expires - plan.ttl
+                self._latest[plan] = _Ready(
+                    set_cookies, signer, start, start + plan.step, resource, host, scheme
+                )
             return set_cookies  # the cached set as it is (encoded for ASGI only once)
         if set_cookies is None:
             return None
@@ -466,31 +465,6 @@ class CookieCore:
             max_age = min(self.max_age, expires - int(now))
             headers = [(name, f"{value}; Max-Age={max_age}") for name, value in headers]
         return _SetCookies([*headers, *stale])
-
-    def _ready(
-        self,
-        plan: _Plan,
-        signer: Signer,
-        resource: str,
-        network: str | None,
-        host: str,
-        scheme: str,
-        now: float,
-    ) -> _Ready | None:
-        """The set the plan's last first visit got, if it was made with these terms, for this
-        host and scheme (so its warnings were logged), in the window ``now`` is in."""
-        ready = self._latest.get(plan)
-        if (
-            ready is not None
-            and ready.signer is signer
-            and ready.start <= now < ready.end
-            and ready.resource == resource
-            and ready.network == network
-            and ready.host == host
-            and ready.scheme == scheme
-        ):
-            return ready
-        return None
 
     def _holds_current(
         self,
@@ -720,10 +694,11 @@ class _LoggingOut(Pending):
 
 class _Ready(Pending):
     """A first visit whose set is known at the request: the last one its plan issued, while
-    the window, terms, host and scheme it was made for hold (``CookieCore._ready``). Kept per
-    plan and shared by the requests it serves, so it holds nothing of any one request."""
+    the window, terms, host and scheme it was made for hold (see ``CookieCore.start``). Kept
+    per plan and shared by the requests it serves, so it holds nothing of any one request.
+    (A response that ends after its window still gets it: cookies for when the request came.)"""
 
-    __slots__ = ("end", "host", "network", "resource", "scheme", "set_cookies", "signer", "start")
+    __slots__ = ("end", "host", "resource", "scheme", "set_cookies", "signer", "start")
     _yield_to = "CloudFront-"
     _yield_to_raw = b"CloudFront-"
 
@@ -734,7 +709,6 @@ class _Ready(Pending):
         start: int,
         end: int,
         resource: str,
-        network: str | None,
         host: str,
         scheme: str,
     ) -> None:
@@ -743,7 +717,6 @@ class _Ready(Pending):
         self.start = start
         self.end = end
         self.resource = resource
-        self.network = network
         self.host = host
         self.scheme = scheme
 
