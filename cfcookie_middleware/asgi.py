@@ -96,7 +96,7 @@ class CloudFrontCookieMiddleware:
         pending = core.start(
             method=scope.get("method", ""),
             scheme=scope.get("scheme", "http"),
-            path=asgi_path(scope),
+            path=asgi_path(scope) if scope.get("root_path") else scope["path"],
             host=host,
             cookie_header=cookie,
             view=lambda params: _view(scope, params, host, cookie),

@@ -297,21 +297,31 @@ class CookieCore:
         rule_host = host if routing_host is ... else routing_host
         for bound, route in routes:
             if bound is None or bound == rule_host:
+                rule, _, plan, resource = route
                 if "CloudFront-" in cookie_header:
-                    if self._holds_already(route, cookie_header):
+                    # A header found current for this rule before (see _holds_current) passes
+                    # with one lookup; any other is checked in full.
+                    known = self._current.get(cookie_header)
+                    if (
+                        known is not None
+                        and known[1] is plan
+                        and known[2] == resource
+                        and known[0] is (rule.signer or self._signer)
+                        and known[3] <= self.clock() < known[4]
+                    ) or self._holds_already(route, cookie_header):
                         return None
                 elif self._latest:  # a first visit, and sets are kept for reuse
                     # The set the plan's last first visit got, if it was made for the same
                     # terms, host and scheme (so its warnings were logged) in this window:
                     # known now, so the response just takes it.
-                    ready = self._latest.get(route.plan)
+                    ready = self._latest.get(plan)
                     if (
                         ready is not None
-                        and ready.signer is (route.rule.signer or self._signer)
-                        and ready.start <= self.clock() < ready.end
-                        and ready.resource == route.resource
+                        and ready.resource == resource
                         and ready.host == host
                         and ready.scheme == scheme
+                        and ready.signer is (rule.signer or self._signer)
+                        and ready.start <= self.clock() < ready.end
                     ):
                         return ready
                 return _Granting(self, route, view, scheme, host, cookie_header)
@@ -484,12 +494,9 @@ class CookieCore:
         cookies, or filler, among the pairs) are the pairs picked out one by one. A header whose
         run is found current for a rule is remembered whole with the span in which it stays
         current (a browser sends the same header until a cookie changes), so a returning
-        visitor's next request costs one lookup and two comparisons; a header longer than its
-        run by more than ``_OTHER_COOKIES`` is not, so padding cannot grow the cache. (Callers
-        skip this for a header without ``CloudFront-``: a first visit.)"""
-        known = self._current.get(cookie_header)
-        if known is not None and known[0] is signer and known[1] is plan and known[2] == resource:
-            return network is None and known[3] <= now < known[4]
+        visitor's next request costs one lookup and two comparisons in ``start``; a header
+        longer than its run by more than ``_OTHER_COOKIES`` is not, so padding cannot grow the
+        cache. (Callers skip this for a header without ``CloudFront-``: a first visit.)"""
         run = _cloudfront_run(cookie_header)
         canned = "*" not in resource and plan.not_before is None and network is None
         try:
@@ -665,7 +672,7 @@ class Pending(ABC):
                 return None
             if type(headers) is not list:  # a tuple, say: private_raw may read it twice
                 headers = list(headers)
-            return private_raw(headers, set_cookies.raw(), yield_to=self._yield_to_raw)
+            return private_raw(headers, set_cookies.raw(), self._yield_to_raw)
         except Exception:
             logger.exception("cfcookie: response sent without CloudFront cookies")
             return None

@@ -837,6 +837,19 @@ def test_a_header_is_remembered_whole_only_beside_a_little_else(
     assert signer.verifies == 1
 
 
+def test_a_header_found_current_at_a_response_passes_at_the_next_request(
+    signer: CountingSigner, clock: Clock
+) -> None:
+    """With ``when``, only the response can tell that a visitor holds a current set; once it
+    has, the same header passes at the request, without wrapping the response again."""
+    calls: list[RequestView] = []
+    core = make_core(signer, clock, when=lambda view: calls.append(view) or True)
+    held = cookie_header(set_cookies(respond(core, "/videos/a")))
+    assert respond(core, "/videos/a", cookie=held) is None  # when asked, then found current
+    assert start(core, "/videos/a", held) is None
+    assert len(calls) == 2
+
+
 def test_a_remembered_header_is_current_only_in_its_span(
     signer: CountingSigner, clock: Clock
 ) -> None:
