@@ -72,13 +72,13 @@ _MAX_LOGOUT_PATHS = 64
 _MAX_AGE_ROOM = len("; Max-Age=2147483647")
 _NO_PARAMS: Mapping[str, str] = MappingProxyType({})
 _MOST_COOKIES = 4
+"""The most cookies a set has (the terms, signature, key ID and hash algorithm)."""
 _OTHER_COOKIES = 512
 """How many characters of other cookies (a session, analytics) a Cookie header may carry beside
 a CloudFront set and still be remembered whole once the set is found current."""
 _ROUTED_PATHS = 1024
 """Paths whose routes the core keeps (an LRU), each at most ``_CACHED_PATH`` characters."""
 _CACHED_PATH = 512
-"""The most cookies a set has (the terms, signature, key ID and hash algorithm)."""
 
 
 class _Route(NamedTuple):
@@ -138,9 +138,9 @@ class _Signed:
 @dataclass(frozen=True, slots=True, eq=False)
 class _Plan:
     """What the core fixed for one rule at build time: policies end on multiples of ``step``
-    seconds; ``reads_request`` says whether the rule needs the request view at all,
-    ``resource`` is the resource when it is the same for every request, and ``expired`` holds
-    the header that expires each CloudFront cookie at the rule's Domain and Path."""
+    seconds; ``reads_request`` says whether the rule needs the request view at all, and
+    ``expired`` holds the header that expires each CloudFront cookie at the rule's Domain and
+    Path."""
 
     ttl: int
     step: int
@@ -148,7 +148,6 @@ class _Plan:
     not_before: int | None
     render: Callable[[str, str], str]
     reads_request: bool
-    resource: str | None
     expired: Mapping[str, tuple[str, str]]
 
     def expires(self, now: float) -> int:
@@ -920,9 +919,8 @@ def _plan(
     step = max(1, min(ttl // 10, 300, ttl - margin))
     offset = None if rule.not_before is None else math.floor(rule.not_before.total_seconds())
     reads_request = callable(rule.resource) or rule.bind_client_ip
-    fixed = None if reads_request or rule.template_fields else rule.fill({})
     expired = _expired_headers(attributes)
-    return _Plan(ttl, step, margin, offset, render, reads_request, fixed, expired)
+    return _Plan(ttl, step, margin, offset, render, reads_request, expired)
 
 
 def _expired_headers(attributes: dict[str, Any]) -> dict[str, tuple[str, str]]:
