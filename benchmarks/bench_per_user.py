@@ -157,26 +157,38 @@ def memory_pass(make_app: Callable[[], Any], n: int, filler: int) -> None:
     tracemalloc.start()
     app = make_app()
     base = tracemalloc.get_traced_memory()[0]
-    # The core's two LRUs (private attributes): signed sets, and returning visitors' sets.
-    entries = {"signed set": app.core._signed, "held set": app.core._held}
+    # The core's caches (private attributes), each as (entry count, clear): returning headers
+    # found current, the sets they hold, signed sets, and the routes of recent paths. Cleared in
+    # this order, each frees what the ones after it do not share (a header that is exactly its
+    # set shares its text with the held set's entry).
+    core = app.core
+    caches: dict[str, tuple[Callable[[], int], Callable[[], None]]] = {
+        "remembered header": (lambda: len(core._current), core._current.clear),
+        "held set": (lambda: core._held.cache_info().currsize, core._held.cache_clear),
+        "signed set": (lambda: core._signed.cache_info().currsize, core._signed.cache_clear),
+        "routed path": (lambda: core._routes.cache_info().currsize, core._routes.cache_clear),
+    }
     print("\n(c) memory under tracemalloc: a fresh middleware, each user a first then a return")
     if filler:
         print(f"    (each returning set surrounded by {filler} bytes of other cookies)")
-    print(f"{'users':>8}{'kept by the middleware':>25}{'signed sets':>13}{'held sets':>11}")
+    print(
+        f"{'users':>8}{'kept by the middleware':>25}"
+        + "".join(f"{name + 's':>20}" for name in caches)
+    )
     for part in tenths(n):
         for user in part:
             visit(app, user, padded(visit(app, user, ""), user, filler))
         gc.collect()
         kept = tracemalloc.get_traced_memory()[0] - base
-        sizes = [cache.cache_info().currsize for cache in entries.values()]
-        print(f"{part.stop:>8}{kept / MB:>22.1f} MB{sizes[0]:>13}{sizes[1]:>11}")
-    for name, cache in entries.items():
-        count = cache.cache_info().currsize
+        sizes = "".join(f"{count():>20}" for count, _ in caches.values())
+        print(f"{part.stop:>8}{kept / MB:>22.1f} MB{sizes}")
+    for name, (count, clear) in caches.items():
+        entries = count()
         before = tracemalloc.get_traced_memory()[0]
-        cache.cache_clear()
+        clear()
         gc.collect()
         freed = before - tracemalloc.get_traced_memory()[0]
-        print(f"one cached {name}: {freed / max(count, 1):.0f} bytes ({count} entries)")
+        print(f"one {name}: {freed / max(entries, 1):.0f} bytes ({entries} entries)")
     tracemalloc.stop()
 
 
