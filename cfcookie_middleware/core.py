@@ -138,9 +138,10 @@ class _Signed:
 @dataclass(frozen=True, slots=True, eq=False)
 class _Plan:
     """What the core fixed for one rule at build time: policies end on multiples of ``step``
-    seconds; ``reads_request`` says whether the rule needs the request view at all, and
-    ``expired`` holds the header that expires each CloudFront cookie at the rule's Domain and
-    Path."""
+    seconds; ``reads_request`` says whether the rule needs the request view at all,
+    ``one_resource`` whether its resource is the same for every request (no template fields),
+    and ``expired`` holds the header that expires each CloudFront cookie at the rule's Domain
+    and Path."""
 
     ttl: int
     step: int
@@ -148,6 +149,7 @@ class _Plan:
     not_before: int | None
     render: Callable[[str, str], str]
     reads_request: bool
+    one_resource: bool
     expired: Mapping[str, tuple[str, str]]
 
     def expires(self, now: float) -> int:
@@ -217,7 +219,8 @@ class CookieCore:
         self._held = functools.lru_cache(maxsize=cache_size)(_genuine_terms)
         self._routes = functools.lru_cache(maxsize=_ROUTED_PATHS)(self._route_path)
         self._current: dict[str, tuple[Signer, _Plan, str, int, int]] = {}
-        # Per plan, the set its last first visit got (one entry per rule or checked grant).
+        # Per plan, the set its last first visit got, for a rule or checked grant whose resource
+        # is the same for every request (a per-user one would only churn it).
         self._latest: dict[_Plan, _Ready] = {}
         self._cache_size = cache_size
         # Logout expires every cookie at every path the rules set them on.
@@ -458,7 +461,7 @@ class CookieCore:
             )
             set_cookies = None
         if not returning and self.max_age is None:
-            if self.when is None and network is None:  # start() hands it to the next ones
+            if plan.one_resource and self.when is None:  # start() hands it to the next ones
                 start = expires - plan.ttl
                 self._latest[plan] = _Ready(
                     set_cookies, signer, start, start + plan.step, resource, host, scheme
@@ -919,8 +922,9 @@ def _plan(
     step = max(1, min(ttl // 10, 300, ttl - margin))
     offset = None if rule.not_before is None else math.floor(rule.not_before.total_seconds())
     reads_request = callable(rule.resource) or rule.bind_client_ip
+    one_resource = not reads_request and not rule.template_fields
     expired = _expired_headers(attributes)
-    return _Plan(ttl, step, margin, offset, render, reads_request, expired)
+    return _Plan(ttl, step, margin, offset, render, reads_request, one_resource, expired)
 
 
 def _expired_headers(attributes: dict[str, Any]) -> dict[str, tuple[str, str]]:
