@@ -49,7 +49,7 @@ def private(
 
 
 def private_raw(
-    headers: RawHeaders, set_cookies: RawHeaders, yield_to: bytes | None = None
+    headers: RawHeaders, set_cookies: RawHeaders, *, yield_to: bytes | None = None
 ) -> RawHeaders | None:
     """``private`` for ASGI's byte headers: the app's headers pass as they are, and only its
     ``Cache-Control`` and ``Vary``, when it sent them, are decoded to be rewritten."""

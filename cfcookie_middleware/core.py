@@ -674,7 +674,7 @@ class Pending(ABC):
                 return None
             if type(headers) is not list:  # a tuple, say: private_raw may read it twice
                 headers = list(headers)
-            return private_raw(headers, set_cookies.raw(), self._yield_to_raw)
+            return private_raw(headers, set_cookies.raw(), yield_to=self._yield_to_raw)
         except Exception:
             logger.exception("cfcookie: response sent without CloudFront cookies")
             return None

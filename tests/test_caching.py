@@ -52,3 +52,28 @@ def test_asgi_headers_are_made_private_alike(
         (b"vary", vary.encode()),
         (b"set-cookie", b"A=1"),
     ]
+
+
+@pytest.mark.parametrize(
+    "app_headers",
+    [
+        [("Set-Cookie", "CloudFront-Policy=x; Path=/videos/")],
+        [("Cache-Control", "max-age=60"), ("set-cookie", "CloudFront-Signature=y")],
+        [("X-App", "1"), ("Vary", "Accept"), ("SET-COOKIE", "CloudFront-Key-Pair-Id=K")],
+    ],
+)
+def test_a_response_setting_its_own_set_gets_none_added(app_headers: list[tuple[str, str]]) -> None:
+    """With ``yield_to``, a response that sets a cookie of that prefix already (in any case of
+    the header name, with or without cache headers of its own) gets nothing added; other
+    cookies do not count, and without ``yield_to`` nothing is refused."""
+    raw = [(name.encode(), value.encode()) for name, value in app_headers]
+    added = [("Set-Cookie", "CloudFront-Policy=z")]
+    assert private(app_headers, added, yield_to="CloudFront-") is None
+    assert private_raw(raw, [(b"set-cookie", b"z")], yield_to=b"CloudFront-") is None
+    assert private(app_headers, added) is not None
+    assert private_raw(raw, [(b"set-cookie", b"z")]) is not None
+    other = [
+        ("Set-Cookie", "session=CloudFront-1"),
+        *[h for h in app_headers if "ookie" not in h[0].lower()],
+    ]
+    assert private(other, added, yield_to="CloudFront-") is not None
