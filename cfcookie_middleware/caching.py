@@ -49,18 +49,13 @@ def private(
 
 
 def private_raw(
-    headers: RawHeaders, set_cookies: RawHeaders, *, yield_to: bytes | None = None
+    headers: Iterable[tuple[bytes, bytes]],
+    set_cookies: RawHeaders,
+    *,
+    yield_to: bytes | None = None,
 ) -> RawHeaders | None:
     """``private`` for ASGI's byte headers: the app's headers pass as they are, and only its
     ``Cache-Control`` and ``Vary``, when it sent them, are decoded to be rewritten."""
-    for name, value in headers:
-        lowered = name.lower()
-        if lowered in _CACHE_HEADERS:
-            break
-        if yield_to and lowered == b"set-cookie" and value.startswith(yield_to):
-            return None
-    else:  # the usual case: the app sent neither cache header, so its headers go as they are
-        return [*headers, *_RAW_PRIVATE, *set_cookies]
     result: RawHeaders = []
     cache: Headers = []
     for name, value in headers:
@@ -71,7 +66,8 @@ def private_raw(
             return None
         else:
             result.append((name, value))
-    result += encode(private(cache, []) or [])  # the cache headers alone: their rewrite
+    # The usual case: the app sent neither cache header. Else private() rewrites them alone.
+    result += encode(private(cache, []) or []) if cache else _RAW_PRIVATE
     result += set_cookies
     return result
 

@@ -70,7 +70,6 @@ _MAX_WARNINGS = 100
 _MAX_LOGOUT_PATHS = 64
 """Cookie paths ``clear_on`` clears at most: the rules' and those of the grants checked since."""
 _MAX_AGE_ROOM = len("; Max-Age=2147483647")
-_NO_PARAMS: Mapping[str, str] = MappingProxyType({})
 _MOST_COOKIES = 4
 """The most cookies a set has (the terms, signature, key ID and hash algorithm)."""
 _OTHER_COOKIES = 512
@@ -197,16 +196,8 @@ class CookieCore:
         clear_on = _check_clear_on(given["clear_on"])
         self.clear_on = tuple(given for given, _ in clear_on)  # for the check against routes
         self._clear = [compiled for _, compiled in clear_on]
-        # A rule that captures nothing always gives the same route: made once, not per request.
         self._matchers = [
-            (
-                rule.host,
-                rule.regex.fullmatch,
-                None if rule.regex.groupindex else _Route.of(rule, _NO_PARAMS, plan),
-                rule,
-                plan,
-            )
-            for rule, plan in self._plans.items()
+            (rule.host, rule.regex.fullmatch, rule, plan) for rule, plan in self._plans.items()
         ]
         if cookie_domain is not None:
             cookie_rules.check_cookie_domain(cookie_domain)
@@ -299,23 +290,14 @@ class CookieCore:
         rule_host = host if routing_host is ... else routing_host
         for bound, route in routes:
             if bound is None or bound == rule_host:
-                rule, _, plan, resource = route
                 if "CloudFront-" in cookie_header:
-                    # A header found current for this rule before (see _holds_current) passes
-                    # with one lookup; any other is checked in full.
-                    known = self._current.get(cookie_header)
-                    if (
-                        known is not None
-                        and known[1] is plan
-                        and known[2] == resource
-                        and known[0] is (rule.signer or self._signer)
-                        and known[3] <= self.clock() < known[4]
-                    ) or self._holds_already(route, cookie_header):
+                    if self._holds_already(route, cookie_header):
                         return None
                 elif self._latest:  # a first visit, and sets are kept for reuse
                     # The set the plan's last first visit got, if it was made for the same
                     # terms, host and scheme (so its warnings were logged) in this window:
                     # known now, so the response just takes it.
+                    rule, _, plan, resource = route
                     ready = self._latest.get(plan)
                     if (
                         ready is not None
@@ -340,23 +322,32 @@ class CookieCore:
             if pattern.fullmatch(path):
                 return self._logout
         found = []
-        for bound, fullmatch, fixed, rule, plan in self._matchers:
+        for bound, fullmatch, rule, plan in self._matchers:
             matched = fullmatch(path)
             if matched is not None:
                 params = MappingProxyType(matched.groupdict())
-                found.append((bound, fixed or _Route.of(rule, params, plan)))
+                found.append((bound, _Route.of(rule, params, plan)))
         return tuple(found)
 
     def _holds_already(self, route: _Route, cookie_header: str) -> bool:
         """Whether the request carries a current set for ``route`` before the response is
         known; ``False`` when only the response can tell (``when``, a callable resource,
         ``bind_client_ip``) and when the check fails (towards sending a fresh set). Called
-        for a header holding ``CloudFront-`` only: a first visit does not read the clock."""
+        for a header holding ``CloudFront-`` only: a first visit does not read the clock.
+
+        A header found current for this route before (see ``_holds_current``) is answered with
+        one lookup and the clock, ``when`` or not: with ``when`` too, a visitor holding a
+        current set gets no new one."""
         rule, _, plan, resource = route
-        if self.when is not None or resource is None:
+        if resource is None:
+            return False
+        signer = rule.signer or self._signer
+        known = self._current.get(cookie_header)
+        if known is not None and known[1] is plan and known[2] == resource and known[0] is signer:
+            return known[3] <= self.clock() < known[4]
+        if self.when is not None:
             return False
         try:
-            signer = rule.signer or self._signer
             return self._holds_current(cookie_header, signer, plan, resource, None, self.clock())
         except Exception:
             logger.exception("cfcookie: could not check the request's CloudFront cookies")
@@ -496,7 +487,7 @@ class CookieCore:
         cookies, or filler, among the pairs) are the pairs picked out one by one. A header whose
         run is found current for a rule is remembered whole with the span in which it stays
         current (a browser sends the same header until a cookie changes), so a returning
-        visitor's next request costs one lookup and two comparisons in ``start``; a header
+        visitor's next request costs one lookup and two comparisons (``_holds_already``); a header
         longer than its run by more than ``_OTHER_COOKIES`` is not, so padding cannot grow the
         cache. (Callers skip this for a header without ``CloudFront-``: a first visit.)"""
         run = _cloudfront_run(cookie_header)
@@ -672,8 +663,6 @@ class Pending(ABC):
             set_cookies = self._grant(status)
             if set_cookies is None:
                 return None
-            if type(headers) is not list:  # a tuple, say: private_raw may read it twice
-                headers = list(headers)
             return private_raw(headers, set_cookies.raw(), yield_to=self._yield_to_raw)
         except Exception:
             logger.exception("cfcookie: response sent without CloudFront cookies")

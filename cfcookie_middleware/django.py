@@ -34,7 +34,7 @@ import threading
 from collections.abc import Callable, Container, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from http.cookies import Morsel
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 try:
     from django.conf import settings
@@ -50,6 +50,7 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_asy
 from cfcookie_middleware.caching import Headers
 from cfcookie_middleware.cookies import RequestCookies
 from cfcookie_middleware.core import REMOTE_SIGNATURES, CookieCore, Pending
+from cfcookie_middleware.extension import View
 from cfcookie_middleware.grants import Grant, GrantOptions, url_params
 from cfcookie_middleware.options import NAMES, check_names
 from cfcookie_middleware.request import Finder, RequestView
@@ -63,7 +64,6 @@ if TYPE_CHECKING:
 __all__ = ["SETTING", "CloudFrontCookieMiddleware", "grant", "shared_core"]
 
 SETTING = "CLOUDFRONT_COOKIES"
-View = TypeVar("View", bound=Callable[..., Any])
 
 
 class CloudFrontCookieMiddleware:

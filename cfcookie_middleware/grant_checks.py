@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, Protocol
 
 from cfcookie_middleware.grants import Grant
-from cfcookie_middleware.routers import Routes
+from cfcookie_middleware.routers import Routes, starlette_entries
 from cfcookie_middleware.rules import Terms
 from cfcookie_middleware.signing import ConfigurationError
 
@@ -118,10 +118,7 @@ def _dependency_grants(
     parameters, the route, and the grant; mounted apps' routes too."""
     from starlette.routing import Host, Mount
 
-    # Newer FastAPI keeps an included router whole; its iter_route_contexts lists the routes
-    # inside, prefixed and with the router's dependencies.
-    contexts = getattr(sys.modules.get("fastapi.routing"), "iter_route_contexts", None)
-    for route in routes if contexts is None else contexts(list(routes)):
+    for route in starlette_entries(routes):
         original = getattr(route, "original_route", route)
         path = prefix + (getattr(route, "path", None) or "")
         names = params | frozenset(getattr(route, "param_convertors", None) or ())

@@ -10,6 +10,7 @@ Anything else gives ``None``, and nothing is checked.
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
 from abc import ABC, abstractmethod
@@ -50,9 +51,11 @@ class Routes(ABC):
     def routes(self) -> Iterator[Route]:
         """Every route, for naming the closest one."""
 
+    @functools.cached_property
     def hosts(self) -> tuple[str | None, ...]:
         """The hosts to try for a rule that names none: the default (``None``), and one for
-        each host the routes name, its placeholders filled."""
+        each host the routes name, its placeholders filled. Listed once per check, which
+        asks it for every pattern and candidate fix (the routes do not change meanwhile)."""
         hosts = {route.host for route in self.routes()}
         return (None, *sorted(_sample_host(host) for host in hosts if host))
 
@@ -186,14 +189,18 @@ def _reaches(routes: Iterable[Any], scope: dict[str, Any]) -> bool:
     return partial
 
 
+def starlette_entries(routes: Iterable[Any]) -> Iterable[Any]:
+    """A Starlette router's routes as FastAPI serves them: newer FastAPI keeps an included
+    router whole, and its ``iter_route_contexts`` lists the routes inside, prefixed and with the
+    router's dependencies (older ones copy them, prefixed, into the app's router)."""
+    contexts = getattr(sys.modules.get("fastapi.routing"), "iter_route_contexts", None)
+    return routes if contexts is None else contexts(list(routes))
+
+
 def _spelled(routes: Iterable[Any], prefix: str, host: str | None) -> Iterator[Route]:
     from starlette.routing import Host, Mount, WebSocketRoute
 
-    # Newer FastAPI keeps an included router whole; its iter_route_contexts lists the routes
-    # inside, prefixed (older ones copy them, prefixed, into the app's router).
-    fastapi_routing = sys.modules.get("fastapi.routing")
-    contexts = getattr(fastapi_routing, "iter_route_contexts", None)
-    for route in routes if contexts is None else contexts(list(routes)):
+    for route in starlette_entries(routes):
         original = getattr(route, "original_route", route)
         if isinstance(original, WebSocketRoute):
             continue
@@ -265,6 +272,7 @@ class _DjangoRoutes(Routes):
             yield get_language_from_path(path)
         yield from self._always
 
+    @functools.cached_property
     def hosts(self) -> tuple[str | None, ...]:
         return (None,)  # Django routes every host alike
 

@@ -30,9 +30,9 @@ import weakref
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
-from cfcookie_middleware.grant_checks import check_grants
+from cfcookie_middleware.grant_checks import ChecksGrants, check_grants
 from cfcookie_middleware.routers import Route, Routes, django_routes, find_routes
-from cfcookie_middleware.rules import Rule, Terms, compile_pattern
+from cfcookie_middleware.rules import Rule, compile_pattern
 from cfcookie_middleware.signing import ConfigurationError
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ _WHOLE_PATH = "the whole path below the mount point, router prefixes included"
 _SILENCE = "If another server answers it, set the logger 'cfcookie_middleware.routes' to ERROR."
 
 
-class CheckedPatterns(Protocol):
+class CheckedPatterns(ChecksGrants, Protocol):
     """What the check reads of the core (``CookieCore`` is one): the rules, and the logout
     patterns as given; ``check_grant`` takes the grants found at the views."""
 
@@ -81,8 +81,6 @@ class CheckedPatterns(Protocol):
 
     @property
     def clear_on(self) -> Sequence[str | re.Pattern[str]]: ...
-
-    def check_grant(self, grant: Terms) -> None: ...
 
 
 _checked: weakref.WeakKeyDictionary[object, set[str]] = weakref.WeakKeyDictionary()
@@ -195,7 +193,7 @@ def _first_check(key: object, label: str) -> bool:
 def _reached(routes: Routes, pattern: str, host: str | None) -> bool:
     """Whether a sample path of ``pattern`` reaches a view on ``host`` (on any host the routes
     name, when ``None``)."""
-    hosts = (host,) if host is not None else routes.hosts()
+    hosts = (host,) if host is not None else routes.hosts
     return any(routes.reaches(path, each) for each in hosts for path in _sample_paths(pattern))
 
 

@@ -29,10 +29,13 @@ import pytest
 from middleware_helpers import (
     CANNED_SET,
     CLIENT_IP,
+    CUSTOM_SET,
+    KEY_ID,
     MEDIA,
     T0,
     Clock,
     CountingSigner,
+    GatedBackend,
     assert_grants,
     cloudfront_set_cookies,
     cookie_header,
@@ -45,7 +48,7 @@ from middleware_helpers import (
     verifier_for,
 )
 
-from cfcookie_middleware import RequestView, Rule
+from cfcookie_middleware import RequestView, Rule, Signer
 
 VIDEOS = f"{MEDIA}/videos/{{video_id}}/*"
 POSTER = f"{MEDIA}/poster.jpg"
@@ -93,6 +96,25 @@ class Fetch(Protocol):
 
 
 Serve = Callable[..., Fetch]
+
+
+def assert_signs_off_the_loop(serve: Serve) -> None:
+    """A remote signer called for a grant under an async framework never signs on an event
+    loop (a plain function, not part of the contract: sync frameworks have no loop)."""
+    backend = GatedBackend()
+    signer = Signer(KEY_ID, backend)
+    fetch = serve(**options(signer, rules=[]))  # the middleware built now
+    backend.release.set()  # no waiting: the backend only notes where it was called
+    backend.armed = True
+    granted = fetch("/videos/7").set_cookies
+    assert backend.on_a_loop == 0
+    assert_grants(
+        granted,
+        signer,
+        f"{MEDIA}/videos/7/a",
+        None,
+        expected_names={*CUSTOM_SET, "CloudFront-Hash-Algorithm"},
+    )
 
 
 class GrantContract:

@@ -828,7 +828,7 @@ def test_a_header_is_remembered_whole_only_beside_a_little_else(
     its other cookies are short (a session): a header padded around the set is found current
     by its run every time, and is never kept."""
     core = make_core(signer, clock)
-    run = "; ".join(f"{k}={v}" for k, v in set_cookies(respond(core, "/videos/a")).items())
+    run = cookie_header(set_cookies(respond(core, "/videos/a")))
     short = f"session=abc; {run}; theme=dark"
     padded = "; ".join([*(f"f{i}={'z' * 60}" for i in range(8)), run])  # 520 more characters
     for header in (short, padded, short, padded):

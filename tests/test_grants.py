@@ -17,6 +17,7 @@ from middleware_helpers import (
     assert_grants,
     header_values,
     make_signer,
+    parse_set_cookie,
 )
 from werkzeug.wrappers import Response as WerkzeugResponse
 
@@ -166,7 +167,7 @@ def test_logout_clears_the_paths_of_checked_grants_within_a_bound() -> None:
     pending = started(core, "/logout", "POST")
     assert pending is not None
     cleared = header_values(pending.finish(303, []) or [], "Set-Cookie")
-    paths = {value.split("Path=")[1].split(";")[0] for value in cleared}
+    paths = {parse_set_cookie(value).attributes["path"] for value in cleared}
     assert len(paths) == _MAX_LOGOUT_PATHS  # "/" and the first grants' paths
     assert {"/", "/p0/"} <= paths
     assert f"/p{_MAX_LOGOUT_PATHS + 4}/" not in paths

@@ -36,6 +36,7 @@ from middleware_helpers import (
     MEDIA,
     Clock,
     assert_grants,
+    header_values,
     make_signer,
     options,
 )
@@ -167,7 +168,7 @@ def test_an_async_client_gets_the_async_view_s_grant() -> None:
     with override_settings(CLOUDFRONT_COOKIES=options(signer, rules=[], clock=clock)):
         client = AsyncClient(HTTP_HOST=APP_HOST)
         response = asyncio.run(client.get("/both/7", secure=True))
-    granted = [value for name, value in as_sent(response) if name == "Set-Cookie"]
+    granted = header_values(as_sent(response), "Set-Cookie")
     assert_grants(granted, signer, f"{MEDIA}/videos/7/a", f"{MEDIA}/videos/8/a", now=clock.now)
 
 

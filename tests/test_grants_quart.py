@@ -20,16 +20,12 @@ from grant_contract import (
     Answer,
     Fetch,
     GrantContract,
+    assert_signs_off_the_loop,
     course_media,
 )
 from middleware_helpers import (
     APP_HOST,
     CLIENT_IP,
-    CUSTOM_SET,
-    KEY_ID,
-    MEDIA,
-    GatedBackend,
-    assert_grants,
     make_signer,
     options,
 )
@@ -37,7 +33,7 @@ from quart.typing import ResponseReturnValue
 
 from cfcookie_middleware import grant
 from cfcookie_middleware.quart import CloudFrontCookies
-from cfcookie_middleware.signing import ConfigurationError, Signer
+from cfcookie_middleware.signing import ConfigurationError
 
 pytestmark = pytest.mark.filterwarnings("error")
 BOTH_METHODS = ["GET", "POST"]
@@ -125,20 +121,7 @@ class TestQuartGrants(GrantContract):
 
 # ---- Quart's own --------------------------------------------------------------------------
 def test_a_remote_signer_signs_off_the_event_loop() -> None:
-    backend = GatedBackend()
-    signer = Signer(KEY_ID, backend)
-    fetch = fetcher(contract_app(**options(signer, rules=[])))
-    backend.release.set()  # no waiting: the backend only notes where it was called
-    backend.armed = True
-    granted = fetch("/videos/7").set_cookies
-    assert backend.on_a_loop == 0
-    assert_grants(
-        granted,
-        signer,
-        f"{MEDIA}/videos/7/a",
-        None,
-        expected_names={*CUSTOM_SET, "CloudFront-Hash-Algorithm"},
-    )
+    assert_signs_off_the_loop(lambda **config: fetcher(contract_app(**config)))
 
 
 def test_the_decorator_in_an_app_without_the_extension_is_an_error() -> None:
