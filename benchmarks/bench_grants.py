@@ -40,7 +40,9 @@ def core_cases(signer: Signer) -> dict[str, Callable[[], object]]:
     facts: dict[str, Any] = {"method": "GET", "scheme": "https", "host": "www.example.com"}
 
     def rule(cookie: str) -> list[tuple[str, str]] | None:
-        pending = core.start(path="/videos/7", cookie_header=cookie, view=None, **facts)  # type: ignore[arg-type]
+        pending = core.start(
+            path="/videos/7", cookie_header=cookie, request=None, view=None, **facts
+        )  # type: ignore[arg-type]
         return None if pending is None else pending.finish(200, HEADERS)
 
     def grant(cookie: str) -> list[tuple[str, str]] | None:
@@ -48,6 +50,7 @@ def core_cases(signer: Signer) -> dict[str, Callable[[], object]]:
             declared,
             params={"video_id": "7"},
             cookie_header=cookie,
+            request=None,
             view=None,
             **facts,  # type: ignore[arg-type]
         )

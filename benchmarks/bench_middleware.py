@@ -198,10 +198,10 @@ class LeastASGI:
             await self.app(scope, receive, send)
             return
 
-        async def send_with_cookies(message: dict[str, Any]) -> None:
+        def send_with_cookies(message: dict[str, Any]) -> Any:
             if message["type"] == "http.response.start" and 200 <= message["status"] < 300:
                 message = {**message, "headers": [*message["headers"], *self.added]}
-            await send(message)
+            return send(message)
 
         await self.app(scope, receive, send_with_cookies)
 
@@ -278,7 +278,7 @@ def best_rate(runs: dict[str, Callable[[int], None]], n: int, rounds: int) -> di
     return {name: n / seconds for name, seconds in best.items()}
 
 
-def no_view(params: Mapping[str, str]) -> RequestView:
+def no_view(request: object, params: Mapping[str, str]) -> RequestView:
     raise AssertionError("the benchmark's rule reads nothing from the request")
 
 
@@ -303,6 +303,7 @@ def measure(requests: int, rounds: int) -> dict[str, Any]:
         path="/videos/a",
         host="www.example.com",
         cookie_header="",
+        request=None,
         view=no_view,
     )
     assert pending is not None

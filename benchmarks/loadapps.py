@@ -87,7 +87,13 @@ def first_visit_headers(
     """What the middleware adds to a first visit's response: Cache-Control, Vary, the set."""
     core = CookieCore(**{**options(), "clock": clock})
     pending = core.start(
-        method="GET", scheme="https", path=path, host=HOST, cookie_header="", view=_no_view
+        method="GET",
+        scheme="https",
+        path=path,
+        host=HOST,
+        cookie_header="",
+        request=None,
+        view=_no_view,
     )
     assert pending is not None
     added = pending.finish(200, [])
@@ -157,7 +163,7 @@ def _unsigned(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
     ]
 
 
-def _no_view(params: Mapping[str, str]) -> RequestView:
+def _no_view(request: object, params: Mapping[str, str]) -> RequestView:
     raise AssertionError("the rule reads nothing from the request")
 
 

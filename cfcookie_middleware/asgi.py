@@ -92,35 +92,49 @@ class CloudFrontCookieMiddleware:
             return
         scope[SCOPE_KEY] = self  # for grants at the view (cfcookie_middleware.starlette)
         host, cookie = _host_and_cookie(scope)
-        core = self.core
-        pending = core.start(
+        pending = self.core.start(
             method=scope.get("method", ""),
             scheme=scope.get("scheme", "http"),
             path=asgi_path(scope) if scope.get("root_path") else scope["path"],
             host=host,
             cookie_header=cookie,
-            view=lambda params: _view(scope, params, host, cookie),
+            request=scope,
+            view=_view,
         )
         if pending is None:
             await self.app(scope, receive, send)
-            return
+        else:
+            await self.app(scope, receive, _sending(self.core, pending, send, self._signing))
 
-        async def send_with_cookies(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                headers = message.get("headers", ())
-                # finish_off_the_loop's test, inline: one coroutine less per first visit.
-                if core.may_sign_remotely and pending.signs_remotely(status):
-                    replaced = await to_thread.run_sync(
-                        pending.finish_raw, status, headers, limiter=self._signing
-                    )
-                else:
-                    replaced = pending.finish_raw(status, headers)
-                if replaced is not None:
-                    message = {**message, "headers": replaced}
-            await send(message)
 
-        await self.app(scope, receive, send_with_cookies)
+def _sending(core: CookieCore, pending: Pending, send: Send, limiter: CapacityLimiter) -> Send:
+    """``send``, with the response start finished by ``pending``. Made here, not inside
+    ``__call__``: a closure there would make every request, even one passed through, allocate
+    the cells it reads."""
+
+    def send_with_cookies(message: Message) -> Awaitable[None]:
+        # A plain function handing back ``send``'s awaitable: no coroutine of its own for each
+        # message (the body's too), only for a start that waits on a remote signer.
+        if message["type"] == "http.response.start":
+            status = message["status"]
+            if core.may_sign_remotely and pending.signs_remotely(status):
+                return _send_signed_off_the_loop(pending, message, send, limiter)
+            replaced = pending.finish_raw(status, message.get("headers", ()))
+            if replaced is not None:
+                message = {**message, "headers": replaced}
+        return send(message)
+
+    return send_with_cookies
+
+
+async def _send_signed_off_the_loop(
+    pending: Pending, message: Message, send: Send, limiter: CapacityLimiter
+) -> None:
+    """The response start, finished in a worker thread, then sent."""
+    replaced = await to_thread.run_sync(
+        pending.finish_raw, message["status"], message.get("headers", ()), limiter=limiter
+    )
+    await send(message if replaced is None else {**message, "headers": replaced})
 
 
 async def finish_off_the_loop(
@@ -161,7 +175,9 @@ def _host_and_cookie(scope: Scope) -> tuple[str, str]:
     return host, cookie or ""
 
 
-def _view(scope: Scope, params: Mapping[str, str], host: str, cookie: str) -> RequestView:
+def _view(scope: Scope, params: Mapping[str, str]) -> RequestView:
+    """The request view of ``scope`` (``host`` and ``cookie`` read again: a view is rare)."""
+    host, cookie = _host_and_cookie(scope)
     client = scope.get("client")
     return RequestView(
         method=scope.get("method", "GET"),

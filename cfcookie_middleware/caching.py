@@ -14,7 +14,7 @@ RawHeaders = list[tuple[bytes, bytes]]
 """Headers as ASGI sends them: bytes, names in lower case."""
 _PRIVATE = [("Cache-Control", "private"), ("Vary", "Cookie")]
 _RAW_PRIVATE = [(b"cache-control", b"private"), (b"vary", b"Cookie")]
-_CACHE_HEADERS = (b"cache-control", b"vary")
+_WATCHED = frozenset((b"cache-control", b"vary", b"set-cookie"))
 
 
 def private(
@@ -59,10 +59,15 @@ def private_raw(
     result: RawHeaders = []
     cache: Headers = []
     for name, value in headers:
+        # Most names are lower case already (ASGI asks for it): looked up as they are, with
+        # no new bytes object to make and hash.
+        if name not in _WATCHED and (name.islower() or name.lower() not in _WATCHED):
+            result.append((name, value))
+            continue
         lowered = name.lower()
-        if lowered in _CACHE_HEADERS:
+        if lowered != b"set-cookie":
             cache.append((name.decode("latin-1"), value.decode("latin-1")))
-        elif yield_to and lowered == b"set-cookie" and value.startswith(yield_to):
+        elif yield_to and value.startswith(yield_to):
             return None
         else:
             result.append((name, value))

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from types import EllipsisType, MappingProxyType
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 from urllib.parse import urlsplit
 
 from cfcookie_middleware import cookies as cookie_rules
@@ -58,9 +58,12 @@ __all__ = ["CookieCore", "Headers", "Pending", "RequestView", "ViewFactory"]
 
 logger = logging.getLogger("cfcookie_middleware")
 When = Callable[[RequestView], object]
-ViewFactory = Callable[[Mapping[str, str]], RequestView]
-"""What an adapter gives ``CookieCore.start``: builds the request view from the names the rule
-captured (its ``params``), called only when ``when`` or the rule reads the request."""
+ViewFactory = Callable[[Any, Mapping[str, str]], RequestView]
+"""What an adapter gives ``CookieCore.start``: builds the request view from the request as the
+adapter has it (a scope, an environ, a framework's request) and the names the rule captured
+(its ``params``), called only when ``when`` or the rule reads the request. A plain function
+with the request passed beside it, not a closure over the request: a request that needs no view
+(nearly all) then allocates nothing for it."""
 
 REMOTE_SIGNATURES = 8
 """How many signatures with a remote backend (KMS, an HSM) an async adapter runs at once, each
@@ -76,7 +79,8 @@ _OTHER_COOKIES = 512
 """How many characters of other cookies (a session, analytics) a Cookie header may carry beside
 a CloudFront set and still be remembered whole once the set is found current."""
 _ROUTED_PATHS = 1024
-"""Paths whose routes the core keeps (an LRU), each at most ``_CACHED_PATH`` characters."""
+"""Paths whose routes the core keeps, each at most ``_CACHED_PATH`` characters (emptied when
+full, then refilled by the paths requested next)."""
 _CACHED_PATH = 512
 
 
@@ -93,6 +97,10 @@ class _Route(NamedTuple):
     @classmethod
     def of(cls, rule: Terms, params: Mapping[str, str], plan: _Plan) -> _Route:
         return cls(rule, params, plan, None if plan.reads_request else rule.fill(params))
+
+
+_Routing: TypeAlias = "tuple[tuple[str | None, _Route], ...] | _LoggingOut | None"
+"""What a path matches (``CookieCore._route_path``)."""
 
 
 class _SetCookies:
@@ -208,7 +216,7 @@ class CookieCore:
             raise ConfigurationError(f"cache_size: {cache_size!r} must be a positive int")
         self._signed = functools.lru_cache(maxsize=cache_size)(self._sign)
         self._held = functools.lru_cache(maxsize=cache_size)(_genuine_terms)
-        self._routes = functools.lru_cache(maxsize=_ROUTED_PATHS)(self._route_path)
+        self._routes: dict[str, _Routing] = {}
         self._current: dict[str, tuple[Signer, _Plan, str, int, int]] = {}
         # Per plan, the set its last first visit got, for a rule or checked grant whose resource
         # is the same for every request (a per-user one would only churn it).
@@ -259,6 +267,7 @@ class CookieCore:
         path: str,
         host: str,
         cookie_header: str,
+        request: Any,
         view: ViewFactory,
         routing_host: str | EllipsisType | None = ...,
     ) -> Pending | None:
@@ -268,8 +277,8 @@ class CookieCore:
 
         ``path`` is the decoded path below the mount point, ``method`` the request method as
         sent, ``scheme`` the request's (``http`` or ``https``), ``host`` and ``cookie_header``
-        the raw ``Host`` and ``Cookie`` values; ``view`` builds the request view from the
-        captured names, called only when ``when`` or the rule reads the request. A rule bound
+        the raw ``Host`` and ``Cookie`` values; ``view(request, params)`` builds the request
+        view, called only when ``when`` or the rule reads the request. A rule bound
         to a host matches only a request whose host is exactly that host: ``host``, or
         ``routing_host`` when the framework routes on another (``None`` when it refuses it).
 
@@ -278,7 +287,10 @@ class CookieCore:
         is the framework's. ``clear_on`` routes match any method but ``OPTIONS`` (logout is
         often a POST). Never raises.
         """
-        routes = self._routes(path) if len(path) <= _CACHED_PATH else self._route_path(path)
+        try:
+            routes = self._routes[path]
+        except KeyError:
+            routes = self._route_path(path)
         if not routes:
             if routes is None:  # logged on every request, not only the first (cached) one
                 logger.debug("cfcookie: no cookies for ambiguous path %r", path[:200])
@@ -294,40 +306,42 @@ class CookieCore:
                     if self._holds_already(route, cookie_header):
                         return None
                 elif self._latest:  # a first visit, and sets are kept for reuse
-                    # The set the plan's last first visit got, if it was made for the same
-                    # terms, host and scheme (so its warnings were logged) in this window:
-                    # known now, so the response just takes it.
-                    rule, _, plan, resource = route
-                    ready = self._latest.get(plan)
+                    # The set the plan's last first visit got (its resource is the plan's
+                    # one), if made for this host and scheme (so its warnings were logged)
+                    # with this key in this window: the response just takes it.
+                    ready = self._latest.get(route.plan)
                     if (
                         ready is not None
-                        and ready.resource == resource
                         and ready.host == host
                         and ready.scheme == scheme
-                        and ready.signer is (rule.signer or self._signer)
+                        and ready.signer is (route.rule.signer or self._signer)
                         and ready.start <= self.clock() < ready.end
                     ):
                         return ready
-                return _Granting(self, route, view, scheme, host, cookie_header)
+                return _Granting(self, route, request, view, scheme, host, cookie_header)
         return None
 
-    def _route_path(self, path: str) -> tuple[tuple[str | None, _Route], ...] | _LoggingOut | None:
+    def _route_path(self, path: str) -> _Routing:
         """What ``path`` matches, whatever the method and host: ``None`` for an ambiguous path,
-        the logout for a ``clear_on`` route, else each matching rule's host and route. Cached
-        by path in ``_routes`` (the answer depends on nothing else), so a page's requests
-        match once; its captured names are read-only, since the route is shared."""
+        the logout for a ``clear_on`` route, else each matching rule's host and route. Kept by
+        path in ``_routes`` (the answer depends on nothing else), so a page's requests match
+        once; its captured names are read-only, since the route is shared."""
+        routing: _Routing
         if is_ambiguous_path(path):
-            return None
-        for pattern in self._clear:
-            if pattern.fullmatch(path):
-                return self._logout
-        found = []
-        for bound, fullmatch, rule, plan in self._matchers:
-            matched = fullmatch(path)
-            if matched is not None:
-                params = MappingProxyType(matched.groupdict())
-                found.append((bound, _Route.of(rule, params, plan)))
-        return tuple(found)
+            routing = None
+        elif any(pattern.fullmatch(path) for pattern in self._clear):
+            routing = self._logout
+        else:
+            routing = tuple(
+                (bound, _Route.of(rule, MappingProxyType(matched.groupdict()), plan))
+                for bound, fullmatch, rule, plan in self._matchers
+                if (matched := fullmatch(path)) is not None
+            )
+        if len(path) <= _CACHED_PATH:
+            if len(self._routes) >= _ROUTED_PATHS:
+                self._routes.clear()  # refilled by the paths requested next
+            self._routes[path] = routing
+        return routing
 
     def _holds_already(self, route: _Route, cookie_header: str) -> bool:
         """Whether the request carries a current set for ``route`` before the response is
@@ -363,6 +377,7 @@ class CookieCore:
         host: str,
         cookie_header: str,
         params: Mapping[str, str],
+        request: Any,
         view: ViewFactory,
     ) -> Pending | None:
         """What a view's response needs when the view names ``grant`` (a ``grants.Grant``):
@@ -386,7 +401,7 @@ class CookieCore:
         route = _Route.of(grant, params, plan)
         if "CloudFront-" in cookie_header and self._holds_already(route, cookie_header):
             return None
-        return _Granting(self, route, view, scheme, host, cookie_header)
+        return _Granting(self, route, request, view, scheme, host, cookie_header)
 
     def check_grant(self, grant: Terms) -> None:
         """Check ``grant`` against this core's options, as a rule is at build (cookie domain and
@@ -455,7 +470,7 @@ class CookieCore:
             if plan.one_resource and self.when is None:  # start() hands it to the next ones
                 start = expires - plan.ttl
                 self._latest[plan] = _Ready(
-                    set_cookies, signer, start, start + plan.step, resource, host, scheme
+                    set_cookies, signer, start, start + plan.step, host, scheme
                 )
             return set_cookies  # the cached set as it is (encoded for ASGI only once)
         if set_cookies is None:
@@ -696,7 +711,7 @@ class _Ready(Pending):
     per plan and shared by the requests it serves, so it holds nothing of any one request.
     (A response that ends after its window still gets it: cookies for when the request came.)"""
 
-    __slots__ = ("end", "host", "resource", "scheme", "set_cookies", "signer", "start")
+    __slots__ = ("end", "host", "scheme", "set_cookies", "signer", "start")
     _yield_to = "CloudFront-"
     _yield_to_raw = b"CloudFront-"
 
@@ -706,27 +721,36 @@ class _Ready(Pending):
         signer: Signer,
         start: int,
         end: int,
-        resource: str,
         host: str,
         scheme: str,
     ) -> None:
         self.set_cookies = set_cookies
         self.signer = signer
-        self.start = start
-        self.end = end
-        self.resource = resource
+        # As floats, like the clock's time: a float compared with an int takes a slow path.
+        self.start = float(start)
+        self.end = float(end)
         self.host = host
         self.scheme = scheme
 
     def _grant(self, status: int) -> _SetCookies | None:
         return self.set_cookies if 200 <= status < 300 else None
 
+    def finish_raw(self, status: int, headers: Iterable[tuple[bytes, bytes]]) -> RawHeaders | None:
+        # Pending.finish_raw without its _grant step, the set being known: about 2% of what
+        # the middleware adds to an ASGI first visit (valgrind's instruction count).
+        if 200 <= status < 300 and self.set_cookies is not None:
+            try:
+                return private_raw(headers, self.set_cookies.raw(), yield_to=self._yield_to_raw)
+            except Exception:
+                logger.exception("cfcookie: response sent without CloudFront cookies")
+        return None
+
 
 class _Granting(Pending):
     """A request that matched a rule: a successful response gets the set it earns, unless
     the request holds it already."""
 
-    __slots__ = ("_cookie_header", "_core", "_host", "_route", "_scheme", "_view")
+    __slots__ = ("_cookie_header", "_core", "_host", "_request", "_route", "_scheme", "_view")
     _yield_to = "CloudFront-"
     _yield_to_raw = b"CloudFront-"
 
@@ -734,6 +758,7 @@ class _Granting(Pending):
         self,
         core: CookieCore,
         route: _Route,
+        request: Any,
         view: ViewFactory,
         scheme: str,
         host: str,
@@ -741,6 +766,7 @@ class _Granting(Pending):
     ) -> None:
         self._core = core
         self._route = route
+        self._request = request
         self._view = view
         self._scheme = scheme
         self._host = host
@@ -779,11 +805,11 @@ class _Granting(Pending):
         rule, params, plan, resource = self._route
         request = None
         if when is not None:
-            request = self._view(params)
+            request = self._view(self._request, params)
             if not _decided(when(request)):
                 return None
         elif plan.reads_request:
-            request = self._view(params)
+            request = self._view(self._request, params)
         source = rule.resource
         if resource is None and callable(source):  # the rule reads the request: view built
             assert request is not None

@@ -90,7 +90,8 @@ class CloudFrontCookieMiddleware:
             path=request.path_info,
             host=_host(meta),
             cookie_header=meta.get("HTTP_COOKIE", ""),
-            view=lambda params: _view(request, params),
+            request=request,
+            view=_view,
             routing_host=_routing_host(request),
         )
         if pending is None:
@@ -382,7 +383,8 @@ def _start(declared: Grant, request: HttpRequest, params: Mapping[str, object]) 
         host=_host(meta),
         cookie_header=meta.get("HTTP_COOKIE", ""),
         params=url_params(params),
-        view=lambda captured: _view(request, captured),
+        request=request,
+        view=_view,
     )
 
 

@@ -123,7 +123,8 @@ def grant_response(
         host=_host(environ),
         cookie_header=environ.get("HTTP_COOKIE", ""),
         params=url_params(params),
-        view=lambda captured: _FlaskMiddleware._view(environ, captured),
+        request=environ,
+        view=_FlaskMiddleware._view,
     )
     if pending is not None:
         replace_headers(response, pending.finish(response.status_code, list(response.headers)))

@@ -124,7 +124,8 @@ def _start_grant(
         host=host,
         cookie_header=cookie,
         params=url_params(request.view_args or {} if params is None else params),
-        view=lambda captured: _view(request, scope, captured, host, cookie),
+        request=request,
+        view=_view,
     )
 
 
@@ -146,7 +147,8 @@ class _Finishing:
             path=request.path,
             host=host,
             cookie_header=cookie,
-            view=lambda params: _view(request, scope, params, host, cookie),
+            request=request,
+            view=_view,
         )
         return response if pending is None else await self.apply(pending, response)
 
@@ -163,9 +165,9 @@ _finishers: weakref.WeakKeyDictionary[CookieCore, _Finishing] = weakref.WeakKeyD
 """Each app's ``_Finishing``, by its core: the grants at its views share its signing limiter."""
 
 
-def _view(
-    request: quart.Request, scope: Scope, params: Mapping[str, str], host: str, cookie: str
-) -> RequestView:
+def _view(request: quart.Request, params: Mapping[str, str]) -> RequestView:
+    scope: Scope = cast(Any, request.scope)
+    host, cookie = _host_and_cookie(scope)
     client = scope.get("client")
     return RequestView(
         method=request.method,

@@ -137,7 +137,8 @@ def _start(
         host=host,
         cookie_header=cookie,
         params=url_params(request.path_params if params is None else params),
-        view=lambda captured: _view(scope, captured, host, cookie),
+        request=scope,
+        view=_view,
     )
 
 

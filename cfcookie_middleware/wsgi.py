@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from werkzeug.wsgi import get_host
 
 from cfcookie_middleware.cookies import RequestCookies
-from cfcookie_middleware.core import CookieCore, logger
+from cfcookie_middleware.core import CookieCore, Pending, logger
 from cfcookie_middleware.options import CookieOptions, spelled_out
 from cfcookie_middleware.request import NOWHERE, Finder, RequestView
 from cfcookie_middleware.routes import checked_wsgi
@@ -109,19 +109,12 @@ class CloudFrontCookieMiddleware:
             path=path,
             host=_host(environ),
             cookie_header=environ.get("HTTP_COOKIE", ""),
-            view=lambda params: self._view(environ, params),
+            request=environ,
+            view=self._view,
         )
         if pending is None:
             return self.app(environ, start_response)
-
-        def start(
-            status: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None
-        ) -> Callable[[bytes], object]:
-            code = int(status[:3]) if status[:3].isdigit() else 500
-            replaced = pending.finish(code, headers)
-            return start_response(status, headers if replaced is None else replaced, exc_info)
-
-        return self.app(environ, start)
+        return self.app(environ, _starting(pending, start_response))
 
     @classmethod
     def _view(cls, environ: WSGIEnvironment, params: Mapping[str, str]) -> RequestView:
@@ -138,3 +131,18 @@ class CloudFrontCookieMiddleware:
             native=cls.native(environ),
             finder=cls.finder,
         )
+
+
+def _starting(pending: Pending, start_response: StartResponse) -> StartResponse:
+    """``start_response``, with the headers finished by ``pending``. Made here, not inside
+    ``__call__``: a closure there would make every request, even one passed through, allocate
+    the cells it reads."""
+
+    def start(
+        status: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None
+    ) -> Callable[[bytes], object]:
+        code = int(status[:3]) if status[:3].isdigit() else 500
+        replaced = pending.finish(code, headers)
+        return start_response(status, headers if replaced is None else replaced, exc_info)
+
+    return start

@@ -20,6 +20,7 @@ from middleware_helpers import (
 )
 
 from cfcookie_middleware import ConfigurationError, Policy, Signer
+from cfcookie_middleware import core as core_module
 from cfcookie_middleware.cookies import CLOUDFRONT_COOKIES
 from cfcookie_middleware.core import CookieCore, Pending
 from cfcookie_middleware.request import RequestView
@@ -75,7 +76,8 @@ def start(
         path=path,
         host=host,
         cookie_header=cookie,
-        view=lambda params: view(path, params, cookie, **fields),
+        request=None,
+        view=lambda _, params: view(path, params, cookie, **fields),
     )
 
 
@@ -579,6 +581,26 @@ def test_signature_cache_is_bounded(signer: CountingSigner, clock: Clock) -> Non
     assert core._signed.cache_info().currsize == 2
 
 
+def test_routed_paths_are_bounded(
+    signer: CountingSigner, clock: Clock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What each path matches is kept for at most ``_ROUTED_PATHS`` paths (emptied when full,
+    then refilled), and never for a path longer than ``_CACHED_PATH``: a client sending ever
+    new paths cannot grow it, and every request is still answered as if nothing were kept."""
+    monkeypatch.setattr(core_module, "_ROUTED_PATHS", 3)
+    core = make_core(signer, clock)
+    for user in ("a", "b", "c", "d", "e"):
+        assert set_cookies(respond(core, f"/users/{user}/library"))
+        assert 1 <= len(core._routes) <= 3
+    assert list(core._routes) == ["/users/d/library", "/users/e/library"]
+    long_path = "/videos/" + "x" * core_module._CACHED_PATH
+    assert set_cookies(respond(core, long_path))
+    assert long_path not in core._routes
+    assert respond(core, "/elsewhere") is None
+    assert respond(core, "/videos/../users/a/library") is None  # ambiguous, kept as such
+    assert core._routes["/videos/../users/a/library"] is None
+
+
 def test_held_set_cache_is_bounded(signer: CountingSigner, clock: Clock) -> None:
     """Returning visitors' verified sets are kept up to cache_size (an LRU), and so are the
     runs found current (emptied when full, refilled from the LRU): a set pushed out of both is
@@ -764,7 +786,8 @@ def test_a_routing_host_overrides_the_host_for_host_bound_rules_only(
                 path="/videos/a",
                 host="proxy" if matches else "www.example.com",
                 cookie_header="",
-                view=lambda params: view("/videos/a", params),
+                request=None,
+                view=lambda _, params: view("/videos/a", params),
                 routing_host=routing_host,
             )
             assert (pending is not None) == expected, (routing_host, core is bound)

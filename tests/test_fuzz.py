@@ -476,7 +476,8 @@ def respond(
         path=path,
         host=host,
         cookie_header=header,
-        view=lambda params: request_view(path, host, header, client_ip, params),
+        request=None,
+        view=lambda _, params: request_view(path, host, header, client_ip, params),
     )
     return None if pending is None else pending.finish(200, app_headers)
 

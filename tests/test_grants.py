@@ -41,14 +41,15 @@ def started(core: CookieCore, path: str, method: str = "GET") -> Pending | None:
         path=path,
         host=APP_HOST,
         cookie_header="",
-        view=lambda params: pytest.fail("nothing to read"),
+        request=None,
+        view=lambda _, params: pytest.fail("nothing to read"),
     )
 
 
 def granted(core: CookieCore, declared: Grant, status: int = 200, **params: str) -> list[str]:
     """The ``Set-Cookie`` values a view naming ``declared`` sends with a ``status`` answer."""
 
-    def view(captured: Any) -> RequestView:
+    def view(request: Any, captured: Any) -> RequestView:
         raise AssertionError("a template grant reads nothing from the request")
 
     pending = core.start_grant(
@@ -58,6 +59,7 @@ def granted(core: CookieCore, declared: Grant, status: int = 200, **params: str)
         host=APP_HOST,
         cookie_header="",
         params=params,
+        request=None,
         view=view,
     )
     headers = None if pending is None else pending.finish(status, [])
@@ -104,7 +106,8 @@ def test_rules_left_out_is_an_error_but_an_empty_list_serves_grants_only() -> No
             path="/videos/7",
             host=APP_HOST,
             cookie_header="",
-            view=lambda params: pytest.fail("no rule, nothing to read"),
+            request=None,
+            view=lambda _, params: pytest.fail("no rule, nothing to read"),
         )
         is None
     )
