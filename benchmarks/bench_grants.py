@@ -41,8 +41,12 @@ def core_cases(signer: Signer) -> dict[str, Callable[[], object]]:
 
     def rule(cookie: str) -> list[tuple[str, str]] | None:
         pending = core.start(
-            path="/videos/7", cookie_header=cookie, request=None, view=None, **facts
-        )  # type: ignore[arg-type]
+            path="/videos/7",
+            cookie_header=cookie,
+            request=None,
+            view=None,  # type: ignore[arg-type]
+            **facts,
+        )
         return None if pending is None else pending.finish(200, HEADERS)
 
     def grant(cookie: str) -> list[tuple[str, str]] | None:

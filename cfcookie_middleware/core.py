@@ -63,7 +63,7 @@ ViewFactory = Callable[[Any, Mapping[str, str]], RequestView]
 adapter has it (a scope, an environ, a framework's request) and the names the rule captured
 (its ``params``), called only when ``when`` or the rule reads the request. A plain function
 with the request passed beside it, not a closure over the request: a request that needs no view
-(nearly all) then allocates nothing for it."""
+(nearly all) then makes no closure for it."""
 
 REMOTE_SIGNATURES = 8
 """How many signatures with a remote backend (KMS, an HSM) an async adapter runs at once, each
@@ -738,11 +738,11 @@ class _Ready(Pending):
     def finish_raw(self, status: int, headers: Iterable[tuple[bytes, bytes]]) -> RawHeaders | None:
         # Pending.finish_raw without its _grant step, the set being known: about 2% of what
         # the middleware adds to an ASGI first visit (valgrind's instruction count).
-        if 200 <= status < 300 and self.set_cookies is not None:
-            try:
+        try:
+            if 200 <= status < 300 and self.set_cookies is not None:
                 return private_raw(headers, self.set_cookies.raw(), yield_to=self._yield_to_raw)
-            except Exception:
-                logger.exception("cfcookie: response sent without CloudFront cookies")
+        except Exception:  # never raises, as Pending.finish_raw
+            logger.exception("cfcookie: response sent without CloudFront cookies")
         return None
 
 

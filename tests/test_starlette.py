@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx2
 import pytest
+from asgiref.wsgi import WsgiToAsgi
 from conftest import gated_first_visit, import_error_without, running_uvicorn
 from fastapi import FastAPI, HTTPException
 from fastapi import Response as FastAPIResponse
@@ -364,6 +365,22 @@ START: Message = {
     "status": 200,
     "headers": [(b"content-type", b"text/plain"), (b"set-cookie", b"session=abc"), (b"x-a", b"1")],
 }
+
+
+def test_the_send_it_hands_on_is_a_coroutine_function() -> None:
+    """Apps may check the ``send`` they get: asgiref's ``WsgiToAsgi`` (a WSGI app under an ASGI
+    server) wraps it in ``AsyncToSync``, which warns (an error in this suite) about any callable
+    not marked as a coroutine function."""
+
+    def wsgi_app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"hello"]
+
+    signer = make_signer()
+    middleware = CloudFrontCookieMiddleware(WsgiToAsgi(wsgi_app), **options(signer))
+    sent = call(middleware, http_scope("/videos/a.mp4"))
+    assert sent.start["status"] == 200
+    assert_grants(sent.set_cookies, signer, f"{MEDIA}/videos/a.mp4", f"{MEDIA}/images/a.mp4")
 
 
 def test_only_the_response_start_is_touched() -> None:
