@@ -198,10 +198,10 @@ class LeastASGI:
             await self.app(scope, receive, send)
             return
 
-        def send_with_cookies(message: dict[str, Any]) -> Any:
+        async def send_with_cookies(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start" and 200 <= message["status"] < 300:
                 message = {**message, "headers": [*message["headers"], *self.added]}
-            return send(message)
+            await send(message)
 
         await self.app(scope, receive, send_with_cookies)
 
