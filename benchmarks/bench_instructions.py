@@ -45,7 +45,6 @@ def worker(app_name: str, variant: str, visit: str, requests: int) -> None:
 
     from cfcookie_middleware import Signer
     from cfcookie_middleware.asgi import CloudFrontCookieMiddleware
-    from cfcookie_middleware.core import CookieCore
     from cfcookie_middleware.signing import Policy
 
     key = serialization.load_pem_private_key(Path(os.environ[KEY_FILE]).read_bytes(), None)
@@ -58,17 +57,7 @@ def worker(app_name: str, variant: str, visit: str, requests: int) -> None:
     if variant == "this":
         app.add_middleware(CloudFrontCookieMiddleware, signer=signer, **bench.OPTIONS)
     elif variant == "least":
-        pending = CookieCore(signer=signer, **bench.OPTIONS).start(
-            method="GET",
-            scheme="https",
-            path="/videos/a",
-            host="www.example.com",
-            cookie_header="",
-            request=None,
-            view=bench.no_view,
-        )
-        assert pending is not None
-        added = pending.finish(200, [])
+        added = bench.first_visit_headers(signer)
         app.add_middleware(bench.LeastASGI, current=cookie, expires=expires, added=added)
     elif variant == "SessionMiddleware":
         app.add_middleware(SessionMiddleware, secret_key="bench")

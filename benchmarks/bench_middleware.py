@@ -282,6 +282,23 @@ def no_view(request: object, params: Mapping[str, str]) -> RequestView:
     raise AssertionError("the benchmark's rule reads nothing from the request")
 
 
+def first_visit_headers(signer: Signer) -> list[tuple[str, str]]:
+    """What the middleware adds to a first visit's response: Cache-Control, Vary, the set."""
+    pending = CookieCore(signer=signer, **OPTIONS).start(
+        method="GET",
+        scheme="https",
+        path="/videos/a",
+        host="www.example.com",
+        cookie_header="",
+        request=None,
+        view=no_view,
+    )
+    assert pending is not None
+    added = pending.finish(200, [])
+    assert added is not None
+    return added
+
+
 def measure(requests: int, rounds: int) -> dict[str, Any]:
     """One process's figures: each row's best rates, and the time of one RSA signature."""
     signer = Signer(
@@ -296,19 +313,7 @@ def measure(requests: int, rounds: int) -> dict[str, Any]:
         (lambda t: (signer.sign(b"x" * 120), time.perf_counter() - t)[1])(time.perf_counter())
         for _ in range(200)
     )
-    core = CookieCore(signer=signer, **OPTIONS)
-    pending = core.start(
-        method="GET",
-        scheme="https",
-        path="/videos/a",
-        host="www.example.com",
-        cookie_header="",
-        request=None,
-        view=no_view,
-    )
-    assert pending is not None
-    added = pending.finish(200, [])
-    assert added is not None  # what a first visit gets: Cache-Control, Vary and the cookies
+    added = first_visit_headers(signer)
     rows = {}
     for name, (runner, variants) in builds(signer, cookie, expires, added).items():
         for visit, sent in (("first", ""), ("returning", cookie)):
