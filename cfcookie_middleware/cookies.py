@@ -44,6 +44,7 @@ CLOUDFRONT_COOKIES = (
     "CloudFront-Key-Pair-Id",
     "CloudFront-Hash-Algorithm",
 )
+_CLOUDFRONT_NAMES = frozenset(CLOUDFRONT_COOKIES)
 MAX_COOKIE_BYTES = 4096
 """What browsers keep of one cookie: name, value and attributes (RFC 6265 section 6.1)."""
 
@@ -126,14 +127,32 @@ def set_cookie_header(
     return "; ".join(parts)
 
 
-def cookie_renderer(**attributes: Any) -> Callable[[str, str], str]:
-    """``set_cookie_header`` with the attributes (``domain``, ``path``, ``secure``...) fixed and
-    checked once, here: each call checks only the name and the value, which vary, and appends
-    the attributes written in advance (a signed set is rendered per user, or per window)."""
+def cookie_renderer(**attributes: Any) -> Callable[[Mapping[str, str]], list[str]]:
+    """``set_cookie_header`` for a CloudFront cookie set, with the attributes (``domain``,
+    ``path``, ``secure``...) fixed and checked once, here: each call checks only the cookies,
+    which vary, and appends the attributes written in advance (a signed set is rendered per
+    user, or per window)."""
     written = set_cookie_header("x", "", **attributes).removeprefix("x=")
 
-    def render(name: str, value: str) -> str:
-        return _pair(name, value) + written
+    def render(cookies: Mapping[str, str]) -> list[str]:
+        """A ``Set-Cookie`` value per cookie, refused unless each is a CloudFront cookie whose
+        value can go in a header unquoted. The values are checked joined, one regex pass per
+        set (a run of cookie-octets is one exactly when each of its parts is); only a refusal
+        checks them one by one, to name the cookie at fault."""
+        if not cookies.keys() <= _CLOUDFRONT_NAMES:
+            unknown = sorted(map(str, cookies.keys() - _CLOUDFRONT_NAMES))
+            raise ConfigurationError(
+                f"cookie {unknown[0][:60]!r} is not a CloudFront cookie "
+                f"({', '.join(CLOUDFRONT_COOKIES)})"
+            )
+        try:
+            sendable = _VALUE.fullmatch("".join(cookies.values())) is not None
+        except TypeError:  # a value that is not a str
+            sendable = False
+        if not sendable:
+            for name, value in cookies.items():
+                _pair(name, value)
+        return [f"{name}={value}{written}" for name, value in cookies.items()]
 
     return render
 

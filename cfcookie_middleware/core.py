@@ -73,6 +73,11 @@ _MAX_WARNINGS = 100
 _MAX_LOGOUT_PATHS = 64
 """Cookie paths ``clear_on`` clears at most: the rules' and those of the grants checked since."""
 _MAX_AGE_ROOM = len("; Max-Age=2147483647")
+_WHOLE_SET = {
+    True: frozenset({"CloudFront-Expires", "CloudFront-Signature", "CloudFront-Key-Pair-Id"}),
+    False: frozenset({"CloudFront-Policy", "CloudFront-Signature", "CloudFront-Key-Pair-Id"}),
+}
+"""The cookies a set needs, by whether its policy is canned: CloudFront refuses one without."""
 _MOST_COOKIES = 4
 """The most cookies a set has (the terms, signature, key ID and hash algorithm)."""
 _OTHER_COOKIES = 512
@@ -130,16 +135,15 @@ class _SetCookies:
         return raw
 
 
-@dataclass(frozen=True, slots=True)
-class _Signed:
+class _Signed(NamedTuple):
     """One cached signed set: its ``Set-Cookie`` headers, why one would not fit in a cookie, and
-    for each ``CloudFront-`` name the set lacks, the header that expires it (sent only to a
-    browser holding one: a stale ``CloudFront-Hash-Algorithm`` after a key change, say, would
-    make CloudFront check the new set with the wrong hash)."""
+    the names of its cookies: a browser holding a ``CloudFront-`` cookie the set lacks gets it
+    expired (a stale ``CloudFront-Hash-Algorithm`` after a key change, say, would make
+    CloudFront check the new set with the wrong hash)."""
 
     set_cookies: _SetCookies
     too_big: str | None
-    stale: tuple[tuple[str, tuple[str, str]], ...]
+    names: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -154,7 +158,7 @@ class _Plan:
     step: int
     margin: int
     not_before: int | None
-    render: Callable[[str, str], str]
+    render: Callable[[Mapping[str, str]], list[str]]
     reads_request: bool
     one_resource: bool
     expired: Mapping[str, tuple[str, str]]
@@ -447,16 +451,8 @@ class CookieCore:
         expires = plan.expires(now)
         # The resource's host, not urlsplit(resource): it reads no http*:// host. Cached by
         # host, not by resource: one entry serves every user's resource on the media host.
-        problem = self._host_problem(host, resource.split("/", 3)[2])
-        if problem is not None:
+        for problem in self._request_problems(host, scheme, resource.split("/", 3)[2]):
             self._warn_once(problem)
-        if self.secure and scheme == "http" and not is_secure_context_host(host):
-            self._warn_once(
-                f"Secure cookies set on a plain-http request to {host[:100]}: browsers drop "
-                "them, so CloudFront never sees them; serve the app over https (behind a "
-                "proxy, let the framework see the https scheme), or pass secure=False for a "
-                "local http demo"
-            )
         signed = self._signed(signer, plan, resource, network, expires)
         set_cookies: _SetCookies | None = signed.set_cookies
         if signed.too_big is not None:
@@ -475,7 +471,11 @@ class CookieCore:
             return set_cookies  # the cached set as it is (encoded for ASGI only once)
         if set_cookies is None:
             return None
-        stale = [header for held, header in signed.stale if held in cookie_header]
+        stale = [
+            header
+            for name, header in plan.expired.items()
+            if name not in signed.names and f"{name}=" in cookie_header
+        ]
         if self.max_age is None and not stale:
             return set_cookies
         headers = set_cookies.headers()
@@ -541,18 +541,12 @@ class CookieCore:
         not_before = None if plan.not_before is None else expires - plan.ttl + plan.not_before
         policy = Policy(resource, expires, not_before, network)
         fields = signer.sign_policy(policy)
-        needed = {"CloudFront-Expires" if policy.canned else "CloudFront-Policy"}
-        needed |= {"CloudFront-Signature", "CloudFront-Key-Pair-Id"}
-        if not needed <= fields.keys():  # half a set would be worse than none
+        if not _WHOLE_SET[policy.canned] <= fields.keys():  # half a set would be worse than none
             raise ValueError(f"{signer!r} returned {sorted(fields)}, not a whole cookie set")
-        headers = [("Set-Cookie", plan.render(name, value)) for name, value in fields.items()]
-        too_big = next(
-            filter(None, (size_problem(value, room=_MAX_AGE_ROOM) for _, value in headers)), None
-        )
-        stale = tuple(
-            (f"{name}=", header) for name, header in plan.expired.items() if name not in fields
-        )
-        return _Signed(_SetCookies(headers), too_big, stale)
+        rendered = plan.render(fields)
+        too_big = size_problem(max(rendered, key=len), room=_MAX_AGE_ROOM)
+        headers = [("Set-Cookie", value) for value in rendered]
+        return _Signed(_SetCookies(headers), too_big, tuple(fields))
 
     # ---- checks ------------------------------------------------------------------------
     def _warn_once(self, problem: str) -> None:
@@ -566,32 +560,40 @@ class CookieCore:
         logger.warning("cfcookie: %s", problem)
 
     @functools.lru_cache(maxsize=256)  # noqa: B019 - a few hosts per app, one core per app
-    def _host_problem(self, host: str, netloc: str) -> str | None:
-        """Why a browser would drop the cookies or never send them to the resource's host,
-        ``netloc`` (with its port, if any)."""
+    def _request_problems(self, host: str, scheme: str, netloc: str) -> tuple[str, ...]:
+        """Why a browser would drop the cookies set on a request to ``host`` over ``scheme``,
+        or never send them to the resource's host, ``netloc`` (with its port, if any). Kept
+        per host and scheme: the checks parse both hosts, far more work than a lookup."""
         try:
             request_host = (urlsplit(f"//{host}").hostname or "").lower()
             resource_host = (urlsplit(f"//{netloc}").hostname or "").lower()
         except ValueError:
-            return f"request host {host[:100]!r} is not a valid host name"
-        if self.cookie_domain is None:
-            if request_host == resource_host:
-                return None
-            return (
-                f"cookies are host-only for {request_host} but the resource host is "
-                f"{resource_host}; set cookie_domain to a domain covering both"
+            return (f"request host {host[:100]!r} is not a valid host name",)
+        problems = []
+        if self.secure and scheme == "http" and not is_secure_context_host(host):
+            problems.append(
+                f"Secure cookies set on a plain-http request to {host[:100]}: browsers drop "
+                "them, so CloudFront never sees them; serve the app over https (behind a "
+                "proxy, let the framework see the https scheme), or pass secure=False for a "
+                "local http demo"
             )
-        if not cookie_rules.domain_covers(request_host, self.cookie_domain):
-            return (
+        if self.cookie_domain is None:
+            if request_host != resource_host:
+                problems.append(
+                    f"cookies are host-only for {request_host} but the resource host is "
+                    f"{resource_host}; set cookie_domain to a domain covering both"
+                )
+        elif not cookie_rules.domain_covers(request_host, self.cookie_domain):
+            problems.append(
                 f"request host {request_host} is not inside cookie_domain "
                 f"{self.cookie_domain}: browsers drop these cookies"
             )
-        if not cookie_rules.domain_covers(resource_host.removeprefix("*."), self.cookie_domain):
-            return (
+        elif not cookie_rules.domain_covers(resource_host.removeprefix("*."), self.cookie_domain):
+            problems.append(
                 f"resource host {resource_host} is not inside cookie_domain "
                 f"{self.cookie_domain}: browsers never send these cookies to it"
             )
-        return None
+        return tuple(problems)
 
     def _check_rule_fits(self, rule: Terms, plan: _Plan) -> None:
         where = rule.where
@@ -622,7 +624,7 @@ class CookieCore:
             )
         # The longest cookie: the policy with every condition, the longest epoch, a /32 address.
         worst = Policy(template, 2**31 - 1, 2**31 - 2, "255.255.255.255/32")
-        header = plan.render("CloudFront-Policy", "x" * _b64_length(worst))
+        [header] = plan.render({"CloudFront-Policy": "x" * _b64_length(worst)})
         too_big = size_problem(header, room=0 if self.max_age is None else _MAX_AGE_ROOM)
         if too_big is not None:
             raise ConfigurationError(f"{where}.resource: {too_big}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from http.cookies import SimpleCookie
+from typing import Any
 
 import pytest
 
@@ -67,14 +68,33 @@ def test_attributes_can_be_left_out() -> None:
 
 def test_a_renderer_writes_the_attributes_once() -> None:
     render = cookie_renderer(domain=".example.com", path="/videos/", samesite="strict")
-    assert render("CloudFront-Policy", "eyJ-abc~_") == (
+    assert render(
+        {"CloudFront-Policy": "eyJ-abc~_", "CloudFront-Key-Pair-Id": "K2JCJMDEHXQW5F"}
+    ) == [
         "CloudFront-Policy=eyJ-abc~_; Domain=.example.com; Path=/videos/; Secure; HttpOnly; "
-        "SameSite=Strict"
-    )
-    assert render("CloudFront-Key-Pair-Id", "K2JCJMDEHXQW5F") == (
+        "SameSite=Strict",
         "CloudFront-Key-Pair-Id=K2JCJMDEHXQW5F; Domain=.example.com; Path=/videos/; Secure; "
-        "HttpOnly; SameSite=Strict"
-    )
+        "HttpOnly; SameSite=Strict",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("cookies", "needle"),
+    [
+        # The values are checked joined: each bad character must still be found wherever it is.
+        ({"CloudFront-Policy": "abc", "CloudFront-Signature": "de;f"}, "CloudFront-Signature"),
+        ({"CloudFront-Policy": "a b", "CloudFront-Signature": "def"}, "CloudFront-Policy"),
+        ({"CloudFront-Policy": "abc", "CloudFront-Key-Pair-Id": "K2\r\nX"}, "Key-Pair-Id"),
+        ({"CloudFront-Policy": "abc", "CloudFront-Signature": "\u00e9"}, "non-ASCII"),
+        ({"CloudFront-Policy": "abc", "CloudFront-Signature": 5}, "CloudFront-Signature"),
+        ({"CloudFront-Policy": "abc", "Session": "def"}, "'Session' is not a CloudFront cookie"),
+        ({"CloudFront-Policy": "abc", 5: "def"}, "'5' is not a CloudFront cookie"),
+    ],
+)
+def test_a_renderer_refuses_the_set_naming_the_cookie(cookies: dict[Any, Any], needle: str) -> None:
+    render = cookie_renderer(domain=".example.com")
+    with pytest.raises(ConfigurationError, match=needle):
+        render(cookies)
 
 
 def test_samesite_none_with_secure() -> None:
@@ -124,10 +144,12 @@ def test_refusals(kwargs: dict[str, object], needle: str) -> None:
     with pytest.raises(ConfigurationError, match=needle):
         set_cookie_header(**arguments)  # type: ignore[arg-type]
     name, value = arguments.pop("name"), arguments.pop("value")
-    if {"name", "value"} & kwargs.keys():  # a renderer checks the name and value each time
+    if {"name", "value"} & kwargs.keys():  # a renderer checks each set it renders
         render = cookie_renderer(**arguments)
-        with pytest.raises(ConfigurationError, match=needle):
-            render(name, value)  # type: ignore[arg-type]
+        with pytest.raises(
+            ConfigurationError, match="CloudFront cookie" if "name" in kwargs else needle
+        ):
+            render({name: value})  # type: ignore[dict-item]
     else:  # and its attributes once, as it is made
         with pytest.raises(ConfigurationError, match=needle):
             cookie_renderer(**arguments)

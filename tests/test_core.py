@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from middleware_helpers import (
+    CUSTOM_SET,
     KEY_ID,
     MEDIA,
     T0,
@@ -562,6 +563,24 @@ def test_a_set_known_for_one_host_and_scheme_still_warns_for_another(
     assert "plain-http request to www.example.com" in warnings[0]
     assert "localhost is not inside cookie_domain .example.com" in warnings[1]
     assert signer.calls == 1
+
+
+@pytest.mark.parametrize("scheme", ["https", "http"])
+def test_a_host_no_url_parser_reads_is_warned_once_over_either_scheme(
+    signer: CountingSigner, clock: Clock, caplog: pytest.LogCaptureFixture, scheme: str
+) -> None:
+    """A Host header urlsplit refuses (an unclosed IPv6 bracket) is named once in the log, over
+    plain http too (where the Secure check parses the host again), and the set still goes out
+    as for any other host the app answered."""
+    core = make_core(signer, clock, cookie_domain=".example.com")
+    with caplog.at_level(logging.WARNING, logger="cfcookie_middleware"):
+        for _ in range(2):
+            assert set(set_cookies(respond(core, "/videos/a", host="[::1", scheme=scheme))) == (
+                CUSTOM_SET
+            )
+    assert [r.getMessage() for r in caplog.records] == [
+        "cfcookie: request host '[::1' is not a valid host name"
+    ]
 
 
 def test_host_only_cookies_warn_when_the_cdn_is_another_host(
