@@ -333,14 +333,16 @@ class CookieCore:
         routing: _Routing
         if is_ambiguous_path(path):
             routing = None
-        elif any(pattern.fullmatch(path) for pattern in self._clear):
+        elif self._clear and any(pattern.fullmatch(path) for pattern in self._clear):
             routing = self._logout
         else:
-            routing = tuple(
-                (bound, _Route.of(rule, MappingProxyType(matched.groupdict()), plan))
-                for bound, fullmatch, rule, plan in self._matchers
-                if (matched := fullmatch(path)) is not None
-            )
+            routes = []
+            for bound, fullmatch, rule, plan in self._matchers:
+                matched = fullmatch(path)
+                if matched is not None:
+                    params = MappingProxyType(matched.groupdict())
+                    routes.append((bound, _Route.of(rule, params, plan)))
+            routing = tuple(routes)
         if len(path) <= _CACHED_PATH:
             if len(self._routes) >= _ROUTED_PATHS:
                 self._routes.clear()  # refilled by the paths requested next
