@@ -12,9 +12,9 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from email.utils import formatdate
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from cfcookie_middleware.signing import ConfigurationError, When, to_epoch
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CLOUDFRONT_COOKIES",
     "MAX_COOKIE_BYTES",
+    "CookieRenderer",
     "RequestCookies",
     "check_cookie_domain",
     "cookie_renderer",
@@ -127,34 +128,46 @@ def set_cookie_header(
     return "; ".join(parts)
 
 
-def cookie_renderer(**attributes: Any) -> Callable[[Mapping[str, str]], list[str]]:
+class CookieRenderer(Protocol):
+    """What ``cookie_renderer`` returns."""
+
+    def __call__(self, cookies: Mapping[str, str], *, checked: bool = False) -> list[str]: ...
+
+
+def cookie_renderer(**attributes: Any) -> CookieRenderer:
     """``set_cookie_header`` for a CloudFront cookie set, with the attributes (``domain``,
     ``path``, ``secure``...) fixed and checked once, here: each call checks only the cookies,
     which vary, and appends the attributes written in advance (a signed set is rendered per
     user, or per window)."""
     written = set_cookie_header("x", "", **attributes).removeprefix("x=")
 
-    def render(cookies: Mapping[str, str]) -> list[str]:
+    def render(cookies: Mapping[str, str], *, checked: bool = False) -> list[str]:
         """A ``Set-Cookie`` value per cookie, refused unless each is a CloudFront cookie whose
-        value can go in a header unquoted. The values are checked joined, one regex pass per
-        set (a run of cookie-octets is one exactly when each of its parts is); only a refusal
-        checks them one by one, to name the cookie at fault."""
-        if not cookies.keys() <= _CLOUDFRONT_NAMES:
-            unknown = sorted(map(str, cookies.keys() - _CLOUDFRONT_NAMES))
-            raise ConfigurationError(
-                f"cookie {unknown[0][:60]!r} is not a CloudFront cookie "
-                f"({', '.join(CLOUDFRONT_COOKIES)})"
-            )
-        try:
-            sendable = _VALUE.fullmatch("".join(cookies.values())) is not None
-        except TypeError:  # a value that is not a str
-            sendable = False
-        if not sendable:
-            for name, value in cookies.items():
-                _pair(name, value)
+        value can go in a header unquoted; ``checked`` says the caller knows that already. The
+        values are checked joined, one regex pass per set (a run of cookie-octets is one
+        exactly when each of its parts is); only a refusal checks them one by one, to name
+        the cookie at fault."""
+        if not checked:
+            _check_cloudfront_cookies(cookies)
         return [f"{name}={value}{written}" for name, value in cookies.items()]
 
     return render
+
+
+def _check_cloudfront_cookies(cookies: Mapping[str, str]) -> None:
+    if not cookies.keys() <= _CLOUDFRONT_NAMES:
+        unknown = sorted(map(str, cookies.keys() - _CLOUDFRONT_NAMES))
+        raise ConfigurationError(
+            f"cookie {unknown[0][:60]!r} is not a CloudFront cookie "
+            f"({', '.join(CLOUDFRONT_COOKIES)})"
+        )
+    try:
+        sendable = _VALUE.fullmatch("".join(cookies.values())) is not None
+    except TypeError:  # a value that is not a str
+        sendable = False
+    if not sendable:
+        for name, value in cookies.items():
+            _pair(name, value)
 
 
 def _pair(name: str, value: str) -> str:

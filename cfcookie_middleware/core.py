@@ -158,7 +158,7 @@ class _Plan:
     step: int
     margin: int
     not_before: int | None
-    render: Callable[[Mapping[str, str]], list[str]]
+    render: cookie_rules.CookieRenderer
     reads_request: bool
     one_resource: bool
     expired: Mapping[str, tuple[str, str]]
@@ -545,7 +545,9 @@ class CookieCore:
         fields = signer.sign_policy(policy)
         if not _WHOLE_SET[policy.canned] <= fields.keys():  # half a set would be worse than none
             raise ValueError(f"{signer!r} returned {sorted(fields)}, not a whole cookie set")
-        rendered = plan.render(fields)
+        # Signer's own fields are cookie-safe as made (CloudFront's base64, digits, and the key
+        # ID and hash name it checked when built); a subclass's own fields are checked.
+        rendered = plan.render(fields, checked=type(signer).sign_policy is Signer.sign_policy)
         too_big = size_problem(max(rendered, key=len), room=_MAX_AGE_ROOM)
         headers = [("Set-Cookie", value) for value in rendered]
         return _Signed(_SetCookies(headers), too_big, tuple(fields))

@@ -22,7 +22,7 @@ from middleware_helpers import (
 
 from cfcookie_middleware import ConfigurationError, Policy, Signer
 from cfcookie_middleware import core as core_module
-from cfcookie_middleware.cookies import CLOUDFRONT_COOKIES
+from cfcookie_middleware.cookies import CLOUDFRONT_COOKIES, cookie_renderer
 from cfcookie_middleware.core import CookieCore, Pending
 from cfcookie_middleware.request import RequestView
 from cfcookie_middleware.rules import Rule
@@ -397,6 +397,27 @@ def test_a_signer_returning_half_a_set_sends_none(
     with caplog.at_level(logging.ERROR, logger="cfcookie_middleware"):
         assert respond(core, path) is None
     assert "not a whole cookie set" in caplog.text
+
+
+@pytest.mark.parametrize("key", ["rsa2048", "p256"])
+@pytest.mark.parametrize("hash_algorithm", ["SHA1", "SHA256"])
+@pytest.mark.parametrize(
+    "policy",
+    [
+        Policy(f"{MEDIA}/poster.jpg", 2**31 - 1),
+        Policy(f"{MEDIA}/users/%C3%A9~!$&'()*+,;=:@/*", 1_767_225_600, 1_767_222_000),
+        Policy(f"{MEDIA}/a?b=c&d=%22", 1_767_225_600, None, "203.0.113.0/24"),
+    ],
+)
+def test_a_signers_own_fields_are_cookie_safe_as_made(
+    request: pytest.FixtureRequest, key: str, hash_algorithm: str, policy: Policy
+) -> None:
+    """The core renders a plain Signer's fields unchecked (a subclass's are checked, see
+    test_faults): what ``Signer.sign_policy`` makes must pass the renderer's full check."""
+    own = Signer(KEY_ID, request.getfixturevalue(key), hash_algorithm=hash_algorithm)
+    fields = own.sign_policy(policy)
+    render = cookie_renderer(domain=".example.com")
+    assert render(fields) == render(fields, checked=True)
 
 
 def test_a_rule_with_its_own_signer_signs_with_that_key(
