@@ -4,16 +4,20 @@ On a shared machine a timed median moves by tenths of a microsecond from run to 
 of instructions a request executes does not (it moves by about 2%). Each variant of
 ``bench_middleware``'s Starlette (or FastAPI) hello world runs in a worker under valgrind's
 cachegrind twice, with 200 and with 1,200 requests after the same warm-up, and the difference
-over 1,000 requests is what one request costs; the plain app's figure is subtracted. Cachegrind
+over 1,000 requests is what one request costs; the plain app's figure is subtracted. With
+``--distinct``, every request is a user never seen before (``benchmarks/loadapps.py``'s
+``*_users`` app, over plain http as ``load.py``'s client sends it) and the figure subtracted is
+its ``*_signs`` twin's, whose view signs each user's set with bare ``cryptography``. Cachegrind
 also simulates the first-level caches: a miss there costs more than an instruction, which is
 why a timed figure can rank two middlewares otherwise. Needs valgrind (``apt install valgrind``);
 each worker takes about 10 s.
-Run: python benchmarks/bench_instructions.py [--app starlette|fastapi]
+Run: python benchmarks/bench_instructions.py [--app starlette|fastapi] [--distinct]
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import re
 import subprocess
@@ -47,6 +51,18 @@ def worker(app_name: str, variant: str, visit: str, requests: int) -> None:
     from cfcookie_middleware.asgi import CloudFrontCookieMiddleware
     from cfcookie_middleware.signing import Policy
 
+    if visit == "distinct":
+        os.environ["CLOUDFRONT_PRIVATE_KEY"] = Path(os.environ[KEY_FILE]).read_text()
+        os.environ["CLOUDFRONT_KEY_PAIR_ID"] = "K2JCJMDEHXQW5F"
+        from benchmarks import loadapps
+        from benchmarks.load import USER_PATH
+
+        users = (USER_PATH.format(user=f"user-{n}") for n in itertools.count())
+        served = getattr(loadapps, f"{app_name}_{variant}")
+        each_user = bench.asgi_runner(served, "", paths=users, scheme="http")
+        each_user(300)
+        each_user(requests)
+        return
     key = serialization.load_pem_private_key(Path(os.environ[KEY_FILE]).read_bytes(), None)
     assert isinstance(key, rsa.RSAPrivateKey)
     signer = Signer("K2JCJMDEHXQW5F", key)
@@ -100,9 +116,11 @@ def counted(app_name: str, variant: str, visit: str, requests: int) -> dict[str,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--app", choices=("starlette", "fastapi"), default="starlette")
+    parser.add_argument("--distinct", action="store_true", help="a new user per request")
     parser.add_argument("--worker", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    sys.path.insert(0, str(Path(__file__).parent))
+    here = Path(__file__).parent
+    sys.path[:0] = [str(here), str(here.parent)]
     if args.worker:
         app_name, variant, visit, requests = args.worker
         worker(app_name, variant, visit, int(requests))
@@ -118,18 +136,25 @@ def main() -> None:
         )
         pem.flush()
         os.environ[KEY_FILE] = pem.name
-        print(f"{args.app} hello world: per request, over the plain app (valgrind cachegrind)\n")
+        visits: tuple[str, ...]
+        variants: tuple[str, ...]
+        if args.distinct:
+            print(f"{args.app}, a new user per request: over the app signing bare (valgrind)\n")
+            visits, variants = ("distinct",), ("signs", "users")
+        else:
+            print(f"{args.app} hello world: per request, over the plain app (valgrind)\n")
+            visits, variants = ("first", "returning"), VARIANTS
         print(f"{'visit':<11}{'variant':<24}" + "".join(f"{name:>14}" for name in COUNTS))
-        for visit in ("first", "returning"):
+        for visit in visits:
             per_request = {}
-            for variant in VARIANTS:
+            for variant in variants:
                 many = counted(args.app, variant, visit, 1200)
                 few = counted(args.app, variant, visit, 200)
                 per_request[variant] = {name: (many[name] - few[name]) / 1000 for name in COUNTS}
-            plain = per_request.pop("plain")
+            yardstick = per_request.pop(variants[0])
             for variant, figures in per_request.items():
-                added = "".join(f"{figures[n] - plain[n]:>14,.0f}" for n in COUNTS)
-                print(f"{visit:<11}{variant:<24}{added}")
+                added = "".join(f"{figures[n] - yardstick[n]:>14,.0f}" for n in COUNTS)
+                print(f"{visit:<11}{'this' if variant == 'users' else variant:<24}{added}")
 
 
 if __name__ == "__main__":

@@ -18,13 +18,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
+import itertools
 import json
 import re
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -80,7 +81,10 @@ def wsgi_runner(app: Any, cookie: str) -> Callable[[int], None]:
     return run
 
 
-def asgi_runner(app: Any, cookie: str) -> Callable[[int], None]:
+def asgi_runner(
+    app: Any, cookie: str, *, paths: Iterator[str] | None = None, scheme: str = "https"
+) -> Callable[[int], None]:
+    """Run ``n`` requests through ``app``: for ``/videos/a``, or each for the next of ``paths``."""
     headers = [(b"host", b"www.example.com")]
     if cookie:
         headers.append((b"cookie", cookie.encode()))
@@ -89,7 +93,7 @@ def asgi_runner(app: Any, cookie: str) -> Callable[[int], None]:
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
         "method": "GET",
-        "scheme": "https",
+        "scheme": scheme,
         "path": "/videos/a",
         "raw_path": b"/videos/a",
         "root_path": "",
@@ -98,6 +102,11 @@ def asgi_runner(app: Any, cookie: str) -> Callable[[int], None]:
         "client": ("203.0.113.9", 50000),
         "server": ("www.example.com", 443),
     }
+    requested = (
+        itertools.repeat(scope)
+        if paths is None
+        else ({**scope, "path": path, "raw_path": path.encode()} for path in paths)
+    )
 
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": b"", "more_body": False}
@@ -106,8 +115,8 @@ def asgi_runner(app: Any, cookie: str) -> Callable[[int], None]:
         return None
 
     async def many(n: int) -> None:
-        for _ in range(n):
-            await app(dict(scope), receive, send)
+        for each in itertools.islice(requested, n):
+            await app(dict(each), receive, send)
 
     return lambda n: asyncio.run(many(n))
 

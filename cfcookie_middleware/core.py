@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 from cfcookie_middleware import cookies as cookie_rules
 from cfcookie_middleware import signing
-from cfcookie_middleware.caching import Headers, RawHeaders, encode, private, private_raw
+from cfcookie_middleware.caching import Headers, RawHeaders, private, private_raw
 from cfcookie_middleware.cookies import (
     is_secure_context_host,
     parse_cookie_pairs,
@@ -73,6 +73,7 @@ _MAX_WARNINGS = 100
 _MAX_LOGOUT_PATHS = 64
 """Cookie paths ``clear_on`` clears at most: the rules' and those of the grants checked since."""
 _MAX_AGE_ROOM = len("; Max-Age=2147483647")
+_SET_COOKIE = b"set-cookie"
 _WHOLE_SET = {
     True: frozenset({"CloudFront-Expires", "CloudFront-Signature", "CloudFront-Key-Pair-Id"}),
     False: frozenset({"CloudFront-Policy", "CloudFront-Signature", "CloudFront-Key-Pair-Id"}),
@@ -130,7 +131,10 @@ class _SetCookies:
     def raw(self) -> RawHeaders:
         raw = self._raw
         if raw is None:
-            raw = self._raw = encode(self.headers())
+            # One b"set-cookie" shared by every header and set: these are all Set-Cookie.
+            raw = self._raw = [
+                (_SET_COOKIE, value.encode("latin-1")) for _, value in self.headers()
+            ]
             self._headers = None
         return raw
 
