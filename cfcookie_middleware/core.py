@@ -79,6 +79,8 @@ _WHOLE_SET = {
     False: frozenset({"CloudFront-Policy", "CloudFront-Signature", "CloudFront-Key-Pair-Id"}),
 }
 """The cookies a set needs, by whether its policy is canned: CloudFront refuses one without."""
+_MADE_SAFE = frozenset({"CloudFront-Expires", "CloudFront-Policy", "CloudFront-Signature"})
+"""The cookies whose values ``Signer.sign_policy`` makes from digits or CloudFront's base64."""
 _MOST_COOKIES = 4
 """The most cookies a set has (the terms, signature, key ID and hash algorithm)."""
 _OTHER_COOKIES = 512
@@ -456,7 +458,7 @@ class CookieCore:
             return None
         expires = plan.expires(now)
         # The resource's host, not urlsplit(resource): it reads no http*:// host. Cached by
-        # host, not by resource: one entry serves every user's resource on the media host.
+        # request host, scheme and resource host: one entry serves every user's resource.
         for problem in self._request_problems(host, scheme, resource.split("/", 3)[2]):
             self._warn_once(problem)
         signed = self._signed(signer, plan, resource, network, expires)
@@ -549,9 +551,10 @@ class CookieCore:
         fields = signer.sign_policy(policy)
         if not _WHOLE_SET[policy.canned] <= fields.keys():  # half a set would be worse than none
             raise ValueError(f"{signer!r} returned {sorted(fields)}, not a whole cookie set")
-        # Signer's own fields are cookie-safe as made (CloudFront's base64, digits, and the key
-        # ID and hash name it checked when built); a subclass's own fields are checked.
-        rendered = plan.render(fields, checked=type(signer).sign_policy is Signer.sign_policy)
+        # Signer's own terms and signature are CloudFront's base64 or digits, safe as made (a
+        # subclass's own are not); its key ID and hash name are attributes code may reassign.
+        made_safe = _MADE_SAFE if type(signer).sign_policy is Signer.sign_policy else ()
+        rendered = plan.render(fields, made_safe=made_safe)
         too_big = size_problem(max(rendered, key=len), room=_MAX_AGE_ROOM)
         headers = [("Set-Cookie", value) for value in rendered]
         return _Signed(_SetCookies(headers), too_big, tuple(fields))
@@ -571,10 +574,10 @@ class CookieCore:
     def _request_problems(self, host: str, scheme: str, netloc: str) -> tuple[str, ...]:
         """Why a browser would drop the cookies set on a request to ``host`` over ``scheme``,
         or never send them to the resource's host, ``netloc`` (with its port, if any). Kept
-        per host and scheme: the checks parse both hosts, far more work than a lookup."""
+        per request host, scheme and resource host: the checks parse both hosts, far more work
+        than a lookup."""
         try:
             request_host = (urlsplit(f"//{host}").hostname or "").lower()
-            resource_host = (urlsplit(f"//{netloc}").hostname or "").lower()
         except ValueError:
             return (f"request host {host[:100]!r} is not a valid host name",)
         problems = []
@@ -585,6 +588,10 @@ class CookieCore:
                 "proxy, let the framework see the https scheme), or pass secure=False for a "
                 "local http demo"
             )
+        try:
+            resource_host = (urlsplit(f"//{netloc}").hostname or "").lower()
+        except ValueError:  # a callable resource's own URL
+            return (*problems, f"resource host {netloc[:100]!r} is not a valid host name")
         if self.cookie_domain is None:
             if request_host != resource_host:
                 problems.append(

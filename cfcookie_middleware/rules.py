@@ -301,7 +301,8 @@ def _template_fields(template: str, where: str) -> set[str]:
             )
         if field_name is None:
             continue
-        if not field_name.isidentifier() or spec or conversion:
+        # "{a:}" parses as the field a with an empty spec, but fill replaces only "{a}".
+        if not field_name.isidentifier() or spec or conversion or f"{{{field_name}:}}" in template:
             raise ConfigurationError(
                 f"{where}.resource: {{{field_name}}} in {template!r} must be a plain captured "
                 "name such as {user_id} (no format specs, indexes or conversions)"

@@ -412,12 +412,25 @@ def test_a_signer_returning_half_a_set_sends_none(
 def test_a_signers_own_fields_are_cookie_safe_as_made(
     request: pytest.FixtureRequest, key: str, hash_algorithm: str, policy: Policy
 ) -> None:
-    """The core renders a plain Signer's fields unchecked (a subclass's are checked, see
-    test_faults): what ``Signer.sign_policy`` makes must pass the renderer's full check."""
+    """The core renders a plain Signer's terms and signature unchecked (a subclass's are
+    checked, see test_faults): what ``Signer.sign_policy`` makes must pass the full check."""
     own = Signer(KEY_ID, request.getfixturevalue(key), hash_algorithm=hash_algorithm)
     fields = own.sign_policy(policy)
     render = cookie_renderer(domain=".example.com")
-    assert render(fields) == render(fields, checked=True)
+    assert render(fields) == render(fields, made_safe=core_module._MADE_SAFE)
+
+
+def test_a_key_id_set_after_the_signer_was_built_is_still_checked(
+    rsa2048: rsa.RSAPrivateKey, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Only the terms and signature a plain Signer makes go unchecked: its key ID is an
+    attribute, and one reassigned with an attribute in it must not reach the header."""
+    own = Signer(KEY_ID, rsa2048)
+    own.key_pair_id = f"{KEY_ID}; Domain=evil.example"
+    core = make_core(own, clock)
+    with caplog.at_level(logging.ERROR, logger="cfcookie_middleware"):
+        assert respond(core, "/videos/a") is None
+    assert "CloudFront-Key-Pair-Id" in caplog.text
 
 
 def test_a_rule_with_its_own_signer_signs_with_that_key(
@@ -602,6 +615,21 @@ def test_a_host_no_url_parser_reads_is_warned_once_over_either_scheme(
     assert [r.getMessage() for r in caplog.records] == [
         "cfcookie: request host '[::1' is not a valid host name"
     ]
+
+
+def test_a_resource_host_no_url_parser_reads_is_named_beside_the_secure_warning(
+    signer: CountingSigner, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A callable resource's URL whose host urlsplit refuses is named as the resource's (not
+    the request's) fault, and over plain http the Secure warning is logged beside it."""
+    rules = [Rule("/videos/*", resource=lambda request: "https://[media.example.com/videos/a")]
+    core = make_core(signer, clock, cookie_domain=".example.com", rules=rules)
+    with caplog.at_level(logging.WARNING, logger="cfcookie_middleware"):
+        respond(core, "/videos/a", scheme="http")
+    warnings = [record.getMessage() for record in caplog.records]
+    assert len(warnings) == 2
+    assert "plain-http request to www.example.com" in warnings[0]
+    assert "resource host '[media.example.com' is not a valid host name" in warnings[1]
 
 
 def test_host_only_cookies_warn_when_the_cdn_is_another_host(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from urllib.parse import quote
 
 import pytest
 from conftest import VECTORS
@@ -80,12 +81,24 @@ def test_template_is_filled_with_percent_encoded_captures() -> None:
     assert rule.fill({"user_id": "é"}) == f"{MEDIA}/users/%C3%A9/*"
 
 
+def test_every_character_is_encoded_as_quote_would() -> None:
+    """fill skips quote() for values it would leave alone: each character from NUL to past
+    Latin-1, alone and beside unreserved ones, and a field used twice, fill as quote fills."""
+    rule = Rule("/u/{a}/{b}", resource=f"{MEDIA}/{{a}}/{{b}}/{{a}}")
+    for code in range(0x180):
+        for value in (chr(code), f"a{chr(code)}z-9"):
+            encoded = quote(value, safe="")
+            assert rule.fill({"a": value, "b": "x"}) == f"{MEDIA}/{encoded}/x/{encoded}", code
+
+
 @pytest.mark.parametrize(
     ("resource", "message"),
     [
         (f"{MEDIA}/users/{{other}}/*", "other.*not captured"),
         (f"{MEDIA}/users/{{user_id!r}}/*", "plain captured name"),
         (f"{MEDIA}/users/{{user_id:>5}}/*", "plain captured name"),
+        (f"{MEDIA}/users/{{user_id:}}/*", "plain captured name"),
+        (f"{MEDIA}/users/{{user_id}}/{{user_id:}}/*", "plain captured name"),
         (f"{MEDIA}/users/{{0}}/*", "plain captured name"),
         (f"{MEDIA}/users/{{user_id/*", "not a valid template"),
         # Doubled braces would put a literal brace in the policy, which browsers encode.
