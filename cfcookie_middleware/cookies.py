@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from email.utils import formatdate
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
@@ -30,6 +30,7 @@ __all__ = [
     "check_cookie_domain",
     "cookie_renderer",
     "domain_covers",
+    "is_cookie_value",
     "is_secure_context_host",
     "parse_cookie_header",
     "parse_cookie_pairs",
@@ -131,9 +132,7 @@ def set_cookie_header(
 class CookieRenderer(Protocol):
     """What ``cookie_renderer`` returns."""
 
-    def __call__(
-        self, cookies: Mapping[str, str], *, made_safe: Collection[str] = ()
-    ) -> list[str]: ...
+    def __call__(self, cookies: Mapping[str, str], *, checked: bool = False) -> list[str]: ...
 
 
 def cookie_renderer(**attributes: Any) -> CookieRenderer:
@@ -143,19 +142,22 @@ def cookie_renderer(**attributes: Any) -> CookieRenderer:
     user, or per window)."""
     written = set_cookie_header("x", "", **attributes).removeprefix("x=")
 
-    def render(cookies: Mapping[str, str], *, made_safe: Collection[str] = ()) -> list[str]:
+    def render(cookies: Mapping[str, str], *, checked: bool = False) -> list[str]:
         """A ``Set-Cookie`` value per cookie, refused unless each is a CloudFront cookie whose
-        value can go in a header unquoted; ``made_safe`` names the CloudFront cookies whose
-        values the caller made so itself, which are not checked again. The values are checked
-        joined, one regex pass per set (a run of cookie-octets is one exactly when each of its
-        parts is); only a refusal checks them one by one, to name the cookie at fault."""
-        if made_safe:
-            _check_cloudfront_cookies({n: v for n, v in cookies.items() if n not in made_safe})
-        else:
+        value can go in a header unquoted; ``checked`` says the caller knows that already. The
+        values are checked joined, one regex pass per set (a run of cookie-octets is one
+        exactly when each of its parts is); only a refusal checks them one by one, to name
+        the cookie at fault."""
+        if not checked:
             _check_cloudfront_cookies(cookies)
         return [f"{name}={value}{written}" for name, value in cookies.items()]
 
     return render
+
+
+def is_cookie_value(value: str) -> bool:
+    """Whether ``value`` can go in a ``Set-Cookie`` header unquoted."""
+    return _VALUE.fullmatch(value) is not None
 
 
 def _check_cloudfront_cookies(cookies: Mapping[str, str]) -> None:

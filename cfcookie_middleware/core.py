@@ -79,8 +79,6 @@ _WHOLE_SET = {
     False: frozenset({"CloudFront-Policy", "CloudFront-Signature", "CloudFront-Key-Pair-Id"}),
 }
 """The cookies a set needs, by whether its policy is canned: CloudFront refuses one without."""
-_MADE_SAFE = frozenset({"CloudFront-Expires", "CloudFront-Policy", "CloudFront-Signature"})
-"""The cookies whose values ``Signer.sign_policy`` makes from digits or CloudFront's base64."""
 _MOST_COOKIES = 4
 """The most cookies a set has (the terms, signature, key ID and hash algorithm)."""
 _OTHER_COOKIES = 512
@@ -551,10 +549,12 @@ class CookieCore:
         fields = signer.sign_policy(policy)
         if not _WHOLE_SET[policy.canned] <= fields.keys():  # half a set would be worse than none
             raise ValueError(f"{signer!r} returned {sorted(fields)}, not a whole cookie set")
-        # Signer's own terms and signature are CloudFront's base64 or digits, safe as made (a
-        # subclass's own are not); its key ID and hash name are attributes code may reassign.
-        made_safe = _MADE_SAFE if type(signer).sign_policy is Signer.sign_policy else ()
-        rendered = plan.render(fields, made_safe=made_safe)
+        # Signer's own fields are cookie-safe as made (CloudFront's base64, digits, its key ID
+        # and hash name); a subclass's own sign_policy has every field checked.
+        checked = type(signer).sign_policy is Signer.sign_policy and _held_attributes_sendable(
+            signer.key_pair_id, signer.hash_algorithm
+        )
+        rendered = plan.render(fields, checked=checked)
         too_big = size_problem(max(rendered, key=len), room=_MAX_AGE_ROOM)
         headers = [("Set-Cookie", value) for value in rendered]
         return _Signed(_SetCookies(headers), too_big, tuple(fields))
@@ -836,6 +836,13 @@ class _Granting(Pending):
             )
             return None
         return resource, network
+
+
+@functools.lru_cache(maxsize=64)
+def _held_attributes_sendable(key_pair_id: str, hash_algorithm: str) -> bool:
+    """Whether a Signer's key ID and hash name can go in a cookie: checked when it was built,
+    but they are attributes code may reassign, so checked again, once per pair."""
+    return cookie_rules.is_cookie_value(key_pair_id + hash_algorithm)
 
 
 def _is_remote(signer: Signer | None) -> bool:

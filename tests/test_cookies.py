@@ -12,6 +12,7 @@ import pytest
 from cfcookie_middleware.cookies import (
     MAX_COOKIE_BYTES,
     cookie_renderer,
+    is_cookie_value,
     set_cookie_header,
     size_problem,
 )
@@ -95,6 +96,15 @@ def test_a_renderer_refuses_the_set_naming_the_cookie(cookies: dict[Any, Any], n
     render = cookie_renderer(domain=".example.com")
     with pytest.raises(ConfigurationError, match=needle):
         render(cookies)
+
+
+@pytest.mark.parametrize(
+    ("value", "sendable"),
+    [("K2JCJMDEHXQW5FSHA256", True), ("a-b_c~d", True), ("", True), ("a b", False)]
+    + [(f"a{char}b", False) for char in '",;\\\x00\x7f\u00e9'],
+)
+def test_is_cookie_value(value: str, sendable: bool) -> None:
+    assert is_cookie_value(value) is sendable
 
 
 def test_samesite_none_with_secure() -> None:

@@ -412,19 +412,19 @@ def test_a_signer_returning_half_a_set_sends_none(
 def test_a_signers_own_fields_are_cookie_safe_as_made(
     request: pytest.FixtureRequest, key: str, hash_algorithm: str, policy: Policy
 ) -> None:
-    """The core renders a plain Signer's terms and signature unchecked (a subclass's are
-    checked, see test_faults): what ``Signer.sign_policy`` makes must pass the full check."""
+    """The core renders a plain Signer's fields unchecked (a subclass's are checked, see
+    test_faults): what ``Signer.sign_policy`` makes must pass the renderer's full check."""
     own = Signer(KEY_ID, request.getfixturevalue(key), hash_algorithm=hash_algorithm)
     fields = own.sign_policy(policy)
     render = cookie_renderer(domain=".example.com")
-    assert render(fields) == render(fields, made_safe=core_module._MADE_SAFE)
+    assert render(fields) == render(fields, checked=True)
 
 
 def test_a_key_id_set_after_the_signer_was_built_is_still_checked(
     rsa2048: rsa.RSAPrivateKey, clock: Clock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Only the terms and signature a plain Signer makes go unchecked: its key ID is an
-    attribute, and one reassigned with an attribute in it must not reach the header."""
+    """A plain Signer's key ID is an attribute: one reassigned with a cookie attribute in it
+    is checked and must not reach the header."""
     own = Signer(KEY_ID, rsa2048)
     own.key_pair_id = f"{KEY_ID}; Domain=evil.example"
     core = make_core(own, clock)
