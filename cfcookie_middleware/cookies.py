@@ -168,7 +168,7 @@ def _check_cloudfront_cookies(cookies: Mapping[str, str]) -> None:
             f"({', '.join(CLOUDFRONT_COOKIES)})"
         )
     try:
-        sendable = _VALUE.fullmatch("".join(cookies.values())) is not None
+        sendable = is_cookie_value("".join(cookies.values()))
     except TypeError:  # a value that is not a str
         sendable = False
     if not sendable:
