@@ -47,6 +47,8 @@ from cfcookie_middleware.signing import (
     Signer,
     b64decode,
     b64encode,
+    canned_policy,
+    custom_policy,
     validate_resource,
     viewer_address,
 )
@@ -105,8 +107,8 @@ class _Route(NamedTuple):
         return cls(rule, params, plan, None if plan.reads_request else rule.fill(params))
 
 
-_Routing: TypeAlias = "tuple[tuple[str | None, _Route], ...] | _LoggingOut | None"
-"""What a path matches (``CookieCore._route_path``)."""
+_Routing: TypeAlias = "tuple[tuple[str | None, _Route], ...] | _LoggingOut"
+"""What a path that is not ambiguous matches (``CookieCore._route_path``)."""
 
 
 class _SetCookies:
@@ -139,15 +141,12 @@ class _SetCookies:
         return raw
 
 
-class _Signed(NamedTuple):
-    """One cached signed set: its ``Set-Cookie`` headers, why one would not fit in a cookie, and
-    the names of its cookies: a browser holding a ``CloudFront-`` cookie the set lacks gets it
-    expired (a stale ``CloudFront-Hash-Algorithm`` after a key change, say, would make
-    CloudFront check the new set with the wrong hash)."""
-
-    set_cookies: _SetCookies
-    too_big: str | None
-    names: tuple[str, ...]
+_Signed: TypeAlias = "tuple[_SetCookies, str | None, tuple[str, ...]]"
+"""One cached signed set: its ``Set-Cookie`` headers, why one would not fit in a cookie, and
+the names of its cookies: a browser holding a ``CloudFront-`` cookie the set lacks gets it
+expired (a stale ``CloudFront-Hash-Algorithm`` after a key change, say, would make CloudFront
+check the new set with the wrong hash). A plain tuple: a NamedTuple's constructor is a Python
+call, paid for every new user."""
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -295,9 +294,8 @@ class CookieCore:
         is the framework's. ``clear_on`` routes match any method but ``OPTIONS`` (logout is
         often a POST). Never raises.
         """
-        try:
-            routes = self._routes[path]
-        except KeyError:
+        routes = self._routes.get(path)  # not a KeyError: every new user's path misses
+        if routes is None:
             routes = self._route_path(path)
         if not routes:
             if routes is None:  # logged on every request, not only the first (cached) one
@@ -329,15 +327,16 @@ class CookieCore:
                 return _Granting(self, route, request, view, scheme, host, cookie_header)
         return None
 
-    def _route_path(self, path: str) -> _Routing:
+    def _route_path(self, path: str) -> _Routing | None:
         """What ``path`` matches, whatever the method and host: ``None`` for an ambiguous path,
         the logout for a ``clear_on`` route, else each matching rule's host and route. Kept by
         path in ``_routes`` (the answer depends on nothing else), so a page's requests match
-        once; its captured names are read-only, since the route is shared."""
-        routing: _Routing
+        once; its captured names are read-only, since the route is shared. An ambiguous path is
+        not kept: it is rare, and junk paths then cannot push real ones out."""
         if is_ambiguous_path(path):
-            routing = None
-        elif self._clear and any(pattern.fullmatch(path) for pattern in self._clear):
+            return None
+        routing: _Routing
+        if self._clear and any(pattern.fullmatch(path) for pattern in self._clear):
             routing = self._logout
         else:
             routes = []
@@ -459,12 +458,12 @@ class CookieCore:
         # request host, scheme and resource host: one entry serves every user's resource.
         for problem in self._request_problems(host, scheme, resource.split("/", 3)[2]):
             self._warn_once(problem)
-        signed = self._signed(signer, plan, resource, network, expires)
-        set_cookies: _SetCookies | None = signed.set_cookies
-        if signed.too_big is not None:
+        set_cookies: _SetCookies | None
+        set_cookies, too_big, names = self._signed(signer, plan, resource, network, expires)
+        if too_big is not None:
             # A browser would keep the rest of the set without the policy: send none of it.
             self._warn_once(
-                f"{rule.where}, resource {resource[:100]}: {signed.too_big}; "
+                f"{rule.where}, resource {resource[:100]}: {too_big}; "
                 "no cookies (shorten the captured values or use a wildcard resource)"
             )
             set_cookies = None
@@ -480,7 +479,7 @@ class CookieCore:
         stale = [
             header
             for name, header in plan.expired.items()
-            if name not in signed.names and f"{name}=" in cookie_header
+            if name not in names and f"{name}=" in cookie_header
         ]
         if self.max_age is None and not stale:
             return set_cookies
@@ -545,19 +544,29 @@ class CookieCore:
         self, signer: Signer, plan: _Plan, resource: str, network: str | None, expires: int
     ) -> _Signed:
         not_before = None if plan.not_before is None else expires - plan.ttl + plan.not_before
-        policy = Policy(resource, expires, not_before, network)
-        fields = signer.sign_policy(policy)
-        if not _WHOLE_SET[policy.canned] <= fields.keys():  # half a set would be worse than none
-            raise ValueError(f"{signer!r} returned {sorted(fields)}, not a whole cookie set")
-        # Signer's own fields are cookie-safe as made (CloudFront's base64, digits, its key ID
-        # and hash name); a subclass's own sign_policy has every field checked.
-        checked = type(signer).sign_policy is Signer.sign_policy and _held_attributes_sendable(
+        if type(signer).sign_policy is Signer.sign_policy and _held_attributes_sendable(
             signer.key_pair_id, signer.hash_algorithm
-        )
-        rendered = plan.render(fields, checked=checked)
+        ):
+            # A plain Signer: its fields are a whole set, cookie-safe as made (CloudFront's
+            # base64, digits, its key ID and hash name), and its terms are signed as text, with
+            # no Policy object (which cost as much as all the rest around the signature).
+            canned = "*" not in resource and not_before is None and network is None
+            text = (
+                canned_policy(resource, expires)
+                if canned
+                else custom_policy(resource, expires, not_before, network)
+            )
+            fields = signer._signed_fields(text, expires if canned else None)
+            rendered = plan.render(fields, checked=True)
+        else:  # a subclass's own sign_policy: every field is checked
+            policy = Policy(resource, expires, not_before, network)
+            fields = signer.sign_policy(policy)
+            if not _WHOLE_SET[policy.canned] <= fields.keys():  # half a set is worse than none
+                raise ValueError(f"{signer!r} returned {sorted(fields)}, not a whole cookie set")
+            rendered = plan.render(fields)
         too_big = size_problem(max(rendered, key=len), room=_MAX_AGE_ROOM)
         headers = [("Set-Cookie", value) for value in rendered]
-        return _Signed(_SetCookies(headers), too_big, tuple(fields))
+        return _SetCookies(headers), too_big, tuple(fields)
 
     # ---- checks ------------------------------------------------------------------------
     def _warn_once(self, problem: str) -> None:

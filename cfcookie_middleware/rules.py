@@ -180,13 +180,18 @@ class Terms:
         validate_resource(self.fill(dict.fromkeys(fields, "x")), name=f"{where}.resource")
 
     def fill(self, params: Mapping[str, str | None]) -> str:
-        """The resource template with captured values percent-encoded into it. Each ``{name}``
-        is replaced as text (the template's braces are only its fields, checked at build, and
-        an encoded value has none): no regex pass per request."""
+        """The resource template with captured values percent-encoded into it: ``quote(value,
+        safe="")``, called only for a value with a character other than those it leaves as
+        they are (a user ID or a slug has none). Each ``{name}`` is replaced as text (the
+        template's braces are only its fields, checked at build, and an encoded value has
+        none): no regex pass per request."""
         resource = self.resource
         assert isinstance(resource, str)
         for name in self.template_fields:
-            resource = resource.replace(f"{{{name}}}", _percent_encoded(params[name] or ""))
+            value = params[name] or ""
+            if value.rstrip(_UNRESERVED):
+                value = quote(value, safe="")
+            resource = resource.replace(f"{{{name}}}", value)
         return resource
 
     @property
@@ -265,12 +270,7 @@ def _check_callable(resource: Callable[..., object], where: str, hint: str) -> N
 
 
 _UNRESERVED = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-~"
-
-
-def _percent_encoded(value: str) -> str:
-    """``quote(value, safe="")``, which leaves only these unreserved characters as they are:
-    a value made of them alone (a user ID, a slug) is returned without the call."""
-    return value if not value.rstrip(_UNRESERVED) else quote(value, safe="")
+"""The characters ``quote(value, safe="")`` leaves as they are."""
 
 
 def _refuse_route_fields(template: str, where: str) -> None:

@@ -420,6 +420,46 @@ def test_a_signers_own_fields_are_cookie_safe_as_made(
     assert render(fields) == render(fields, checked=True)
 
 
+@pytest.mark.parametrize("hash_algorithm", ["SHA1", "SHA256"])
+@pytest.mark.parametrize(
+    ("rule", "path", "canned"),
+    [
+        (Rule("/poster", resource=f"{MEDIA}/poster.jpg"), "/poster", True),
+        (Rule("/videos/*", resource=f"{MEDIA}/videos/*"), "/videos/a", False),
+        (
+            Rule("/u/{name}", resource=f"{MEDIA}/u/{{name}}.jpg"),
+            "/u/%C3%A9 x",  # encoded into the resource, still one exact URL
+            True,
+        ),
+        (
+            Rule("/poster", resource=f"{MEDIA}/poster.jpg", not_before=timedelta(minutes=-5)),
+            "/poster",
+            False,
+        ),
+        (Rule("/poster", resource=f"{MEDIA}/poster.jpg", bind_client_ip=True), "/poster", False),
+    ],
+)
+def test_a_plain_signer_signs_what_its_sign_policy_would(
+    rsa2048: rsa.RSAPrivateKey,
+    clock: Clock,
+    hash_algorithm: str,
+    rule: Rule,
+    path: str,
+    canned: bool,
+) -> None:
+    """The core signs a plain Signer's terms as policy text, without a Policy object (see
+    ``_sign``): the set must be, byte for byte, the one its ``sign_policy`` makes for those
+    terms as a Policy, which a subclass overriding it gets (RSA signatures are deterministic)."""
+    plain = Signer(KEY_ID, rsa2048, hash_algorithm=hash_algorithm)
+    through_policy = CountingSigner(KEY_ID, rsa2048, hash_algorithm=hash_algorithm)
+    made, expected = (
+        respond(make_core(each, clock, rules=[rule]), path) for each in (plain, through_policy)
+    )
+    assert through_policy.calls == 1
+    assert made == expected
+    assert ("CloudFront-Expires" in set_cookies(made)) is canned
+
+
 def test_a_key_id_set_after_the_signer_was_built_is_still_checked(
     rsa2048: rsa.RSAPrivateKey, clock: Clock, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -665,8 +705,11 @@ def test_routed_paths_are_bounded(
     assert set_cookies(respond(core, long_path))
     assert long_path not in core._routes
     assert respond(core, "/elsewhere") is None
-    assert respond(core, "/videos/../users/a/library") is None  # ambiguous, kept as such
-    assert core._routes["/videos/../users/a/library"] is None
+    assert respond(core, "/elsewhere") is None  # kept: no route, and nothing signed
+    assert "/elsewhere" in core._routes
+    for _ in range(2):  # an ambiguous path is not kept: junk cannot push real paths out
+        assert respond(core, "/videos/../users/a/library") is None
+        assert "/videos/../users/a/library" not in core._routes
 
 
 def test_held_set_cache_is_bounded(signer: CountingSigner, clock: Clock) -> None:
