@@ -112,41 +112,37 @@ _Routing: TypeAlias = "tuple[tuple[str | None, _Route], ...] | _LoggingOut"
 
 
 class _SetCookies:
-    """``Set-Cookie`` headers to send, as ``str`` pairs (WSGI, Django) or as the byte pairs ASGI
-    sends, each form made on first use and kept, so a cached set is encoded once, not for every
-    response. Once encoded, the ``str`` form is dropped (remade if asked for again): a cached
-    set under ASGI then takes no more memory than under WSGI."""
+    """The ``Set-Cookie`` values a response sends, as the ``str`` pairs WSGI and Django send
+    or as the byte pairs ASGI sends, each made on first use and kept: a set that a ``_Ready``
+    or the logout hands to many responses is paired and encoded once, not per response."""
 
-    __slots__ = ("_headers", "_raw")
+    __slots__ = ("_headers", "_raw", "values")
 
-    def __init__(self, headers: Headers) -> None:
-        self._headers: Headers | None = headers
+    def __init__(self, values: Sequence[str]) -> None:
+        self.values = values
+        self._headers: Headers | None = None
         self._raw: RawHeaders | None = None
 
     def headers(self) -> Headers:
-        headers = self._headers  # read once: raw() may drop it meanwhile, after setting _raw
+        headers = self._headers
         if headers is None:
-            assert self._raw is not None
-            headers = self._headers = [("Set-Cookie", v.decode("latin-1")) for _, v in self._raw]
+            headers = self._headers = [("Set-Cookie", value) for value in self.values]
         return headers
 
     def raw(self) -> RawHeaders:
         raw = self._raw
         if raw is None:
             # One b"set-cookie" shared by every header and set: these are all Set-Cookie.
-            raw = self._raw = [
-                (_SET_COOKIE, value.encode("latin-1")) for _, value in self.headers()
-            ]
-            self._headers = None
+            raw = self._raw = [(_SET_COOKIE, value.encode("latin-1")) for value in self.values]
         return raw
 
 
-_Signed: TypeAlias = "tuple[_SetCookies, str | None, tuple[str, ...]]"
-"""One cached signed set: its ``Set-Cookie`` headers, why one would not fit in a cookie, and
+_Signed: TypeAlias = "tuple[tuple[str, ...], str | None, tuple[str, ...]]"
+"""One cached signed set: its ``Set-Cookie`` values, why one would not fit in a cookie, and
 the names of its cookies: a browser holding a ``CloudFront-`` cookie the set lacks gets it
 expired (a stale ``CloudFront-Hash-Algorithm`` after a key change, say, would make CloudFront
-check the new set with the wrong hash). A plain tuple: a NamedTuple's constructor is a Python
-call, paid for every new user."""
+check the new set with the wrong hash). Plain tuples of strings, which the cyclic garbage
+collector stops tracking: a cache of thousands of sets then adds little to each collection."""
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -154,8 +150,8 @@ class _Plan:
     """What the core fixed for one rule at build time: policies end on multiples of ``step``
     seconds; ``reads_request`` says whether the rule needs the request view at all,
     ``one_resource`` whether its resource is the same for every request (no template fields),
-    and ``expired`` holds the header that expires each CloudFront cookie at the rule's Domain
-    and Path."""
+    and ``expired`` holds the ``Set-Cookie`` value that expires each CloudFront cookie at the
+    rule's Domain and Path."""
 
     ttl: int
     step: int
@@ -164,7 +160,7 @@ class _Plan:
     render: cookie_rules.CookieRenderer
     reads_request: bool
     one_resource: bool
-    expired: Mapping[str, tuple[str, str]]
+    expired: Mapping[str, str]
 
     def expires(self, now: float) -> int:
         """When a policy issued at ``now`` ends: the window's start on the grid, plus the ttl."""
@@ -233,9 +229,9 @@ class CookieCore:
         paths = dict.fromkeys([cookie_path, *(r.cookie_path or cookie_path for r in self.rules)])
         self._logout = _LoggingOut(
             [
-                header
+                expired
                 for path in paths
-                for header in _expired_headers({**attributes, "path": path}).values()
+                for expired in _expired_headers({**attributes, "path": path}).values()
             ]
         )
         self._logout_paths = set(paths)
@@ -458,36 +454,32 @@ class CookieCore:
         # request host, scheme and resource host: one entry serves every user's resource.
         for problem in self._request_problems(host, scheme, resource.split("/", 3)[2]):
             self._warn_once(problem)
-        set_cookies: _SetCookies | None
-        set_cookies, too_big, names = self._signed(signer, plan, resource, network, expires)
+        values, too_big, names = self._signed(signer, plan, resource, network, expires)
         if too_big is not None:
             # A browser would keep the rest of the set without the policy: send none of it.
             self._warn_once(
                 f"{rule.where}, resource {resource[:100]}: {too_big}; "
                 "no cookies (shorten the captured values or use a wildcard resource)"
             )
-            set_cookies = None
         if not returning and self.max_age is None:
+            set_cookies = None if too_big is not None else _SetCookies(values)
             if plan.one_resource and self.when is None:  # start() hands it to the next ones
                 start = expires - plan.ttl
                 self._latest[plan] = _Ready(
                     set_cookies, signer, start, start + plan.step, host, scheme
                 )
-            return set_cookies  # the cached set as it is (encoded for ASGI only once)
-        if set_cookies is None:
-            return None
-        stale = [
-            header
-            for name, header in plan.expired.items()
-            if name not in names and f"{name}=" in cookie_header
-        ]
-        if self.max_age is None and not stale:
             return set_cookies
-        headers = set_cookies.headers()
+        if too_big is not None:
+            return None
         if self.max_age is not None:
             max_age = min(self.max_age, expires - int(now))
-            headers = [(name, f"{value}; Max-Age={max_age}") for name, value in headers]
-        return _SetCookies([*headers, *stale])
+            values = tuple(f"{value}; Max-Age={max_age}" for value in values)
+        stale = [
+            expired
+            for name, expired in plan.expired.items()
+            if name not in names and f"{name}=" in cookie_header
+        ]
+        return _SetCookies([*values, *stale] if stale else values)
 
     def _holds_current(
         self,
@@ -565,8 +557,7 @@ class CookieCore:
                 raise ValueError(f"{signer!r} returned {sorted(fields)}, not a whole cookie set")
             rendered = plan.render(fields)
         too_big = size_problem(max(rendered, key=len), room=_MAX_AGE_ROOM)
-        headers = [("Set-Cookie", value) for value in rendered]
-        return _SetCookies(headers), too_big, tuple(fields)
+        return tuple(rendered), too_big, tuple(fields)
 
     # ---- checks ------------------------------------------------------------------------
     def _warn_once(self, problem: str) -> None:
@@ -719,13 +710,13 @@ class _LoggingOut(Pending):
 
     __slots__ = ("_clearing",)
 
-    def __init__(self, clearing: Headers) -> None:
+    def __init__(self, clearing: Sequence[str]) -> None:
         self._clearing = _SetCookies(clearing)
 
-    def clear_also(self, clearing: Iterable[tuple[str, str]]) -> None:
+    def clear_also(self, clearing: Iterable[str]) -> None:
         """Expire the cookies at one more Path too (a grant's); a new object, not an append, so
         a logout being answered meanwhile reads a whole one."""
-        self._clearing = _SetCookies([*self._clearing.headers(), *clearing])
+        self._clearing = _SetCookies([*self._clearing.values, *clearing])
 
     def _grant(self, status: int) -> _SetCookies | None:
         return None if status >= 400 else self._clearing
@@ -965,11 +956,11 @@ def _plan(
     return _Plan(ttl, step, margin, offset, render, reads_request, one_resource, expired)
 
 
-def _expired_headers(attributes: dict[str, Any]) -> dict[str, tuple[str, str]]:
-    """For each CloudFront cookie, the ``Set-Cookie`` header that expires it where cookies with
+def _expired_headers(attributes: dict[str, Any]) -> dict[str, str]:
+    """For each CloudFront cookie, the ``Set-Cookie`` value that expires it where cookies with
     these attributes are set (browsers match Domain and Path)."""
     return {
-        name: ("Set-Cookie", set_cookie_header(name, "", max_age=0, expires=0, **attributes))
+        name: set_cookie_header(name, "", max_age=0, expires=0, **attributes)
         for name in cookie_rules.CLOUDFRONT_COOKIES
     }
 
