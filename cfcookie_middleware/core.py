@@ -536,12 +536,12 @@ class CookieCore:
         self, signer: Signer, plan: _Plan, resource: str, network: str | None, expires: int
     ) -> _Signed:
         not_before = None if plan.not_before is None else expires - plan.ttl + plan.not_before
-        if type(signer).sign_policy is Signer.sign_policy and _held_attributes_sendable(
-            signer.key_pair_id, signer.hash_algorithm
-        ):
-            # A plain Signer: its fields are a whole set, cookie-safe as made (CloudFront's
-            # base64, digits, its key ID and hash name), and its terms are signed as text, with
-            # no Policy object (which cost as much as all the rest around the signature).
+        if getattr(signer.sign_policy, "__func__", None) is _PLAIN_SIGN_POLICY:
+            # A plain Signer (no sign_policy of a subclass, a patch or the instance's own): its
+            # fields are a whole set of CloudFront's base64 and digits, and its terms are signed
+            # as text, with no Policy object (which cost as much as all the rest around the
+            # signature). Its key ID and hash name, attributes code may reassign, are checked
+            # as the set holds them, once per pair.
             canned = "*" not in resource and not_before is None and network is None
             text = (
                 canned_policy(resource, expires)
@@ -549,7 +549,10 @@ class CookieCore:
                 else custom_policy(resource, expires, not_before, network)
             )
             fields = signer._signed_fields(text, expires if canned else None)
-            rendered = plan.render(fields, checked=True)
+            checked = _held_attributes_sendable(
+                fields["CloudFront-Key-Pair-Id"], fields.get("CloudFront-Hash-Algorithm", "")
+            )
+            rendered = plan.render(fields, checked=checked)
         else:  # a subclass's own sign_policy: every field is checked
             policy = Policy(resource, expires, not_before, network)
             fields = signer.sign_policy(policy)
@@ -689,7 +692,8 @@ class Pending(ABC):
     def finish_raw(self, status: int, headers: Iterable[tuple[bytes, bytes]]) -> RawHeaders | None:
         """``finish`` for ASGI, whose headers are bytes: ``headers`` as the response start
         message carries them, and back the same way, with the added names in lower case. The
-        app's headers pass as they are, and a cached set goes out encoded once, not per response.
+        app's headers pass as they are, and a set many responses share (a plan's last first
+        visit's, the logout) goes out encoded once, not per response.
         """
         try:
             set_cookies = self._grant(status)
@@ -836,6 +840,9 @@ class _Granting(Pending):
             )
             return None
         return resource, network
+
+
+_PLAIN_SIGN_POLICY = Signer.sign_policy
 
 
 @functools.lru_cache(maxsize=64)

@@ -113,7 +113,7 @@ def test_one_cached_set_goes_out_as_asgi_bytes_and_as_str_alike(
     signer: CountingSigner, clock: Clock
 ) -> None:
     """ASGI's byte headers and the str headers of WSGI and Django carry the same cached set,
-    whichever form is asked for first (a form dropped to save memory is remade): one signature,
+    whichever form is asked for first: one signature,
     names capitalized for str and lower case for ASGI, the app's headers passed as they are."""
     core = make_core(signer, clock)
 
@@ -420,44 +420,129 @@ def test_a_signers_own_fields_are_cookie_safe_as_made(
     assert render(fields) == render(fields, checked=True)
 
 
+def _the_poster(request: RequestView) -> str:
+    return f"{MEDIA}/poster.jpg"
+
+
+def _unsigned(headers: list[tuple[str, str]] | None) -> list[tuple[str, str]]:
+    """``headers`` with the signature's value left out (an ECDSA one differs every time)."""
+    assert headers is not None
+    return [
+        (name, value.split("=", 1)[0] if value.startswith("CloudFront-Signature=") else value)
+        for name, value in headers
+    ]
+
+
+_POSTER = f"{MEDIA}/poster.jpg"
+_CASES = {  # the rule, the path requested, a URL its set opens, whether its policy is canned
+    "canned": (Rule("/poster", resource=_POSTER), "/poster", _POSTER, True),
+    "wildcard": (Rule("/v/*", resource=f"{MEDIA}/v/*"), "/v/a", f"{MEDIA}/v/a", False),
+    "encoded field": (  # percent-encoded into the resource, still one exact URL
+        Rule("/u/{name}", resource=f"{MEDIA}/u/{{name}}.jpg"),
+        "/u/%C3%A9 x",
+        f"{MEDIA}/u/%25C3%25A9%20x.jpg",
+        True,
+    ),
+    "not_before": (
+        Rule("/poster", resource=_POSTER, not_before=timedelta(minutes=-5)),
+        "/poster",
+        _POSTER,
+        False,
+    ),
+    "client IP": (
+        Rule("/poster", resource=_POSTER, bind_client_ip=True),
+        "/poster",
+        _POSTER,
+        False,
+    ),
+    "all conditions": (
+        Rule(
+            "/v/*", resource=f"{MEDIA}/v/*", not_before=timedelta(minutes=-5), bind_client_ip=True
+        ),
+        "/v/a",
+        f"{MEDIA}/v/a",
+        False,
+    ),
+    "callable": (Rule("/poster", resource=_the_poster), "/poster", _POSTER, True),
+}
+
+
+@pytest.mark.parametrize("key", ["rsa2048", "p256"])
 @pytest.mark.parametrize("hash_algorithm", ["SHA1", "SHA256"])
-@pytest.mark.parametrize(
-    ("rule", "path", "canned"),
-    [
-        (Rule("/poster", resource=f"{MEDIA}/poster.jpg"), "/poster", True),
-        (Rule("/videos/*", resource=f"{MEDIA}/videos/*"), "/videos/a", False),
-        (
-            Rule("/u/{name}", resource=f"{MEDIA}/u/{{name}}.jpg"),
-            "/u/%C3%A9 x",  # encoded into the resource, still one exact URL
-            True,
-        ),
-        (
-            Rule("/poster", resource=f"{MEDIA}/poster.jpg", not_before=timedelta(minutes=-5)),
-            "/poster",
-            False,
-        ),
-        (Rule("/poster", resource=f"{MEDIA}/poster.jpg", bind_client_ip=True), "/poster", False),
-    ],
-)
+@pytest.mark.parametrize("case", _CASES)
 def test_a_plain_signer_signs_what_its_sign_policy_would(
-    rsa2048: rsa.RSAPrivateKey,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
     clock: Clock,
+    key: str,
     hash_algorithm: str,
-    rule: Rule,
-    path: str,
-    canned: bool,
+    case: str,
 ) -> None:
     """The core signs a plain Signer's terms as policy text, without a Policy object (see
     ``_sign``): the set must be, byte for byte, the one its ``sign_policy`` makes for those
-    terms as a Policy, which a subclass overriding it gets (RSA signatures are deterministic)."""
-    plain = Signer(KEY_ID, rsa2048, hash_algorithm=hash_algorithm)
-    through_policy = CountingSigner(KEY_ID, rsa2048, hash_algorithm=hash_algorithm)
-    made, expected = (
-        respond(make_core(each, clock, rules=[rule]), path) for each in (plain, through_policy)
-    )
+    terms as a Policy, which a subclass overriding it gets (RSA signatures are deterministic;
+    an ECDSA one is verified instead)."""
+    rule, path, url, canned = _CASES[case]
+    private_key = request.getfixturevalue(key)
+    plain = Signer(KEY_ID, private_key, hash_algorithm=hash_algorithm)
+    through_policy = CountingSigner(KEY_ID, private_key, hash_algorithm=hash_algorithm)
+    fast, slow = (make_core(each, clock, rules=[rule]) for each in (plain, through_policy))
+    expected = respond(slow, path)
     assert through_policy.calls == 1
-    assert made == expected
-    assert ("CloudFront-Expires" in set_cookies(made)) is canned
+    with monkeypatch.context() as patched:  # the plain Signer's set is made without a Policy
+        patched.setattr(core_module, "Policy", None)
+        made = respond(fast, path)
+    assert made == expected if key == "rsa2048" else _unsigned(made) == _unsigned(expected)
+    cookies = set_cookies(made)
+    assert ("CloudFront-Expires" in cookies) is canned
+    verifier = Verifier({KEY_ID: plain.public_key})
+    decision = verifier.check_cookies(url, cookies, client_ip="203.0.113.9", now=NOW)
+    assert decision.allowed, decision.reason
+
+
+def test_a_key_id_reassigned_while_signing_is_still_checked(
+    rsa2048: rsa.RSAPrivateKey, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The key ID checked is the one the set holds, read after the signature (which may wait
+    on a KMS while another thread reassigns the attribute), not one read before it."""
+
+    class Reassigning(Signer):
+        __slots__ = ()
+
+        def sign(self, message: bytes) -> bytes:
+            signature = super().sign(message)
+            self.key_pair_id = "K2JCJMDEHXQW5F; Domain=.evil.example"
+            return signature
+
+    core = make_core(Reassigning(KEY_ID, rsa2048), clock)
+    with caplog.at_level(logging.ERROR, logger="cfcookie_middleware"):
+        assert respond(core, "/poster") is None
+    assert "response sent without CloudFront cookies" in caplog.text
+
+
+def test_a_patched_sign_policy_is_called(
+    rsa2048: rsa.RSAPrivateKey,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A test that patches ``Signer.sign_policy`` (to inject a fault, say) gets its patch
+    called, though a plain Signer's sets are otherwise made without it."""
+    calls = []
+    original = Signer.sign_policy
+
+    def half(self: Signer, policy: Policy, *, prefix: str = "CloudFront-") -> dict[str, str]:
+        calls.append(policy)
+        fields = original(self, policy, prefix=prefix)
+        del fields["CloudFront-Signature"]
+        return fields
+
+    core = make_core(Signer(KEY_ID, rsa2048), clock)
+    monkeypatch.setattr(Signer, "sign_policy", half)
+    with caplog.at_level(logging.ERROR, logger="cfcookie_middleware"):
+        assert respond(core, "/poster") is None
+    assert calls == [Policy(f"{MEDIA}/poster.jpg", T0 + 3600)]
+    assert "not a whole cookie set" in caplog.text
 
 
 def test_a_key_id_set_after_the_signer_was_built_is_still_checked(
