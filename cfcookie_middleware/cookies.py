@@ -271,17 +271,19 @@ def path_covers(cookie_path: str, literal: str, *, exact: bool) -> bool:
     return cookie_path.endswith("/") or rest.startswith("/") or (not rest and exact)
 
 
-def size_problem(set_cookie: str, *, room: int = 0) -> str | None:
-    """Why browsers would drop the cookie of this ``Set-Cookie`` value, or ``None`` when it
-    fits; ``room`` counts bytes added later (a ``Max-Age`` each response sets)."""
-    size = len(set_cookie) + room
-    if size <= MAX_COOKIE_BYTES:
-        return None
-    return (
-        f"the {set_cookie.partition('=')[0]} cookie would be {size} bytes, over the "
-        f"{MAX_COOKIE_BYTES} bytes browsers keep; shorten the resource (a wildcard such as "
-        "https://media.example.com/videos/* covers many files)"
-    )
+def size_problem(*set_cookies: str, room: int = 0) -> str | None:
+    """Why browsers would drop the first cookie of these ``Set-Cookie`` values that is too
+    big, or ``None`` when all fit; ``room`` counts bytes added later to each (a ``Max-Age``
+    each response sets)."""
+    for set_cookie in set_cookies:
+        size = len(set_cookie) + room
+        if size > MAX_COOKIE_BYTES:
+            return (
+                f"the {set_cookie.partition('=')[0]} cookie would be {size} bytes, over the "
+                f"{MAX_COOKIE_BYTES} bytes browsers keep; shorten the resource (a wildcard "
+                "such as https://media.example.com/videos/* covers many files)"
+            )
+    return None
 
 
 @functools.cache

@@ -559,7 +559,7 @@ class CookieCore:
             if not _WHOLE_SET[policy.canned] <= fields.keys():  # half a set is worse than none
                 raise ValueError(f"{signer!r} returned {sorted(fields)}, not a whole cookie set")
             rendered = plan.render(fields)
-        too_big = size_problem(max(rendered, key=len), room=_MAX_AGE_ROOM)
+        too_big = size_problem(*rendered, room=_MAX_AGE_ROOM)
         return tuple(rendered), too_big, tuple(fields)
 
     # ---- checks ------------------------------------------------------------------------

@@ -177,3 +177,9 @@ def test_size_problem_at_the_4096_bytes_browsers_keep() -> None:
     # Room for what each response adds (a Max-Age) counts too.
     assert size_problem(header, room=4096 - len(header)) is None
     assert size_problem(header, room=4097 - len(header)) is not None
+    # A whole set: the first cookie too big is named, wherever it stands.
+    fits, big = "A=" + "a" * 4093, "B=" + "a" * 4094  # 4,095 and 4,096 bytes
+    assert size_problem(fits, big) is None
+    found = size_problem("CloudFront-Key-Pair-Id=K1", fits, big, big, room=1)
+    assert found is not None
+    assert found.startswith("the B cookie would be 4097 bytes")
