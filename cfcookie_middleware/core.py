@@ -327,8 +327,9 @@ class CookieCore:
         """What ``path`` matches, whatever the method and host: ``None`` for an ambiguous path,
         the logout for a ``clear_on`` route, else each matching rule's host and route. Kept by
         path in ``_routes`` (the answer depends on nothing else), so a page's requests match
-        once; its captured names are read-only, since the route is shared. An ambiguous path is
-        not kept: it is rare, and junk paths then cannot push real ones out."""
+        once (its captured names, a plain dict the collector need not track, reach user code
+        read-only: the route is shared). An ambiguous path is not kept: it is rare, and junk
+        paths then cannot push real ones out."""
         if is_ambiguous_path(path):
             return None
         routing: _Routing
@@ -339,8 +340,7 @@ class CookieCore:
             for bound, fullmatch, rule, plan in self._matchers:
                 matched = fullmatch(path)
                 if matched is not None:
-                    params = MappingProxyType(matched.groupdict())
-                    routes.append((bound, _Route.of(rule, params, plan)))
+                    routes.append((bound, _Route.of(rule, matched.groupdict(), plan)))
             routing = tuple(routes)
         if len(path) <= _CACHED_PATH:
             if len(self._routes) >= _ROUTED_PATHS:
@@ -815,12 +815,10 @@ class _Granting(Pending):
         when = self._core.when
         rule, params, plan, resource = self._route
         request = None
-        if when is not None:
-            request = self._view(self._request, params)
-            if not _decided(when(request)):
+        if when is not None or plan.reads_request:  # read-only: a route is shared by requests
+            request = self._view(self._request, MappingProxyType(params))
+            if when is not None and not _decided(when(request)):
                 return None
-        elif plan.reads_request:
-            request = self._view(self._request, params)
         source = rule.resource
         if resource is None and callable(source):  # the rule reads the request: view built
             assert request is not None

@@ -319,6 +319,25 @@ def test_only_2xx_responses_of_matching_routes(signer: CountingSigner, clock: Cl
     assert start(core, "/videos/../admin") is None
 
 
+def test_captured_names_reach_user_code_read_only(signer: CountingSigner, clock: Clock) -> None:
+    """A path's route is kept and shared by its requests: ``when`` gets the names the rule
+    captured read-only, so one request cannot change what the next one is granted."""
+    seen = []
+
+    def when(request: RequestView) -> bool:
+        seen.append(dict(request.params))
+        with pytest.raises(TypeError):
+            request.params["user_id"] = "mallory"  # type: ignore[index]
+        return True
+
+    core = make_core(signer, clock, when=when)
+    for _ in range(2):
+        cookies = set_cookies(respond(core, "/users/alice/library"))
+        policy = Policy.from_text(b64decode(cookies["CloudFront-Policy"]))
+        assert policy.resource == f"{MEDIA}/users/alice/*"
+    assert seen == [{"user_id": "alice"}] * 2
+
+
 def test_when_decides(signer: CountingSigner, clock: Clock) -> None:
     core = make_core(signer, clock, when=lambda request: request.cookies.get("session"))
     assert respond(core, "/videos/a") is None
