@@ -49,6 +49,7 @@ from cfcookie_middleware.signing import (
     b64encode,
     canned_policy,
     custom_policy,
+    is_canned,
     validate_resource,
     viewer_address,
 )
@@ -503,7 +504,7 @@ class CookieCore:
         longer than its run by more than ``_OTHER_COOKIES`` is not, so padding cannot grow the
         cache. (Callers skip this for a header without ``CloudFront-``: a first visit.)"""
         run = _cloudfront_run(cookie_header)
-        canned = "*" not in resource and plan.not_before is None and network is None
+        canned = is_canned(resource, plan.not_before, network)  # an offset, but only None counts
         try:
             held = self._held(signer, run, resource if canned else None)
             canonical = True
@@ -542,7 +543,7 @@ class CookieCore:
             # as text, with no Policy object (which cost as much as all the rest around the
             # signature). Its key ID and hash name, attributes code may reassign, are checked
             # as the set holds them, once per pair.
-            canned = "*" not in resource and not_before is None and network is None
+            canned = is_canned(resource, not_before, network)
             text = (
                 canned_policy(resource, expires)
                 if canned

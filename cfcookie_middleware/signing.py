@@ -43,6 +43,7 @@ __all__ = [
     "canned_policy",
     "check_signer_works",
     "custom_policy",
+    "is_canned",
     "key_size_problem",
     "load_private_key",
     "load_public_key",
@@ -202,6 +203,12 @@ def viewer_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     return address
 
 
+def is_canned(resource: str, not_before: int | None, ip_network: str | None) -> bool:
+    """Whether these terms make a canned policy, as the AWS CLI decides: one exact URL, no
+    start time, no IP range."""
+    return "*" not in resource and not_before is None and ip_network is None
+
+
 def canned_policy(resource: str, expires: int) -> str:
     """The exact policy bytes CloudFront rebuilds for a canned-policy request."""
     return (
@@ -289,13 +296,8 @@ class Policy:
 
     @property
     def canned(self) -> bool:
-        """Canned as the AWS CLI decides: one exact URL, no start time, no IP range."""
-        return (
-            "*" not in self.resource
-            and self.not_before is None
-            and self.ip_network is None
-            and not self.custom
-        )
+        """Canned as the AWS CLI decides (``is_canned``), unless made ``custom``."""
+        return not self.custom and is_canned(self.resource, self.not_before, self.ip_network)
 
     @classmethod
     def from_text(cls, text: str | bytes) -> Policy:
