@@ -138,12 +138,12 @@ class _SetCookies:
         return raw
 
 
-_Signed: TypeAlias = "tuple[tuple[str, ...], str | None, tuple[str, ...]]"
-"""One cached signed set: its ``Set-Cookie`` values, why one would not fit in a cookie, and
-the names of its cookies: a browser holding a ``CloudFront-`` cookie the set lacks gets it
-expired (a stale ``CloudFront-Hash-Algorithm`` after a key change, say, would make CloudFront
-check the new set with the wrong hash). Plain tuples of strings, which the cyclic garbage
-collector stops tracking: a cache of thousands of sets then adds little to each collection."""
+_Signed: TypeAlias = "tuple[str, ...] | str"
+"""One cached signed set: its ``Set-Cookie`` values, or why one of them would not fit in a
+cookie (then none goes out). A plain tuple of strings, or a string, neither of which the cyclic
+garbage collector keeps tracking: a cache of thousands of sets then adds little to each
+collection (a tuple of the values, the problem and the cookies' names, as this was, made three
+tracked objects more per set)."""
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -455,26 +455,31 @@ class CookieCore:
         # request host, scheme and resource host: one entry serves every user's resource.
         for problem in self._request_problems(host, scheme, resource.split("/", 3)[2]):
             self._warn_once(problem)
-        values, too_big, names = self._signed(signer, plan, resource, network, expires)
-        if too_big is not None:
+        signed = self._signed(signer, plan, resource, network, expires)
+        values = None if isinstance(signed, str) else signed
+        if values is None:
             # A browser would keep the rest of the set without the policy: send none of it.
             self._warn_once(
-                f"{rule.where}, resource {resource[:100]}: {too_big}; "
+                f"{rule.where}, resource {resource[:100]}: {signed}; "
                 "no cookies (shorten the captured values or use a wildcard resource)"
             )
         if not returning and self.max_age is None:
-            set_cookies = None if too_big is not None else _SetCookies(values)
+            set_cookies = None if values is None else _SetCookies(values)
             if plan.one_resource and self.when is None:  # start() hands it to the next ones
                 start = expires - plan.ttl
                 self._latest[plan] = _Ready(
                     set_cookies, signer, start, start + plan.step, host, scheme
                 )
             return set_cookies
-        if too_big is not None:
+        if values is None:
             return None
         if self.max_age is not None:
             max_age = min(self.max_age, expires - int(now))
             values = tuple(f"{value}; Max-Age={max_age}" for value in values)
+        # A CloudFront cookie the browser holds but the set lacks (a stale Hash-Algorithm
+        # after a key change, say, would make CloudFront check the new set with the wrong
+        # hash) is expired.
+        names = {value.partition("=")[0] for value in values}
         stale = [
             expired
             for name, expired in plan.expired.items()
@@ -561,7 +566,7 @@ class CookieCore:
                 raise ValueError(f"{signer!r} returned {sorted(fields)}, not a whole cookie set")
             rendered = plan.render(fields)
         too_big = size_problem(*rendered, room=_MAX_AGE_ROOM)
-        return tuple(rendered), too_big, tuple(fields)
+        return tuple(rendered) if too_big is None else too_big
 
     # ---- checks ------------------------------------------------------------------------
     def _warn_once(self, problem: str) -> None:
