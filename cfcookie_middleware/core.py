@@ -451,10 +451,8 @@ class CookieCore:
         if returning and self._holds_current(cookie_header, signer, plan, resource, network, now):
             return None
         expires = plan.expires(now)
-        # The resource's host, not urlsplit(resource): it reads no http*:// host. Cached by
-        # request host, scheme and resource host: one entry serves every user's resource.
-        for problem in self._request_problems(host, scheme, resource.split("/", 3)[2]):
-            self._warn_once(problem)
+        # The resource's host, not urlsplit(resource): it reads no http*:// host.
+        self._warn_about_hosts(host, scheme, resource.split("/", 3)[2])
         signed = self._signed(signer, plan, resource, network, expires)
         values = None if isinstance(signed, str) else signed
         if values is None:
@@ -580,11 +578,16 @@ class CookieCore:
         logger.warning("cfcookie: %s", problem)
 
     @functools.lru_cache(maxsize=256)  # noqa: B019 - a few hosts per app, one core per app
+    def _warn_about_hosts(self, host: str, scheme: str, netloc: str) -> None:
+        """Log ``_request_problems`` once per request host, scheme and resource host: the
+        checks parse both hosts, far more work than this cache's lookup, which is all a request
+        pays once they were checked (one entry serves every user's resource)."""
+        for problem in self._request_problems(host, scheme, netloc):
+            self._warn_once(problem)
+
     def _request_problems(self, host: str, scheme: str, netloc: str) -> tuple[str, ...]:
         """Why a browser would drop the cookies set on a request to ``host`` over ``scheme``,
-        or never send them to the resource's host, ``netloc`` (with its port, if any). Kept
-        per request host, scheme and resource host: the checks parse both hosts, far more work
-        than a lookup."""
+        or never send them to the resource's host, ``netloc`` (with its port, if any)."""
         try:
             request_host = (urlsplit(f"//{host}").hostname or "").lower()
         except ValueError:
