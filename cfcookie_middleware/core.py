@@ -119,7 +119,8 @@ class _SetCookies:
 
     __slots__ = ("_headers", "_raw", "values")
 
-    def __init__(self, values: Sequence[str]) -> None:
+    def __init__(self, values: tuple[str, ...] | list[str]) -> None:
+        # Not Sequence[str]: a str is one, and a cached set's problem is a str.
         self.values = values
         self._headers: Headers | None = None
         self._raw: RawHeaders | None = None
@@ -471,13 +472,13 @@ class CookieCore:
             return set_cookies
         if values is None:
             return None
-        if self.max_age is not None:
-            max_age = min(self.max_age, expires - int(now))
-            values = tuple(f"{value}; Max-Age={max_age}" for value in values)
         # A CloudFront cookie the browser holds but the set lacks (a stale Hash-Algorithm
         # after a key change, say, would make CloudFront check the new set with the wrong
         # hash) is expired.
         names = {value.partition("=")[0] for value in values}
+        if self.max_age is not None:
+            max_age = min(self.max_age, expires - int(now))
+            values = tuple(f"{value}; Max-Age={max_age}" for value in values)
         stale = [
             expired
             for name, expired in plan.expired.items()
@@ -723,7 +724,7 @@ class _LoggingOut(Pending):
 
     __slots__ = ("_clearing",)
 
-    def __init__(self, clearing: Sequence[str]) -> None:
+    def __init__(self, clearing: list[str]) -> None:
         self._clearing = _SetCookies(clearing)
 
     def clear_also(self, clearing: Iterable[str]) -> None:

@@ -228,6 +228,48 @@ def test_unusable_cookies_are_replaced(
     assert replaced == {**issued, **stale}
 
 
+@pytest.mark.parametrize("max_age", [None, timedelta(minutes=50)])
+@pytest.mark.parametrize("kind", [Signer, CountingSigner], ids=["plain", "subclass"])
+def test_a_set_too_big_for_a_cookie_at_request_time_sends_nothing_and_warns_once(
+    rsa2048: rsa.RSAPrivateKey,
+    clock: Clock,
+    caplog: pytest.LogCaptureFixture,
+    max_age: timedelta | None,
+    kind: type[Signer],
+) -> None:
+    """A captured value long enough to push the policy cookie past 4,096 bytes (the build-time
+    check fills each field with one character) sends no cookie at all, on first and returning
+    visits, cached or not, and is logged once."""
+    core = make_core(kind(KEY_ID, rsa2048), clock, max_age=max_age, cookie_domain=".example.com")
+    path = f"/users/{'u' * 3000}/library"
+    with caplog.at_level(logging.WARNING, logger="cfcookie_middleware"):
+        assert respond(core, path) is None
+        assert respond(core, path) is None  # the cached set's problem
+        assert respond(core, path, cookie="CloudFront-Policy=old") is None
+        assert respond(core, path, cookie="CloudFront-Hash-Algorithm=SHA256") is None
+    [warning] = [record.getMessage() for record in caplog.records]
+    assert "CloudFront-Policy cookie would be" in warning
+    assert "no cookies (shorten the captured values" in warning
+    assert set_cookies(respond(core, "/users/u1/library"))  # a short one still gets its set
+
+
+@pytest.mark.parametrize("kind", [Signer, CountingSigner], ids=["plain", "subclass"])
+def test_stale_cookies_are_expired_beside_a_set_with_max_age(
+    rsa2048: rsa.RSAPrivateKey, clock: Clock, kind: type[Signer]
+) -> None:
+    core = make_core(kind(KEY_ID, rsa2048), clock, max_age=timedelta(minutes=50))
+    held = "CloudFront-Policy=old; CloudFront-Signature=old; CloudFront-Hash-Algorithm=SHA256"
+    headers = respond(core, "/videos/a", cookie=held)
+    assert headers is not None
+    values = [value for name, value in headers if name == "Set-Cookie"]
+    fresh = sorted(value.partition("=")[0] for value in values if "Max-Age=3000" in value)
+    expired = [value.partition("=")[0] for value in values if "Max-Age=0" in value]
+    assert fresh == ["CloudFront-Key-Pair-Id", "CloudFront-Policy", "CloudFront-Signature"]
+    assert expired == ["CloudFront-Hash-Algorithm"]
+    assert len(values) == 4
+    assert set_cookies(headers)["CloudFront-Policy"] != "old"
+
+
 def non_canonical(value: str) -> str:
     """Another CloudFront base64 spelling of the same bytes (unused low bits set)."""
     decoded = b64decode(value)
