@@ -47,9 +47,8 @@ from cfcookie_middleware.signing import (
     Signer,
     b64decode,
     b64encode,
-    canned_policy,
-    custom_policy,
     is_canned,
+    policy_text,
     validate_resource,
     viewer_address,
 )
@@ -548,11 +547,7 @@ class CookieCore:
             # signature). Its key ID and hash name, attributes code may reassign, are checked
             # as the set holds them, once per pair.
             canned = is_canned(resource, not_before, network)
-            text = (
-                canned_policy(resource, expires)
-                if canned
-                else custom_policy(resource, expires, not_before, network)
-            )
+            text = policy_text(resource, expires, not_before, network, canned=canned)
             fields = signer._signed_fields(text, expires if canned else None)
             checked = _held_attributes_sendable(
                 fields["CloudFront-Key-Pair-Id"], fields.get("CloudFront-Hash-Algorithm", "")

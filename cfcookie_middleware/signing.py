@@ -47,6 +47,7 @@ __all__ = [
     "key_size_problem",
     "load_private_key",
     "load_public_key",
+    "policy_text",
     "resource_covers",
     "signature_matches",
     "to_epoch",
@@ -233,6 +234,16 @@ def custom_policy(
     return '{"Statement":[{"Resource":"' + resource + '","Condition":' + condition + "}}]}"
 
 
+def policy_text(
+    resource: str, expires: int, not_before: int | None, ip_network: str | None, *, canned: bool
+) -> str:
+    """The policy bytes that get signed for these terms: ``canned_policy`` when ``canned``
+    (see ``is_canned``), else ``custom_policy``."""
+    if canned:
+        return canned_policy(resource, expires)
+    return custom_policy(resource, expires, not_before, ip_network)
+
+
 def resource_covers(resource: str, url: str) -> bool:
     """CloudFront's resource match over the whole URL: ``*`` any run, ``?`` one character, all
     else literal (``[`` too, unlike fnmatch). Greedy with one backtrack point: O(len * len) at
@@ -351,9 +362,9 @@ class Policy:
 
     def text(self) -> str:
         """The policy JSON that gets signed."""
-        if self.canned:
-            return canned_policy(self.resource, self.expires)
-        return custom_policy(self.resource, self.expires, self.not_before, self.ip_network)
+        return policy_text(
+            self.resource, self.expires, self.not_before, self.ip_network, canned=self.canned
+        )
 
 
 def _unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:

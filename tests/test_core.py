@@ -481,10 +481,6 @@ def test_a_signers_own_fields_are_cookie_safe_as_made(
     assert render(fields) == render(fields, checked=True)
 
 
-def _the_poster(request: RequestView) -> str:
-    return f"{MEDIA}/poster.jpg"
-
-
 def _unsigned(headers: list[tuple[str, str]] | None) -> list[tuple[str, str]]:
     """``headers`` with the signature's value left out (an ECDSA one differs every time)."""
     assert headers is not None
@@ -495,6 +491,12 @@ def _unsigned(headers: list[tuple[str, str]] | None) -> list[tuple[str, str]]:
 
 
 _POSTER = f"{MEDIA}/poster.jpg"
+
+
+def _the_poster(request: RequestView) -> str:
+    return _POSTER
+
+
 _CASES = {  # the rule, the path requested, a URL its set opens, whether its policy is canned
     "canned": (Rule("/poster", resource=_POSTER), "/poster", _POSTER, True),
     "wildcard": (Rule("/v/*", resource=f"{MEDIA}/v/*"), "/v/a", f"{MEDIA}/v/a", False),
@@ -602,7 +604,7 @@ def test_a_patched_sign_policy_is_called(
     monkeypatch.setattr(Signer, "sign_policy", half)
     with caplog.at_level(logging.ERROR, logger="cfcookie_middleware"):
         assert respond(core, "/poster") is None
-    assert calls == [Policy(f"{MEDIA}/poster.jpg", T0 + 3600)]
+    assert calls == [Policy(_POSTER, T0 + 3600)]
     assert "not a whole cookie set" in caplog.text
 
 
